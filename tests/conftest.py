@@ -1,0 +1,60 @@
+"""Shared fixtures: LibreOffice conversion and a guard against leaked threads and processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+
+def _soffice_binary() -> str | None:
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
+@pytest.fixture(scope="session")
+def soffice() -> str:
+    """Path to LibreOffice; a missing one skips locally but fails under CI=true."""
+    binary = _soffice_binary()
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("LibreOffice (soffice) is required under CI=true; .ci/run installs it")
+        pytest.skip("LibreOffice (soffice) not installed")
+    return binary
+
+
+@pytest.fixture
+def libreoffice_convert(soffice: str, tmp_path: Path):
+    """Convert a file with LibreOffice headless: `libreoffice_convert(path, "xlsx"|"pdf") -> Path`."""
+
+    def convert(path: Path, fmt: str, outdir: Path | None = None) -> Path:
+        outdir = outdir or tmp_path / f"lo-{fmt}"
+        outdir.mkdir(parents=True, exist_ok=True)
+        profile = tmp_path / "lo-profile"
+        subprocess.run(
+            [soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", fmt,
+             "--outdir", str(outdir), str(path)],
+            check=True, capture_output=True, timeout=180,
+        )
+        out = outdir / (Path(path).stem + "." + fmt.split(":")[0])
+        assert out.exists(), f"LibreOffice did not write {out}"
+        return out
+
+    return convert
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    """Fail a test that leaves threads running, the way watchdog's own suite does."""
+    before = set(threading.enumerate())
+    yield
+    deadline = 5.0
+    leaked: list[threading.Thread] = []
+    for thread in set(threading.enumerate()) - before:
+        thread.join(timeout=deadline)
+        if thread.is_alive():
+            leaked.append(thread)
+    assert not leaked, f"test leaked threads: {leaked}"
