@@ -237,3 +237,22 @@ code = "CORP"
 name = "Corporate Services (Workforce, Governance)"
 email = "corporate@example.nhs.uk"
 """
+
+
+def init_workspace(root: Path, config_text: str = SAMPLE_CONFIG) -> Path:
+    """Create a workspace; never overwrites an existing xlq.toml or catalogue."""
+    import shutil
+
+    from xlq.catalogue import DEFAULT_CATALOGUE
+
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    for name in FOLDERS:
+        (root / name).mkdir(exist_ok=True)
+    config = root / CONFIG_NAME
+    if not config.exists():
+        config.write_text(config_text, encoding="utf-8")
+    catalogue = root / "catalogue.toml"
+    if not catalogue.exists():
+        shutil.copyfile(DEFAULT_CATALOGUE, catalogue)
+    return root

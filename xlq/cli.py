@@ -1,0 +1,207 @@
+"""The `xlq` command: a thin layer over the library; every command takes `--workspace DIR`.
+
+Imports happen inside each command so `xlq validate one.xlsx` loads only what it needs
+(pandas and XlsxWriter are never imported to check a file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+def _workspace(args: argparse.Namespace):
+    from xlq.config import load_workspace
+
+    return load_workspace(args.workspace)
+
+
+def _catalogue(workspace):
+    from xlq.catalogue import load_catalogue
+
+    return load_catalogue(workspace.catalogue_path, workspace.department_codes)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from xlq.config import init_workspace
+
+    root = init_workspace(Path(args.dir))
+    print(f"Created workspace {root}")
+    print("  edit xlq.toml (organisation, departments, calendar) and catalogue.toml (indicators),")
+    print(f"  then: xlq template --workspace {root} --period YYYY-MM")
+    return 0
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    from xlq.catalogue import PERIOD_RE
+    from xlq.store import Store
+    from xlq.template import write_templates
+
+    if not PERIOD_RE.match(args.period):
+        raise UsageError(f"--period {args.period!r} is not a month written YYYY-MM")
+    workspace = _workspace(args)
+    catalogue = _catalogue(workspace)
+    departments = [args.department] if args.department else None
+    if args.department and workspace.department(args.department) is None:
+        raise UsageError(f"--department {args.department!r} is not in {workspace.root / 'xlq.toml'}")
+    with Store(workspace.store_path) as store:
+        paths = write_templates(catalogue, workspace, args.period, departments, last_month_for=store.last_month)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from xlq.report import finding_dict, findings_table, sort_findings
+    from xlq.validate import check_files
+
+    workspace = _workspace(args)
+    catalogue = _catalogue(workspace)
+    results = check_files([Path(f) for f in args.files], catalogue, workspace)
+    if args.json:
+        payload = [
+            {"file": str(path), "outcome": checked.outcome,
+             "findings": [finding_dict(f) for f in sort_findings(checked.findings)]}
+            for path, checked in results
+        ]
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        for path, checked in results:
+            print(f"{path}: {checked.outcome.replace('_', ' ')}, {len(checked.values)} values, "
+                  f"{len(checked.findings)} findings")
+            if checked.findings:
+                print(findings_table(checked.findings))
+    return 1 if any(f.severity == "error" for _, c in results for f in c.findings) else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from xlq.pipeline import run_once
+
+    workspace = _workspace(args)
+    summary = run_once(workspace)
+    print(summary.describe())
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from xlq.watch import watch_forever
+
+    workspace = _workspace(args)
+    watch_forever(workspace, poll=args.poll)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from xlq.status import period_status, status_table
+
+    workspace = _workspace(args)
+    period = args.period or workspace.reporting_period()
+    rows = period_status(workspace, period)
+    if args.json:
+        print(json.dumps({"period": period, "departments": [row.as_dict() for row in rows]}, indent=2))
+    else:
+        print(status_table(workspace, period, rows))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from xlq.status import history_table, indicator_history
+
+    workspace = _workspace(args)
+    catalogue = _catalogue(workspace)
+    if args.code not in catalogue:
+        raise UsageError(f"indicator {args.code!r} is not in {catalogue.path}")
+    rows = indicator_history(workspace, catalogue[args.code])
+    if args.json:
+        print(json.dumps([row.as_dict() for row in rows], indent=2, ensure_ascii=False))
+    else:
+        print(history_table(catalogue[args.code], rows))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from xlq.demo import run_demo
+
+    summary = run_demo(Path(args.dir))
+    print(summary)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from xlq.importer import import_history
+
+    workspace = _workspace(args)
+    count = import_history(workspace, Path(args.file))
+    print(f"Imported {count} values from {args.file}")
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from xlq.rules import rules_markdown
+
+    print(rules_markdown())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workspace", "-w", default=".", metavar="DIR",
+                        help="workspace folder holding xlq.toml (default: the current folder)")
+    parser = argparse.ArgumentParser(prog="xlq", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("init", cmd_init, "create a workspace: xlq.toml, catalogue.toml and the folders")
+    p.add_argument("dir", nargs="?", default=".")
+    p = add("template", cmd_template, "write each department's return template for a month")
+    p.add_argument("--period", required=True, metavar="YYYY-MM")
+    p.add_argument("--department", metavar="CODE")
+    p = add("validate", cmd_validate, "check returns without storing them (exit 1 on any error)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print findings as JSON")
+    add("run", cmd_run, "process what is in inbox/ once and rebuild the master")
+    p = add("watch", cmd_watch, "keep processing every workbook dropped into inbox/")
+    p.add_argument("--poll", type=float, default=None, metavar="SECONDS",
+                   help="poll every SECONDS instead of file events (network shares)")
+    p = add("status", cmd_status, "which departments have returned for a month")
+    p.add_argument("--period", metavar="YYYY-MM")
+    p.add_argument("--json", action="store_true")
+    p = add("history", cmd_history, "an indicator's values by month and department, with provenance")
+    p.add_argument("code")
+    p.add_argument("--json", action="store_true")
+    p = add("import", cmd_import, "load figures kept before xlq from a CSV into the store")
+    p.add_argument("file", metavar="FILE.csv")
+    add("rules", cmd_rules, "list every validation rule code")
+    p = sub.add_parser("demo", help="build the whole story in a fresh workspace (default ./demo)")
+    p.add_argument("dir", nargs="?", default="demo")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from xlq.catalogue import CatalogueError
+    from xlq.config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, CatalogueError, UsageError) as exc:
+        print(f"xlq: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Findings as people and machines read them: a text table, a log line, a JSON record.
+
+The same `Finding` value feeds all three (and the master's Validation Errors sheet), so a
+department reading `xlq validate`, an analyst reading the log and a script reading JSON see
+one story.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+
+from xlq.model import Finding
+
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Errors first, then by where they are, so the worst is read first."""
+    return sorted(
+        findings,
+        key=lambda f: (_SEVERITY_ORDER.get(f.severity, 3), f.file or "", f.department or "", f.period or "",
+                       f.indicator or "", _cell_key(f.cell)),
+    )
+
+
+def _cell_key(cell: str | None) -> tuple[int, str]:
+    if not cell:
+        return (0, "")
+    letters = cell.rstrip("0123456789")
+    digits = cell[len(letters):]
+    return (int(digits) if digits else 0, letters)
+
+
+def plain(text: str, limit: int = 200) -> str:
+    """One line of printable text: control characters and bidi overrides shown as escapes."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in "\r\n\t":
+            out.append(" ")
+        elif code < 32 or code == 127 or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    result = "".join(out)
+    return result if len(result) <= limit else result[: limit - 1] + "…"
+
+
+def findings_table(findings: Sequence[Finding]) -> str:
+    """A fixed-width table for the terminal."""
+    headers = ("Severity", "Rule", "Cell", "Indicator", "Value", "Message")
+    rows = [
+        (f.severity, f.rule, f.location, f.indicator or "", plain(f.value or "", 24), plain(f.message, 400))
+        for f in sort_findings(findings)
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers[:-1])]
+    lines = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers[:-1], widths, strict=True)) + "  " + headers[-1]]
+    for row in rows:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1])
+    return "\n".join(lines)
+
+
+def finding_dict(finding: Finding) -> dict[str, str | None]:
+    data = asdict(finding)
+    data["location"] = finding.location
+    return data
+
+
+def log_line(finding: Finding) -> str:
+    """The single log line a finding becomes."""
+    where = " ".join(
+        part for part in (finding.department, finding.period, finding.indicator, finding.location) if part
+    )
+    return f"{finding.severity.upper()} {finding.rule} {where}: {plain(finding.message)}"
