@@ -99,9 +99,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    workspace = _workspace(args)
     from xlq.status import period_status, status_table
 
-    workspace = _workspace(args)
     period = args.period or workspace.reporting_period()
     rows = period_status(workspace, period)
     if args.json:
@@ -112,10 +112,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from xlq.status import history_table, indicator_history
-
     workspace = _workspace(args)
     catalogue = _catalogue(workspace)
+    from xlq.status import history_table, indicator_history
+
     if args.code not in catalogue:
         raise UsageError(f"indicator {args.code!r} is not in {catalogue.path}")
     rows = indicator_history(workspace, catalogue[args.code])
