@@ -1,0 +1,278 @@
+"""`xlq demo`: the whole story in a fresh workspace, from issued templates to the master.
+
+The organisation-level figures come from the seed scorecard (`data/demo_org.csv`); they are
+split across the departments that report each indicator, typed into the real templates the
+way a department would, dropped into `inbox/<DEPT>/` month by month and processed by the
+real pipeline. A handful of realistic faults go in on the way. Wherever a fault drops a
+department's value, that department's share is given to the others, so the master still
+shows the seed's figures exactly while the Validation Errors sheet has real content.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from xlq.catalogue import Catalogue, Indicator, load_catalogue
+from xlq.config import SAMPLE_CONFIG, Workspace, init_workspace, load_workspace
+
+DEMO_DATA = Path(__file__).with_name("data") / "demo_org.csv"
+FIRST, LAST = "2022-12", "2023-12"
+SHARES = {"LUT": 24, "MSK": 14, "ICASH": 12, "DENT": 8, "BEDS": 20, "NORF": 16, "CORP": 6}
+"""Each department's relative size, used to split organisation figures deterministically."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One organisation-level input from the seed: a count, a ratio's parts, or a marker."""
+
+    value: float | None = None
+    numerator: int | None = None
+    denominator: int | None = None
+    marker: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a department types into one row of its template."""
+
+    value: object = None
+    numerator: object = None
+    denominator: object = None
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A deliberate mistake: `typed` goes into `column` instead of the department's share."""
+
+    department: str
+    period: str
+    code: str
+    column: str
+    typed: object
+    why: str
+
+
+def months(first: str, last: str) -> list[str]:
+    out, (year, month) = [], (int(first[:4]), int(first[5:]))
+    while f"{year:04d}-{month:02d}" <= last:
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def load_figures(path: Path = DEMO_DATA) -> dict[tuple[str, str], Figure]:
+    figures: dict[tuple[str, str], Figure] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            figures[(row["code"], row["period"])] = Figure(
+                value=float(row["value"]) if row["value"] else None,
+                numerator=int(float(row["numerator"])) if row["numerator"] else None,
+                denominator=int(float(row["denominator"])) if row["denominator"] else None,
+                marker=row["marker"] or None,
+            )
+    return figures
+
+
+def split_whole(total: int, weights: Mapping[str, int], caps: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Largest-remainder split of a whole number; `caps` bound each share (numerator <= denominator)."""
+    if not weights:
+        return {}
+    weight_sum = sum(weights.values()) or 1
+    exact = {d: total * w / weight_sum for d, w in weights.items()}
+    shares = {d: int(x) for d, x in exact.items()}
+    if caps:
+        shares = {d: min(s, caps[d]) for d, s in shares.items()}
+    left = total - sum(shares.values())
+    order = sorted(weights, key=lambda d: (-(exact[d] - int(exact[d])), d))
+    while left > 0:
+        moved = False
+        for d in order:
+            if left and (not caps or shares[d] < caps[d]):
+                shares[d] += 1
+                left -= 1
+                moved = True
+        if not moved:
+            raise ValueError(f"cannot split {total} within caps {caps}")
+    return shares
+
+
+def split_figure(indicator: Indicator, figure: Figure, departments: Iterable[str]) -> dict[str, Entry]:
+    """Each contributing department's entry so the organisation figure comes out exactly."""
+    depts = list(departments)
+    if not depts:
+        return {}
+    if figure.marker:
+        return {d: Entry(value=figure.marker) for d in depts}
+    if indicator.aggregate == "central":
+        central = indicator.central or depts[0]
+        entries = {central: _value_entry(indicator, figure.value)} if central in depts else {}
+        others = [d for d in depts if d != central]
+        if indicator.cross_check and others and figure.value is not None:
+            shares = split_whole(int(figure.value), {d: SHARES.get(d, 1) for d in others})
+            entries.update({d: Entry(value=v) for d, v in shares.items()})
+        return entries
+    if indicator.unit == "ratio":
+        assert figure.numerator is not None and figure.denominator is not None, indicator.code
+        dens = split_whole(figure.denominator, {d: SHARES.get(d, 1) for d in depts})
+        nums = split_whole(figure.numerator, dens, caps=dens)
+        return {d: Entry(numerator=nums[d], denominator=dens[d]) for d in depts}
+    if indicator.aggregate == "sum" and figure.value is not None and float(figure.value).is_integer():
+        shares = split_whole(int(figure.value), {d: SHARES.get(d, 1) for d in depts})
+        return {d: Entry(value=v) for d, v in shares.items()}
+    return {d: _value_entry(indicator, figure.value) for d in depts}
+
+
+def _value_entry(indicator: Indicator, value: float | None) -> Entry:
+    if value is None:
+        return Entry()
+    if indicator.unit == "count":
+        return Entry(value=int(value))
+    return Entry(value=value)
+
+
+def fill_template(template: Path, out: Path, entries: Mapping[str, Entry], prepared_by: str = "") -> Path:
+    """Type entries into a template by Code, the way a department fills it in Excel."""
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(template)
+    sheet = workbook["Return"]
+    columns: dict[str, int] = {}
+    code_rows: dict[str, int] = {}
+    for row in sheet.iter_rows():
+        titles = {str(c.value).strip(): c.column for c in row if isinstance(c.value, str)}
+        if not columns and {"Code", "Value", "Numerator", "Denominator", "Comment"} <= titles.keys():
+            columns = titles
+            continue
+        if columns:
+            code = row[columns["Code"] - 1].value
+            if isinstance(code, str) and code.strip():
+                code_rows[code.strip()] = row[0].row
+        elif prepared_by and row[0].value == "Prepared by":
+            row[1].value = prepared_by
+    for code, entry in entries.items():
+        if code not in code_rows:
+            continue
+        r = code_rows[code]
+        for title, typed in (("Value", entry.value), ("Numerator", entry.numerator),
+                             ("Denominator", entry.denominator), ("Comment", entry.comment or None)):
+            if typed is not None:
+                sheet.cell(row=r, column=columns[title], value=typed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    workbook.save(out)
+    return out
+
+
+def demo_faults() -> tuple[tuple[Fault, ...], dict[tuple[str, str], str], list[tuple[str, str, str]]]:
+    """The demo's deliberate problems: typed faults, missing returns, a corrected resubmission.
+
+    Returns (faults, missing returns {(dept, period): why}, resubmissions [(dept, period,
+    period it is resubmitted in)]).
+    """
+    faults = (
+        Fault("BEDS", "2023-09", "TRN-OVERALL", "Numerator", 850, "a percentage typed as 850 into the numerator"),
+        Fault("ICASH", "2023-10", "TRN-FIRE", "Numerator", 130, "numerator above its denominator"),
+        Fault("MSK", "2023-12", "INC-NEW", "Value", "see comment", "text where a count belongs"),
+    )
+    missing = {("DENT", "2023-12"): "Dental's December return never arrived"}
+    resubmissions = [("MSK", "2023-11", "2023-12")]
+    return faults, missing, resubmissions
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    master: Path
+    accepted: int
+    rejected: int
+    errors: int
+    warnings: int
+
+    def __str__(self) -> str:
+        return (f"Master scorecard: {self.master}\n"
+                f"Returns accepted: {self.accepted}, rejected: {self.rejected}; "
+                f"findings: {self.errors} errors, {self.warnings} warnings")
+
+
+def department_entries(
+    catalogue: Catalogue, workspace: Workspace, figures: Mapping[tuple[str, str], Figure], period: str,
+    faults: Iterable[Fault] = (), absent: Iterable[str] = (),
+) -> dict[str, dict[str, Entry]]:
+    """Every department's entries for one month, with faults typed in and shares moved."""
+    faults = [f for f in faults if f.period == period]
+    absent = set(absent)
+    per_dept: dict[str, dict[str, Entry]] = {d: {} for d in workspace.department_codes if d not in absent}
+    for indicator in catalogue.indicators:
+        figure = figures.get((indicator.code, period))
+        if indicator.derived or figure is None or not indicator.active(period):
+            continue
+        faulty = {f.department for f in faults if f.code == indicator.code}
+        reporters = [d for d in per_dept if indicator.reports(d, workspace.department_codes)]
+        for dept, entry in split_figure(indicator, figure, [d for d in reporters if d not in faulty]).items():
+            per_dept[dept][indicator.code] = entry
+    for fault in faults:
+        if fault.department in per_dept:
+            per_dept[fault.department][fault.code] = Entry(**{fault.column.lower(): fault.typed})
+    return per_dept
+
+
+def run_demo(root: Path) -> DemoSummary:
+    """Build the demo workspace at `root` (replacing an earlier demo there)."""
+    from xlq.importer import import_figures
+    from xlq.pipeline import run_once
+    from xlq.store import Store
+    from xlq.template import write_template
+
+    root = root.resolve()
+    if (root / "xlq.toml").exists():
+        shutil.rmtree(root)
+    init_workspace(root, SAMPLE_CONFIG.replace('# current = "2023-12"', 'current = "2023-12"'))
+    workspace = load_workspace(root)
+    catalogue = load_catalogue(workspace.catalogue_path, workspace.department_codes)
+    figures = load_figures()
+    faults, missing, resubmissions = demo_faults()
+
+    history = sorted({p for (_, p) in figures if p < FIRST})
+    for period in history:
+        import_figures(workspace, catalogue, period, department_entries(catalogue, workspace, figures, period))
+
+    accepted = rejected = 0
+    for period in months(FIRST, LAST):
+        absent = {d for (d, p) in missing if p == period}
+        wrong_first = {d for (d, p, _) in resubmissions if p == period}
+        entries = department_entries(catalogue, workspace, figures, period, faults, absent)
+        with Store(workspace.store_path) as store:
+            for dept, dept_entries in entries.items():
+                template = write_template(catalogue, workspace, dept, period,
+                                          root / "templates" / period / f"{dept}.xlsx",
+                                          last_month=store.last_month(dept, period))
+                if dept in wrong_first:
+                    dept_entries = _first_draft(catalogue, dept_entries)
+                fill_template(template, root / "inbox" / dept / f"{dept} return {period}.xlsx", dept_entries,
+                              prepared_by=f"{dept} service manager")
+        for dept, first_period, when in resubmissions:
+            if when == period:
+                corrected = department_entries(catalogue, workspace, figures, first_period, faults)[dept]
+                fill_template(root / "templates" / first_period / f"{dept}.xlsx",
+                              root / "inbox" / dept / f"{dept} return {first_period} (corrected).xlsx", corrected,
+                              prepared_by=f"{dept} service manager")
+        summary = run_once(workspace)
+        accepted += summary.accepted
+        rejected += summary.rejected
+    with Store(workspace.store_path) as store:
+        errors, warnings = store.finding_counts()
+    return DemoSummary(workspace.master_path, accepted, rejected, errors, warnings)
+
+
+def _first_draft(catalogue: Catalogue, entries: Mapping[str, Entry]) -> dict[str, Entry]:
+    """The first version of a return that is later corrected: one count mistyped (transposed digits)."""
+    draft = dict(entries)
+    for code, entry in entries.items():
+        if catalogue[code].unit == "count" and isinstance(entry.value, int) and entry.value >= 10:
+            digits = str(entry.value)
+            draft[code] = Entry(value=int(digits[::-1]) if digits != digits[::-1] else entry.value + 9)
+            break
+    return draft
