@@ -1,0 +1,469 @@
+"""The audit store: nothing lost, nothing counted twice, nothing half-stored."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from xlq import rules
+from xlq.catalogue import load_catalogue
+from xlq.model import Checked, Finding, Identity, ParsedReturn, Value
+from xlq.store import SCHEMA_VERSION, Receipt, Store, StoreBusy, StoreError, migrate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_return(dept: str, period: str, values: dict[str, object], *, outcome: str = "accepted",
+                findings: tuple[Finding, ...] = (), comments: dict[str, str] | None = None, tag: str = "") -> Checked:
+    """A validated return as validate would hand it over: numbers, markers, (numerator, denominator)."""
+    comments = comments or {}
+    out = []
+    for row, (code, given_value) in enumerate(values.items(), start=10):
+        if isinstance(given_value, tuple):
+            num, den = given_value
+            v = Value(code, dept, period, num / den if den else None, float(num), float(den), raw=f"{num}/{den}")
+        elif isinstance(given_value, str):
+            v = Value(code, dept, period, None, marker=given_value, raw=given_value)
+        else:
+            v = Value(code, dept, period, float(given_value), raw=str(given_value))
+        out.append(Value(**{**v.__dict__, "cell": f"F{row}", "comment": comments.get(code, "")}))
+    sha = hashlib.sha256(repr((dept, period, values, outcome, findings, comments, tag)).encode()).hexdigest()
+    identity = Identity("Test Trust", dept, period, "t1", "1")
+    parsed = ParsedReturn(f"inbox/{dept}-{period}.xlsx", sha, 1000, identity)
+    return Checked(parsed, tuple(out) if outcome != "rejected" else (), findings, outcome)  # type: ignore[arg-type]
+
+
+def receipt(checked: Checked, received: str = "2024-04-05T09:00:00", name: str | None = None) -> Receipt:
+    ident = checked.parsed.identity
+    assert ident is not None
+    original = name or f"{ident.department}-{ident.period}.xlsx"
+    return Receipt(checked.parsed.sha256, original, "inbox", received, f"archive/{original}")
+
+
+def record(store: Store, checked: Checked, received: str = "2024-04-05T09:00:00"):
+    return store.record(receipt(checked, received), checked)
+
+
+def current(store: Store, dept: str, period: str) -> dict[str, float | str | None]:
+    return {sv.value.indicator: sv.value.marker or sv.value.value for sv in store.values(department=dept, period=period)}
+
+
+# -- opening, migrations ---------------------------------------------------------------------------
+
+
+def test_an_empty_file_becomes_a_current_store_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "xlq.sqlite"
+    path.touch()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.submissions() == []
+
+
+def test_reopening_a_store_keeps_every_submission_value_and_finding(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "xlq.sqlite"
+    warn = rules.finding("outside-history", "12", department="A", period="2024-01", indicator="FALLS", cell="F10")
+    with Store(path) as store:
+        record(store, make_return("A", "2024-01", {"FALLS": 12, "TRAIN": (9, 10)}, findings=(warn,)))
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert current(store, "A", "2024-01") == {"FALLS": 12.0, "TRAIN": 0.9}
+        assert [sf.finding for sf in store.findings()] == [warn]
+
+
+def test_a_version_1_store_is_migrated_in_order_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert migrate(db, upto=1) == 1
+    db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, department, period, "
+               "outcome, kind) VALUES ('abc', 'A.xlsx', 'inbox', '2024-01-05T10:00:00', 'archive/A.xlsx', 'A', '2023-12', "
+               "'accepted', 'new')")
+    db.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.has_hash("abc") == 1
+        indexes = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "one_current_return" in indexes
+
+
+def test_a_store_from_a_newer_xlq_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        Store(path)
+
+
+def test_a_file_that_is_not_a_store_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "xlq.sqlite"
+    path.write_bytes(b"this is a spreadsheet, honest" * 100)
+    with pytest.raises(StoreError, match="not an xlq store"):
+        Store(path)
+
+
+def test_a_store_locked_by_another_writer_waits_then_raises_store_busy(tmp_path: Path) -> None:
+    path = tmp_path / "xlq.sqlite"
+    Store(path).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with Store(path, timeout=0.2) as store, pytest.raises(StoreBusy, match="in use by another process"):
+            record(store, make_return("A", "2024-01", {"FALLS": 1}))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with Store(path) as store:
+        assert record(store, make_return("A", "2024-01", {"FALLS": 1})).kind == "new"
+
+
+# -- round trips -------------------------------------------------------------------------------------
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+_number = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+@st.composite
+def _values(draw: st.DrawFn) -> list[Value]:
+    codes = draw(st.lists(st.from_regex(r"[A-Z][A-Z0-9_]{0,9}", fullmatch=True), unique=True, max_size=12))
+    out = []
+    for n, code in enumerate(codes):
+        kind = draw(st.sampled_from(["number", "ratio", "marker", "blank"]))
+        value = numerator = denominator = marker = None
+        if kind == "number":
+            value = draw(_number)
+        elif kind == "ratio":
+            numerator, denominator = draw(_number), draw(_number)
+            value = draw(st.one_of(st.none(), _number))
+        elif kind == "marker":
+            marker = draw(st.sampled_from(["N/A", "TBA", "-"]))
+        out.append(Value(code, "A", "2024-02", value, numerator, denominator, marker, draw(_text), f"F{n + 10}",
+                         draw(_text), draw(_text)))
+    return out
+
+
+_findings = st.lists(st.builds(
+    Finding, rule=st.sampled_from(sorted(rules.RULES)), severity=st.sampled_from(["error", "warning", "info"]),
+    message=_text, department=st.one_of(st.none(), _text), period=st.one_of(st.none(), _text),
+    indicator=st.one_of(st.none(), _text), sheet=st.one_of(st.none(), _text), cell=st.one_of(st.none(), _text),
+    value=st.one_of(st.none(), _text), file=st.one_of(st.none(), _text)), max_size=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=_values(), findings=_findings, name=_text)
+def test_values_and_findings_come_out_exactly_as_they_went_in(values: list[Value], findings: list[Finding],
+                                                             name: str) -> None:
+    identity = Identity("Test Trust", "A", "2024-02", "t1", "1")
+    checked = Checked(ParsedReturn("x.xlsx", "f" * 64, 1, identity, contact=(("Prepared by", name),)),
+                      tuple(values), tuple(findings), "accepted_with_warnings")
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "xlq.sqlite") as store:
+        result = store.record(Receipt("f" * 64, name, "inbox/A", "2024-03-01T08:00:00", "archive/x.xlsx"), checked)
+        got = {sv.value.indicator: sv.value for sv in store.values()}
+        assert got == {v.indicator: v for v in values}
+        assert [sf.finding for sf in store.findings([result.submission_id])] == findings
+        sub = store.submission(result.submission_id)
+        assert sub is not None and sub.original_name == name and sub.contact == (("Prepared by", name),)
+        assert (sub.department, sub.period, sub.outcome, sub.arrived_in) == ("A", "2024-02", "accepted_with_warnings", "inbox/A")
+
+
+def test_values_that_would_corrupt_the_trail_are_refused_before_anything_is_stored(tmp_path: Path) -> None:
+    good = make_return("A", "2024-01", {"FALLS": 1})
+    nan = Checked(good.parsed, (Value("FALLS", "A", "2024-01", float("nan")),), (), "accepted")
+    elsewhere = Checked(good.parsed, (Value("FALLS", "B", "2024-01", 1.0),), (), "accepted")
+    with Store(tmp_path / "s.sqlite") as store:
+        for bad in (nan, elsewhere):
+            with pytest.raises(ValueError):
+                store.record(receipt(good), bad)
+        assert store.submissions() == []
+
+
+# -- resubmissions, duplicates, corrections -------------------------------------------------------------
+
+
+def test_an_identical_redrop_is_recorded_as_a_duplicate_and_not_counted_twice(tmp_path: Path) -> None:
+    checked = make_return("A", "2024-01", {"FALLS": 3})
+    with Store(tmp_path / "s.sqlite") as store:
+        first = record(store, checked)
+        again = store.record(receipt(checked, "2024-02-02T10:00:00", name="A copy.xlsx"), checked)
+        assert (again.kind, again.duplicate_of, again.superseded) == ("duplicate", first.submission_id, None)
+        assert store.has_hash(checked.parsed.sha256) == first.submission_id
+        assert len(store.values()) == 1 and len(store.values(current=False)) == 1
+        assert [s.kind for s in store.submissions()] == ["new", "duplicate"]
+        assert [sf.finding.rule for sf in store.findings([again.submission_id])] == ["duplicate-file"]
+
+
+def test_a_resubmission_replaces_the_earlier_return_which_stays_in_the_trail(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        first = record(store, make_return("A", "2024-01", {"FALLS": 3, "STAFF": 10}))
+        second = record(store, make_return("A", "2024-01", {"FALLS": 4}), "2024-02-06T09:00:00")
+        assert (second.kind, second.superseded) == ("resubmission", first.submission_id)
+        assert current(store, "A", "2024-01") == {"FALLS": 4.0}
+        trail = store.values(department="A", current=False)
+        assert [(sv.submission_id, sv.value.indicator, sv.current) for sv in trail] == [
+            (first.submission_id, "FALLS", False), (first.submission_id, "STAFF", False),
+            (second.submission_id, "FALLS", True)]
+        assert store.submission(first.submission_id).superseded_by == second.submission_id  # type: ignore[union-attr]
+
+
+def test_a_rejected_return_never_replaces_an_accepted_one(tmp_path: Path) -> None:
+    bad = rules.finding("not-a-template", department="A", period="2024-01")
+    with Store(tmp_path / "s.sqlite") as store:
+        first = record(store, make_return("A", "2024-01", {"FALLS": 3}))
+        rejected = record(store, make_return("A", "2024-01", {}, outcome="rejected", findings=(bad,)))
+        assert rejected.superseded is None and rejected.outcome == "rejected"
+        assert current(store, "A", "2024-01") == {"FALLS": 3.0}
+        assert store.submission(first.submission_id).current  # type: ignore[union-attr]
+
+
+def test_an_accepted_return_replaces_an_earlier_rejected_one(tmp_path: Path) -> None:
+    bad = rules.finding("nothing-filled", department="A", period="2024-01")
+    with Store(tmp_path / "s.sqlite") as store:
+        rejected = record(store, make_return("A", "2024-01", {}, outcome="rejected", findings=(bad,)))
+        good = record(store, make_return("A", "2024-01", {"FALLS": 2}))
+        assert (good.kind, good.superseded) == ("resubmission", rejected.submission_id)
+        assert store.submission(rejected.submission_id).superseded_by == good.submission_id  # type: ignore[union-attr]
+
+
+def test_replacing_an_older_month_is_a_correction_but_a_first_late_return_is_new(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        jan = record(store, make_return("A", "2024-01", {"FALLS": 3}))
+        record(store, make_return("A", "2024-02", {"FALLS": 5}))
+        fix = record(store, make_return("A", "2024-01", {"FALLS": 4}), "2024-03-02T09:00:00")
+        late = record(store, make_return("A", "2023-12", {"FALLS": 1}))
+        assert (fix.kind, fix.superseded) == ("correction", jan.submission_id)
+        assert (late.kind, late.superseded) == ("new", None)
+        assert current(store, "A", "2024-01") == {"FALLS": 4.0}
+
+
+def test_an_unchanged_value_keeps_the_comment_that_explained_its_warning(tmp_path: Path) -> None:
+    warn = rules.finding("large-change-unexplained", "40", department="A", period="2024-01", indicator="FALLS")
+    explained = make_return("A", "2024-01", {"FALLS": 40, "STAFF": 10, "SAT": 0.5}, findings=(warn,),
+                            comments={"FALLS": "Outbreak on ward 3", "STAFF": "no warning here"})
+    with Store(tmp_path / "s.sqlite") as store:
+        first = record(store, explained)
+        record(store, make_return("A", "2024-01", {"FALLS": 40, "STAFF": 10, "SAT": 0.6}))
+        got = {sv.value.indicator: sv for sv in store.values()}
+        assert (got["FALLS"].value.comment, got["FALLS"].comment_from) == ("Outbreak on ward 3", first.submission_id)
+        assert (got["STAFF"].value.comment, got["STAFF"].comment_from) == ("", None)
+        third = record(store, make_return("A", "2024-01", {"FALLS": 41, "STAFF": 10}, tag="changed"))
+        assert current(store, "A", "2024-01") == {"FALLS": 41.0, "STAFF": 10.0}
+        assert all(sv.value.comment == "" for sv in store.values(submission_ids=[third.submission_id]))
+
+
+def test_a_carried_comment_keeps_naming_the_return_that_first_gave_it(tmp_path: Path) -> None:
+    warn = rules.finding("outside-history", "40", department="A", period="2024-01", indicator="FALLS")
+    with Store(tmp_path / "s.sqlite") as store:
+        first = record(store, make_return("A", "2024-01", {"FALLS": 40}, findings=(warn,), comments={"FALLS": "why"}))
+        record(store, make_return("A", "2024-01", {"FALLS": 40}, findings=(warn,)))
+        record(store, make_return("A", "2024-01", {"FALLS": 40}, findings=(warn,), tag="third"))
+        (only,) = store.values()
+        assert (only.value.comment, only.comment_from) == ("why", first.submission_id)
+
+
+class Drops(RuleBasedStateMachine):
+    """Random drops, re-drops and rejections: the current values are always exactly those of the
+    last accepted distinct file per department and month, and every file stays in the trail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dir = tempfile.TemporaryDirectory()
+        self.store = Store(Path(self._dir.name) / "s.sqlite")
+        self.files: list[Checked] = []
+        self.expected: dict[tuple[str, str], dict[str, float]] = {}
+        self.received = 0
+
+    @rule(dept=st.sampled_from(["A", "B"]), period=st.sampled_from(["2024-01", "2024-02", "2024-03"]),
+          values=st.dictionaries(st.sampled_from(["FALLS", "STAFF", "SAT"]), st.integers(0, 5), max_size=3),
+          rejected=st.booleans())
+    def drop(self, dept: str, period: str, values: dict[str, int], rejected: bool) -> None:
+        checked = make_return(dept, period, values, outcome="rejected" if rejected else "accepted")
+        duplicate = any(c.parsed.sha256 == checked.parsed.sha256 for c in self.files)
+        result = record(self.store, checked, f"2024-04-05T09:{self.received % 60:02d}:00")
+        self.received += 1
+        assert (result.kind == "duplicate") == duplicate
+        if not duplicate:
+            self.files.append(checked)
+            if not rejected:
+                self.expected[(dept, period)] = {k: float(v) for k, v in values.items()}
+
+    @rule(data=st.data())
+    def redrop(self, data: st.DataObject) -> None:
+        if self.files:
+            checked = data.draw(st.sampled_from(self.files))
+            assert record(self.store, checked).kind == "duplicate"
+            self.received += 1
+
+    @invariant()
+    def current_values_are_the_last_accepted_file(self) -> None:
+        got: dict[tuple[str, str], dict[str, float]] = {}
+        for sv in self.store.values():
+            got.setdefault((sv.value.department, sv.value.period), {})[sv.value.indicator] = sv.value.value  # type: ignore
+        assert got == {k: v for k, v in self.expected.items() if v}
+        assert self.store.count_files() == self.received
+        assert len(self.store.values(current=False)) == sum(len(c.values) for c in self.files)
+
+    def teardown(self) -> None:
+        self.store.close()
+        self._dir.cleanup()
+
+
+Drops.TestCase.settings = settings(max_examples=40, stateful_step_count=15, deadline=None)
+test_drops_never_lose_or_double_count_a_value = Drops.TestCase
+
+
+# -- reading -------------------------------------------------------------------------------------------
+
+
+def test_series_gives_current_numbers_before_the_month_oldest_first(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        record(store, make_return("A", "2024-02", {"TRAIN": (8, 10)}))
+        record(store, make_return("A", "2023-12", {"TRAIN": (1, 4)}))
+        record(store, make_return("A", "2024-01", {"TRAIN": "N/A"}))
+        record(store, make_return("A", "2023-12", {"TRAIN": (3, 4)}))
+        record(store, make_return("A", "2024-03", {"TRAIN": (9, 10)}))
+        assert store.series("TRAIN", "A", "2024-03") == [("2023-12", 0.75), ("2024-02", 0.8)]
+        assert store.series("TRAIN", "B", "2024-03") == []
+
+
+def test_last_month_gives_plain_text_or_catalogue_formatted_text(tmp_path: Path) -> None:
+    catalogue_path = tmp_path / "catalogue.toml"
+    catalogue_path.write_text(textwrap.dedent("""\
+        version = "t1"
+        [[indicator]]
+        code = "TRAIN"
+        domain = "Workforce"
+        name = "Training"
+        unit = "ratio"
+        aggregate = "ratio"
+        decimals = 1
+        [[indicator]]
+        code = "FALLS"
+        domain = "Safety"
+        name = "Falls"
+        unit = "count"
+        [[indicator]]
+        code = "SAT"
+        domain = "Experience"
+        name = "Satisfaction"
+        unit = "percent"
+        aggregate = "sum"
+    """))
+    catalogue = load_catalogue(catalogue_path)
+    with Store(tmp_path / "s.sqlite") as store:
+        record(store, make_return("A", "2023-12", {"TRAIN": (93, 100), "FALLS": 4, "SAT": "TBA"}))
+        assert store.last_month("A", "2024-01") == {"TRAIN": "0.93", "FALLS": "4", "SAT": "TBA"}
+        assert store.last_month("A", "2024-01", catalogue) == {"TRAIN": "93.0% (93/100)", "FALLS": "4", "SAT": "TBA"}
+        assert store.last_month("A", "2024-02") == {}
+
+
+def test_set_location_records_where_the_file_now_lives(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        result = record(store, make_return("A", "2024-01", {"FALLS": 1}))
+        store.set_location(result.submission_id, "rejected/A.xlsx")
+        assert store.submission(result.submission_id).location == "rejected/A.xlsx"  # type: ignore[union-attr]
+        with pytest.raises(KeyError):
+            store.set_location(999, "x")
+
+
+# -- crash safety ---------------------------------------------------------------------------------------
+
+_CHILD = """
+import os, sys, time
+sys.path.insert(0, {tests!r})
+from test_store import big_return, receipt
+from xlq.store import Store
+store = Store({path!r})
+mode = sys.argv[1]
+if mode == "hook":
+    count = [0]
+    def hook(statement):
+        if statement.startswith("INSERT INTO submitted_values"):
+            count[0] += 1
+            if count[0] == 1500:
+                print("inside", flush=True)
+                time.sleep(120)
+    store._db.set_trace_callback(hook)
+    big = big_return("2024-02")
+    store.record(receipt(big), big)
+else:
+    for n in range(1, 10_000):
+        month = "{{:04d}}-{{:02d}}".format(2000 + n // 12, n % 12 + 1)
+        big = big_return(month)
+        print("start", n, flush=True)
+        store.record(receipt(big), big)
+"""
+
+
+def big_return(period: str, size: int = 3000) -> Checked:
+    return make_return("A", period, {f"I{n:05d}": n for n in range(size)})
+
+
+def _child(tmp_path: Path, path: Path, mode: str) -> subprocess.Popen:
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD.format(tests=str(Path(__file__).parent), path=str(path)))
+    return subprocess.Popen([sys.executable, str(script), mode], stdout=subprocess.PIPE, text=True, cwd=REPO)
+
+
+def _assert_whole(store: Store) -> None:
+    assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert store._db.execute("PRAGMA foreign_key_check").fetchall() == []
+    counts = dict(store._db.execute("SELECT submission_id, COUNT(*) FROM submitted_values GROUP BY submission_id"))
+    for sub in store.submissions():
+        assert counts.get(sub.id) == 3000, f"submission {sub.id} ({sub.period}) is half-stored"
+
+
+def test_a_process_killed_inside_record_leaves_the_store_as_before_and_the_return_stores_next_time(tmp_path: Path) -> None:
+    path = tmp_path / "xlq.sqlite"
+    with Store(path) as store:
+        first = big_return("2024-01")
+        store.record(receipt(first), first)
+    child = _child(tmp_path, path, "hook")
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "inside"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    with Store(path) as store:
+        _assert_whole(store)
+        assert [s.period for s in store.submissions()] == ["2024-01"]
+        again = big_return("2024-02")
+        assert store.record(receipt(again), again).kind == "new"
+        _assert_whole(store)
+        assert len(store.values(period="2024-02")) == 3000
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_process_killed_at_a_random_moment_never_leaves_half_a_return(tmp_path: Path, seed: int) -> None:
+    path = tmp_path / "xlq.sqlite"
+    Store(path).close()
+    child = _child(tmp_path, path, "loop")
+    assert child.stdout is not None
+    started = random.Random(seed).randint(2, 4)
+    while not child.stdout.readline().startswith(f"start {started}"):
+        pass
+    time.sleep(random.Random(seed).uniform(0.0, 0.15))
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    with Store(path) as store:
+        _assert_whole(store)
+        stored = len(store.submissions())
+        assert stored >= started - 1
+        again = big_return("2030-01")
+        store.record(receipt(again), again)
+        _assert_whole(store)
