@@ -57,15 +57,18 @@ class Identity:
 @dataclass(frozen=True)
 class RawCell:
     """A cell exactly as read: `raw` is the reader's Python value (str, float, int,
-    bool, datetime, None); `error` holds an Excel error literal such as `#DIV/0!`."""
+    bool, datetime, None); `error` holds an Excel error literal such as `#DIV/0!`;
+    `formula` is set only for a formula saved without its result (raw is then None)."""
 
     ref: str
     raw: object = None
     error: str | None = None
+    formula: str | None = None
 
     @property
     def is_blank(self) -> bool:
-        return self.error is None and (self.raw is None or (isinstance(self.raw, str) and not self.raw.strip()))
+        return self.error is None and self.formula is None and (
+            self.raw is None or (isinstance(self.raw, str) and not self.raw.strip()))
 
 
 @dataclass(frozen=True)

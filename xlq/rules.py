@@ -76,6 +76,8 @@ _RULES = (
          "The denominator is 0 but the numerator is {value}. Enter the denominator, or 0 for both."),
     Rule("missing-part", "error", "cell", "Numerator or denominator missing",
          "Only one of numerator and denominator was given ({value}). Enter both, or neither."),
+    Rule("ratio-percent-mismatch", "error", "cell", "Ratio and percentage disagree",
+         "In '{value}' the percentage does not match numerator / denominator. Enter the numerator and denominator only."),
     Rule("excel-error", "error", "cell", "Excel error value",
          "The cell shows the Excel error {value}. Replace it with the figure."),
     Rule("formula-no-value", "error", "cell", "Formula without a value",
