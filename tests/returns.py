@@ -167,26 +167,35 @@ class Filled:
 
     path: Path
     refs: dict[tuple[str, str], str]
+    codes: tuple[tuple[str, str], ...] = ()
 
     def ref(self, code: str, column: str = "Value") -> str:
         return self.refs[code, column]
 
 
 def fill(source: Path, target: Path, cells: Mapping[str, Mapping[str, object]],
-         contact: Mapping[str, object] | None = None) -> Filled:
+         contact: Mapping[str, object] | None = None, meta: Mapping[str, object] | None = None) -> Filled:
     """Type `cells` ({code: {column title: value}}) into a contract workbook, by Code.
 
     Strings starting with "=" become formulas (saved without a result, as openpyxl does);
-    "#DIV/0!" and the like become Excel error cells.
+    "#DIV/0!" and the like become Excel error cells. `meta` edits the identity sheet, the
+    way someone might to pass one department's template off as another's.
     """
     wb = openpyxl.load_workbook(source)
+    if meta:
+        sheet = wb["xlq_meta"]
+        for row in sheet.iter_rows(max_col=2):
+            if row[0].value in meta:
+                row[1].value = meta[row[0].value]
     ws = wb["Return"] if "Return" in wb.sheetnames else wb.worksheets[0]
     header_row, columns = _find_header(ws)
     refs: dict[tuple[str, str], str] = {}
+    codes: list[tuple[str, str]] = []
     for row in ws.iter_rows(min_row=header_row + 1):
         for cell in row:
             if cell.column == columns["Code"] and cell.value is not None:
                 code = str(cell.value).strip()
+                codes.append((code, cell.coordinate))
                 for title, col in columns.items():
                     refs.setdefault((code, title), f"{openpyxl.utils.get_column_letter(col)}{cell.row}")
                 for title, value in cells.get(code, {}).items():
@@ -198,7 +207,7 @@ def fill(source: Path, target: Path, cells: Mapping[str, Mapping[str, object]],
                 ws.cell(row[0].row, 2).value = value
     target.parent.mkdir(parents=True, exist_ok=True)
     wb.save(target)
-    return Filled(target, refs)
+    return Filled(target, refs, tuple(codes))
 
 
 def _find_header(ws) -> tuple[int, dict[str, int]]:

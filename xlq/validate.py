@@ -249,6 +249,11 @@ class _Judge:
         if not series:
             return
         value = reading.value
+        if indicator.unit == "percent" and reading.warning is None and len(series) >= 3 and 0 < value <= 1:
+            mean = sum(series) / len(series)
+            if _raw_is_bare_number(cell) and abs(value / 100 - mean) < abs(value - mean) / 10:
+                self.flag("percent-maybe-fraction", _raw_text(cell), indicator.code, cell.ref)
+                return
         limits = _xmr_limits(series)
         shown_value = _display(indicator, value)
         if limits is not None and limits.moving_range > 0 and not limits.lower <= value <= limits.upper:
@@ -256,10 +261,6 @@ class _Judge:
         if not comment and _large_change(indicator, series, value, limits):
             self.flag("large-change-unexplained", f"{_display(indicator, series[-1])} -> {shown_value}",
                       indicator.code, cell.ref)
-        if indicator.unit == "percent" and reading.warning is None and len(series) >= 3 and 0 < value <= 1:
-            mean = sum(series) / len(series)
-            if _raw_is_bare_number(cell) and abs(value / 100 - mean) < abs(value - mean) / 10:
-                self.flag("percent-maybe-fraction", _raw_text(cell), indicator.code, cell.ref)
 
     def check_parts(self, values: dict[str, Value]) -> None:
         for indicator in self.expected.values():
