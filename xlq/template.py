@@ -198,6 +198,7 @@ def _write_table(ws: Worksheet, indicators: Sequence[Indicator], last_month: Map
     last table row so the checklist and validations can span them."""
     for letter, width in _WIDTHS.items():
         ws.column_dimensions[letter].width = width
+    ws.column_dimensions["A"].width = max(_WIDTHS["A"], 2 + 0.85 * max((len(i.code) for i in indicators), default=0))
     for letter in (_MISSING, _BAD_VALUE, _BAD_RATIO):
         ws.column_dimensions[letter].hidden = True
     for col, title in enumerate(HEADERS, 1):
@@ -298,8 +299,8 @@ def _indicator_row(ws: Worksheet, row: int, ind: Indicator, last: str | None) ->
         missing = f"IF({_blank(f)},1,0)"
     ws[f"{_MISSING}{row}"] = f"={missing}" if ind.required else 0
     width = _WIDTHS["B"] - 2
-    name_lines = max(1, math.ceil(len(name) / (width * 1.1)))
-    description_lines = math.ceil(len(description) / (width * 1.3)) if description else 0
+    name_lines = max(1, math.ceil(len(name) / (width * 0.95)))
+    description_lines = math.ceil(len(description) / (width * 1.15)) if description else 0
     ws.row_dimensions[row].height = max(18.0, 13.0 * name_lines + 11.5 * description_lines + 4)
 
 
