@@ -7,7 +7,7 @@ period, indicator, sheet and cell, and carries the value received.
 
 Statistical warnings need the indicator's accepted history (`History.series`):
 - outside-history: the value is outside the XmR natural process limits of the history
-  (at least MIN_HISTORY points), mean +/- 2.66 x mean moving range;
+  (`xlq.spc.xmr_limits`, at least MIN_HISTORY points), mean +/- 2.66 x mean moving range;
 - large-change-unexplained (only when Comment is empty): with MIN_HISTORY points or more,
   the change from the previous value exceeds the moving-range upper limit (3.267 x mean
   moving range); with less history, or a flat one, a change of more than half of the previous
@@ -28,6 +28,7 @@ from xlq import rules
 from xlq.catalogue import PERIOD_RE, Catalogue, Indicator
 from xlq.config import Workspace
 from xlq.model import Checked, Finding, ParsedReturn, RawCell, RawRow, Value
+from xlq.spc import Limits, xmr_limits
 from xlq.values import Reading, Token, classify, for_unit, shown, whole_part
 
 EARLIEST_PERIOD = "2000-01"
@@ -35,6 +36,7 @@ MIN_HISTORY = 5
 COMMENT_LIMIT = 1000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 LARGE_RELATIVE = 0.5
+MR_UPPER = 3.267
 LARGE_COUNT_FLOOR = 10.0
 LARGE_PERCENT_POINTS = 0.2
 
@@ -43,21 +45,6 @@ class History(Protocol):
     def series(self, indicator: str, department: str, before: str) -> Sequence[tuple[str, float]]:
         """Accepted values of earlier periods, oldest first."""
         ...
-
-
-class _Limits:
-    def __init__(self, mean: float, lower: float, upper: float, moving_range: float) -> None:
-        self.mean, self.lower, self.upper, self.moving_range = mean, lower, upper, moving_range
-
-
-def _xmr_limits(values: Sequence[float]) -> _Limits | None:
-    """XmR natural process limits; xlq.spc owns SPC, but validation needs only the limits."""
-    if len(values) < MIN_HISTORY:
-        return None
-    mean = sum(values) / len(values)
-    ranges = [abs(b - a) for a, b in zip(values, values[1:], strict=False)]
-    moving = sum(ranges) / len(ranges)
-    return _Limits(mean, mean - 2.66 * moving, mean + 2.66 * moving, moving)
 
 
 def validate(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, history: History | None = None, *,
@@ -254,9 +241,9 @@ class _Judge:
             if _raw_is_bare_number(cell) and abs(value / 100 - mean) < abs(value - mean) / 10:
                 self.flag("percent-maybe-fraction", _raw_text(cell), indicator.code, cell.ref)
                 return
-        limits = _xmr_limits(series)
+        limits = xmr_limits(series) if len(series) >= MIN_HISTORY else None
         shown_value = _display(indicator, value)
-        if limits is not None and limits.moving_range > 0 and not limits.lower <= value <= limits.upper:
+        if limits is not None and not limits.collapsed and not limits.lower <= value <= limits.upper:
             self.flag("outside-history", shown_value, indicator.code, cell.ref)
         if not comment and _large_change(indicator, series, value, limits):
             self.flag("large-change-unexplained", f"{_display(indicator, series[-1])} -> {shown_value}",
@@ -298,11 +285,11 @@ def _display(indicator: Indicator, value: float) -> str:
     return shown(float(value))
 
 
-def _large_change(indicator: Indicator, series: list[float], value: float, limits: _Limits | None) -> bool:
+def _large_change(indicator: Indicator, series: list[float], value: float, limits: Limits | None) -> bool:
     previous = series[-1]
     change = abs(value - previous)
-    if limits is not None and limits.moving_range > 0:
-        return change > 3.267 * limits.moving_range
+    if limits is not None and not limits.collapsed:
+        return change > MR_UPPER * limits.mr_mean
     if indicator.is_percent:
         return change > LARGE_PERCENT_POINTS
     return change > LARGE_RELATIVE * max(abs(previous), LARGE_COUNT_FLOOR)
