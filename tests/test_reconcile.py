@@ -527,3 +527,50 @@ def test_the_default_window_is_thirteen_months_ending_at_the_reporting_period(se
     assert got.periods[0] == "2023-03"
     assert isinstance(catalogue, Catalogue) and isinstance(workspace, Workspace)
     assert all(o.value is None for o in got.org.values())
+
+
+# -- end to end through real workbooks ------------------------------------------------------------------------
+
+
+def test_real_returns_read_and_validated_reconcile_to_hand_computed_figures(tmp_path: Path) -> None:
+    from returns import blank_return, fill, make_workspace
+
+    from xlq.reader import read_return
+    from xlq.validate import validate
+
+    workspace, catalogue = make_workspace(tmp_path, current="2023-12")
+    figures = {"LUT": {"INC": {"Value": 5}, "TRAIN": {"Value": "91%"}, "COMPL": {"Numerator": 45, "Denominator": 50}},
+               "MSK": {"INC": {"Value": 0}, "TRAIN": {"Value": "N/A"}, "COMPL": {"Numerator": 10, "Denominator": 40}}}
+    with Store(workspace.store_path) as store:
+        for dept, cells in figures.items():
+            blank = blank_return(tmp_path / f"blank-{dept}.xlsx", catalogue, workspace, department=dept)
+            filled = fill(blank, tmp_path / "inbox" / f"{dept}.xlsx", cells)
+            parsed = read_return(filled.path)
+            checked = validate(parsed, catalogue, workspace, store, today=dt.date(2024, 1, 8))
+            assert checked.outcome != "rejected", checked.findings
+            store.record(Receipt(parsed.sha256, filled.path.name, "inbox", "2024-01-08T09:00:00",
+                                 f"archive/{filled.path.name}"), checked)
+        got = reconcile(store, catalogue, workspace, months=1, today=dt.date(2024, 1, 20))
+        assert store.series("COMPL", "LUT", "2024-01") == [("2023-12", 0.9)]
+    inc, compl = got.org[("INC", "2023-12")], got.org[("COMPL", "2023-12")]
+    assert (inc.value, inc.contributors, inc.expected) == (5.0, 2, 7)
+    assert (compl.numerator, compl.denominator) == (55.0, 90.0) and compl.value == pytest.approx(55 / 90)
+    assert got.org[("TRAIN", "2023-12")].flags[0] == "markers: MSK N/A; figure from the others"
+    lut = got.by_department[("TRAIN", "LUT", "2023-12")]
+    assert (lut.value, lut.raw, lut.sheet, bool(lut.cell)) == (0.91, "91%", "Return", True)
+    assert {k: s.status for k, s in got.submissions.items() if s.status != "missing"} == {
+        ("LUT", "2023-12"): "accepted", ("MSK", "2023-12"): "accepted"}
+
+
+
+def test_an_unreadable_file_is_kept_and_reported_although_nobody_knows_whose_it_is(setup) -> None:
+    store, catalogue, workspace = setup
+    broken = rules.finding("file-unreadable", "bad zip", file="scan.xlsx")
+    parsed = ParsedReturn("inbox/scan.xlsx", "e" * 64, 10, None, findings=(broken,))
+    result = store.record(Receipt("e" * 64, "scan.xlsx", "inbox", "2024-04-02T10:00:00", "rejected/scan.xlsx"),
+                          Checked(parsed, (), (broken,), "rejected"))
+    assert result.kind == "new" and store.submission(result.submission_id).department is None  # type: ignore[union-attr]
+    status = period_status(store, catalogue, workspace, today=LATER)
+    assert [s.original_name for s in status.unidentified] == ["scan.xlsx"]
+    assert broken in run(setup).findings
+    assert broken not in run(setup, period="2024-05").findings

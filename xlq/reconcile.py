@@ -151,7 +151,7 @@ class _Context:
             if sf.finding.indicator:
                 self.cell_findings.setdefault((sf.submission_id, sf.finding.indicator), []).append(sf.finding)
         self.corrected = self._corrections(store)
-        self.grid = {(r.department, r.period): r for r in _returns(self.subs.values(), catalogue, workspace, periods,
+        self.grid = {(r.department, r.period): r for r in _returns(self.subs.values(), catalogue, workspace, history,
                                                                     self.today)}
         self.findings: list[Finding] = []
         self._org: dict[tuple[str, str], OrgValue | None] = {}
@@ -403,9 +403,7 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
     rejected_ids = [r.attempts[-1].id for r in rows if r.status == "rejected"]
     stored += [sf.finding for sf in store.findings(rejected_ids)]
     start = f"{periods[0]}-01"
-    unidentified = [s.id for s in store.submissions() if s.outcome == "rejected" and s.kind != "duplicate"
-                    and (s.department is None or s.period is None) and s.received_at >= start]
-    stored += [sf.finding for sf in store.findings(unidentified)]
+    stored += [sf.finding for sf in store.findings([s.id for s in _unidentified(store, start)])]
     replaced_notes = []
     for s in ctx.subs.values():
         if s.current and s.period in window and s.kind in ("resubmission", "correction"):
@@ -435,9 +433,12 @@ def period_status(store: Store, catalogue: Catalogue, workspace: Workspace, peri
     subs = store.submissions(period=period)
     rows = _with_reasons(_returns(subs, catalogue, workspace, (period,), today), store)
     start = f"{period}-01"
-    unidentified = tuple(s for s in store.submissions() if s.outcome == "rejected" and s.kind != "duplicate"
-                         and (s.department is None or s.period is None) and s.received_at >= start)
-    return PeriodStatus(period, workspace.due_date(period).isoformat(), tuple(rows), unidentified)
+    return PeriodStatus(period, workspace.due_date(period).isoformat(), tuple(rows), _unidentified(store, start))
+
+
+def _unidentified(store: Store, since: str) -> tuple[Submission, ...]:
+    """Rejected files whose department or month could not be read, received since `since`."""
+    return tuple(s for s in store.submissions(unidentified=True) if s.kind != "duplicate" and s.received_at >= since)
 
 
 def indicator_history(store: Store, catalogue: Catalogue, workspace: Workspace, code: str, *,

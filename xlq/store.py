@@ -357,9 +357,13 @@ class Store:
         return _submission(rows[0]) if rows else None
 
     def submissions(self, *, department: str | None = None, period: str | None = None,
-                    periods: Sequence[str] | None = None, current_only: bool = False) -> list[Submission]:
-        """Submissions in the order received, optionally for one department and month(s)."""
+                    periods: Sequence[str] | None = None, current_only: bool = False,
+                    unidentified: bool = False) -> list[Submission]:
+        """Submissions in the order received, optionally for one department and month(s);
+        `unidentified` gives only files whose department or month could not be read."""
         where, params = _filters(department=department, period=period, periods=periods)
+        if unidentified:
+            where.append("(department IS NULL OR period IS NULL)")
         if current_only:
             where.append("outcome != 'rejected' AND kind != 'duplicate' AND superseded_by IS NULL")
         sql = f"SELECT {_SUBMISSION_COLUMNS} FROM submissions" + (" WHERE " + " AND ".join(where) if where else "")
