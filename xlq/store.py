@@ -271,8 +271,17 @@ class Store:
     # -- writing -------------------------------------------------------------------------------
 
     def record(self, receipt: Receipt, checked: Checked) -> RecordResult:
-        """Store one return, all or nothing, and say whether it was new, a duplicate, a
-        resubmission or a correction of an earlier month."""
+        """Store one return, all or nothing, and say what it was.
+
+        - duplicate: the same bytes (sha256) as any file received before, even one since
+          superseded; recorded as a received file with a `duplicate-file` finding, no values.
+        - resubmission: another return for a department and month that already had one.
+        - correction: the same, for a month older than the department's latest accepted month;
+          reconciliation flags the values it changed. A first return for an older month is
+          `new` (the submissions grid shows it as late instead).
+        An accepted return supersedes the standing accepted and rejected ones for its month; a
+        rejected one supersedes only earlier rejected ones, never an accepted return.
+        """
         identity = checked.parsed.identity
         department = identity.department if identity else next((f.department for f in checked.findings if f.department), None)
         period = identity.period if identity else next((f.period for f in checked.findings if f.period), None)
