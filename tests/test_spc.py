@@ -241,6 +241,14 @@ def test_outside_limits_takes_priority_over_a_trend():
     assert rules_of(result)[13:] == ["trend"] * 6 + ["outside_limits"]
 
 
+def test_trend_takes_priority_over_two_of_three():
+    # 10, 11, 12, 13, 14, 14.8, 15.5 rise six times; 14.8 and 15.5 are also close (beyond 14.5467,
+    # inside 16.32) in the all-above window 14, 14.8, 15.5, but the trend ranks higher.
+    result = analyse([*BASE, 11.0, 12.0, 13.0, 14.0, 14.8, 15.5], "higher", None, FIXED)
+    assert rules_of(result)[13:] == ["trend"] * 7
+    assert rule_two_of_three([False, True, True], [1, 1, 1]) == [0, 1, 1]
+
+
 def test_two_of_three_takes_priority_over_a_shift():
     # Seven above the mean; 15s at 18 and 20 are close and share a same-side window.
     result = analyse([*BASE, 12.0, 13.0, 12.0, 13.0, 15.0, 12.0, 15.0], "higher", None, FIXED)
@@ -447,13 +455,25 @@ def test_flat_series_collapses_limits_without_calling_points_special():
     assert result.assurance == "pass"  # every point meets ">= 100%"
 
 
+def test_zero_moving_range_across_a_gap_does_not_flag_every_point():
+    # 1.0, 1.0, 1.0, -, 0.95, 0.95, 0.95: every moving range is 0 (none spans the gap), so the
+    # limits collapse onto the mean 0.975 with no estimate of variation; no point is "outside".
+    result = analyse([1.0, 1.0, 1.0, None, 0.95, 0.95, 0.95], "higher", None, SpcSettings())
+    assert result.limits.collapsed and result.limits.mean == approx(0.975)
+    assert result.special_causes == ()
+    assert result.variation == "common_cause"
+
+
 @pytest.mark.parametrize(
     ("target", "expected"),
-    [(Target("floor", 0.95), "pass"), (Target("floor", 0.97), "pass"), (Target("floor", 0.98), "fail"),
-     (Target("ceiling", 0.97), "pass"), (Target("ceiling", 0.5), "fail")],
+    [(Target("floor", 0.01), "pass"), (Target("floor", 0.015), "pass"), (Target("floor", 0.02), "fail"),
+     (Target("ceiling", 0.015), "pass"), (Target("ceiling", 0.01), "fail")],
 )
 def test_flat_series_of_awkward_floats_is_not_split_by_rounding(target, expected):
-    result = analyse([0.97] * 13, "higher", target, SpcSettings())
+    # fsum([0.015] * 13) / 13 is not exactly 0.015: without a tolerance every point would sit
+    # "above" (or "below") the mean and the thirteen would read as a shift.
+    assert math.fsum([0.015] * 13) / 13 != 0.015
+    result = analyse([0.015] * 13, "higher", target, SpcSettings())
     assert result.special_causes == ()
     assert result.assurance == expected
 
@@ -619,6 +639,8 @@ def test_indicator_from_real_catalogue_and_workspace_files(tmp_path: Path):
 
     assert rebase_index_for("SICK", periods, workspace.spc) == 6
     assert rebase_index_for("OTHER", periods, workspace.spc) is None
+    assert rebase_index_for("SICK", ["2023-06", "2023-07"], workspace.spc) is None  # from the start: no rebase
+    assert rebase_index_for("SICK", ["2023-04", "2023-05"], workspace.spc) is None  # not reached yet
     result = analyse_indicator(indicator, series, workspace.spc)
     assert result.values[3] is None  # Mar-23 left out of the series stays a gap
     assert [start for start, _ in result.segments] == [0, 6]
