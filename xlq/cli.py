@@ -100,29 +100,35 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     workspace = _workspace(args)
-    from xlq.status import period_status, status_table
+    catalogue = _catalogue(workspace)
+    from xlq.reconcile import period_status
+    from xlq.report import status_table
+    from xlq.store import Store
 
-    period = args.period or workspace.reporting_period()
-    rows = period_status(workspace, period)
+    with Store(workspace.store_path) as store:
+        status = period_status(store, catalogue, workspace, args.period)
     if args.json:
-        print(json.dumps({"period": period, "departments": [row.as_dict() for row in rows]}, indent=2))
+        print(json.dumps(status.as_dict(), indent=2, ensure_ascii=False, default=str))
     else:
-        print(status_table(workspace, period, rows))
+        print(status_table(status))
     return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
     workspace = _workspace(args)
     catalogue = _catalogue(workspace)
-    from xlq.status import history_table, indicator_history
-
     if args.code not in catalogue:
         raise UsageError(f"indicator {args.code!r} is not in {catalogue.path}")
-    rows = indicator_history(workspace, catalogue[args.code])
+    from xlq.reconcile import indicator_history
+    from xlq.report import history_table
+    from xlq.store import Store
+
+    with Store(workspace.store_path) as store:
+        history = indicator_history(store, catalogue, workspace, args.code)
     if args.json:
-        print(json.dumps([row.as_dict() for row in rows], indent=2, ensure_ascii=False))
+        print(json.dumps(history.as_dict(), indent=2, ensure_ascii=False, default=str))
     else:
-        print(history_table(catalogue[args.code], rows))
+        print(history_table(catalogue[args.code], history))
     return 0
 
 
@@ -135,10 +141,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from xlq.importer import import_history
+    from xlq.importer import HistoryImportError, import_history
 
     workspace = _workspace(args)
-    count = import_history(workspace, Path(args.file))
+    try:
+        count = import_history(workspace, Path(args.file))
+    except (HistoryImportError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
     print(f"Imported {count} values from {args.file}")
     return 0
 

@@ -219,9 +219,25 @@ def department_entries(
     return per_dept
 
 
+def write_history_csv(path: Path, catalogue: Catalogue, workspace: Workspace,
+                      figures: Mapping[tuple[str, str], Figure], periods: Iterable[str]) -> Path:
+    """The months before the demo's first return, as the CSV `xlq import` reads."""
+    from xlq.importer import COLUMNS
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for period in periods:
+            for dept, entries in department_entries(catalogue, workspace, figures, period).items():
+                for code, e in entries.items():
+                    writer.writerow([dept, period, code, *("" if x is None else x for x in
+                                                          (e.value, e.numerator, e.denominator)), e.comment])
+    return path
+
+
 def run_demo(root: Path) -> DemoSummary:
     """Build the demo workspace at `root` (replacing an earlier demo there)."""
-    from xlq.importer import import_figures
+    from xlq.importer import import_history
     from xlq.pipeline import run_once
     from xlq.store import Store
     from xlq.template import write_template
@@ -236,8 +252,9 @@ def run_demo(root: Path) -> DemoSummary:
     faults, missing, resubmissions = demo_faults()
 
     history = sorted({p for (_, p) in figures if p < FIRST})
-    for period in history:
-        import_figures(workspace, catalogue, period, department_entries(catalogue, workspace, figures, period))
+    if history:
+        import_history(workspace, write_history_csv(root / "history.csv", catalogue, workspace, figures, history),
+                       catalogue)
 
     accepted = rejected = 0
     for period in months(FIRST, LAST):

@@ -73,3 +73,41 @@ def log_line(finding: Finding) -> str:
         part for part in (finding.department, finding.period, finding.indicator, finding.location) if part
     )
     return f"{finding.severity.upper()} {finding.rule} {where}: {plain(finding.message)}"
+
+
+def status_table(status) -> str:
+    """`xlq status`: one line per department for a month (a reconcile.PeriodStatus)."""
+    counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(status.counts().items()))
+    lines = [f"Returns for {status.period} (due {status.due}): {counts}"]
+    for row in status.departments:
+        when = row.received or "-"
+        reason = f"  {plain(row.reason, 120)}" if row.reason else ""
+        lines.append(f"  {row.department:<8} {row.status.replace('_', ' '):<24} {when:<20} {plain(row.file or '', 50)}"
+                     f"{reason}")
+    for sub in status.unidentified:
+        lines.append(f"  {'?':<8} {'rejected (unidentified)':<24} {sub.received_at:<20} {plain(sub.original_name, 50)}")
+    return "\n".join(lines)
+
+
+def history_table(indicator, history) -> str:
+    """`xlq history CODE`: organisation values by month, then every departmental value with provenance."""
+    lines = [f"{indicator.code}  {indicator.name}  (target {indicator.target.text})", "  Organisation:"]
+    for org in history.org:
+        shown = org.marker or ("" if org.value is None else shown_value(indicator, org.value))
+        note = f"  [{'; '.join(org.flags)}]" if org.flags else ""
+        lines.append(f"    {org.period}  {shown:>10}  {org.contributors}/{org.expected} departments{note}")
+    lines.append("  Departments (superseded values marked *):")
+    for entry in sorted(history.entries, key=lambda e: (e.value.period, e.value.department, e.submission_id)):
+        v = entry.value
+        shown = v.marker or ("" if v.value is None else shown_value(indicator, v.value))
+        mark = " " if entry.current else "*"
+        lines.append(f"   {mark}{v.period}  {v.department:<7} {shown:>10}  {v.sheet}!{v.cell} raw {plain(v.raw, 20)!r}"
+                     f"  from {plain(entry.file, 40)} ({entry.kind}, {entry.received_at})")
+    return "\n".join(lines)
+
+
+def shown_value(indicator, number: float) -> str:
+    """A number as the scorecard shows it: 93%, 6.29%, 1,234."""
+    if indicator.is_percent:
+        return f"{number * 100:.{indicator.decimals}f}%"
+    return f"{number:,.{indicator.decimals}f}"
