@@ -1,0 +1,776 @@
+"""From a file in inbox/ to a stored, archived return and a rebuilt master, exactly once.
+
+Order of operations for one file, chosen so a kill -9 at any point is repaired on restart:
+
+1. hash it; if the store already holds that content, it is either a file whose move was
+   interrupted (a submission with this hash, name and folder whose recorded location does not
+   exist yet: finish its move, count nothing) or a duplicate drop (recorded as a duplicate);
+2. parse it in the worker process and validate it;
+3. mark the master stale (a marker file), then `Store.record` in one transaction, with the
+   receipt's `stored_path` set to the file's final destination: the store is the journal;
+4. write the reason file and the feedback copy of a rejected return (each written under a
+   temporary name and renamed; recovery rewrites them from the stored findings when missing);
+5. move the file out of inbox/, never overwriting (the last step: a file still in inbox/ is
+   never lost);
+6. after a batch, rebuild the master once and remove the stale marker. A run with nothing to
+   do and no marker touches neither the store nor the master.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import logging
+import os
+import re
+import shutil
+import stat
+import sys
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from xlq.config import Workspace
+from xlq.model import Checked, ParsedReturn
+from xlq.worker import Mark, Worker, WorkerUnavailable, file_digest
+
+if TYPE_CHECKING:
+    from xlq.catalogue import Catalogue
+    from xlq.store import Store, Submission
+
+log = logging.getLogger("xlq")
+
+STALE_MARKER = ".xlq-master-stale"
+LOCK_NAME = ".xlq.lock"
+MAX_NAME_BYTES = 200
+_UNREADABLE = frozenset(("file-empty", "file-incomplete", "file-not-workbook", "file-wrong-format", "file-encrypted",
+                         "file-too-large", "file-unreadable"))
+_IGNORED_NAMES = frozenset(("thumbs.db", "desktop.ini", "icon\r"))
+_TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", "~")
+_EXCEL_TEMP = re.compile(r"^[0-9A-Za-z]{8}$")
+
+Outcome = Literal["accepted", "accepted_with_warnings", "rejected", "duplicate", "deferred"]
+
+
+class WorkspaceBusy(RuntimeError):
+    """Another xlq process is already processing this workspace's inbox."""
+
+
+def ignored(name: str) -> str | None:
+    """Why a file name is never read, or None: lock, temp and hidden files are someone's work in progress."""
+    if name.startswith("~$"):
+        return "Office lock file"
+    if name.startswith("."):
+        return "hidden"
+    lowered = name.lower()
+    if lowered in _IGNORED_NAMES or lowered.endswith(_TEMP_SUFFIXES):
+        return "temporary file"
+    if _EXCEL_TEMP.match(name):
+        return "Excel temporary file"
+    return None
+
+
+def _hidden_on_windows(info: os.stat_result) -> bool:
+    return bool(getattr(info, "st_file_attributes", 0) & getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 0))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file in inbox/ that may be a return; `department` is its folder's authority, if any."""
+
+    path: Path
+    arrived_in: str
+    department: str | None
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file; `outcome` "deferred" means it was left in inbox/ to retry."""
+
+    path: str
+    department: str | None
+    period: str | None
+    outcome: Outcome
+    errors: int = 0
+    warnings: int = 0
+    moved_to: str | None = None
+    sha256: str = ""
+    kind: str = ""
+    note: str = ""
+
+    @property
+    def recorded(self) -> bool:
+        return self.outcome != "deferred"
+
+    def line(self) -> str:
+        from xlq.report import plain
+
+        parts = [f"{self.outcome.replace('_', ' '):<24}", f"{self.department or '-':<6}", f"{self.period or '-':<7}",
+                 plain(Path(self.path).name, 120), f"errors={self.errors} warnings={self.warnings}"]
+        if self.kind and self.kind not in ("new", "duplicate"):
+            parts.append(self.kind)
+        if self.moved_to:
+            parts.append(f"-> {self.moved_to}")
+        if self.note:
+            parts.append(f"({plain(self.note, 200)})")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    results: tuple[FileResult, ...]
+    rebuilt: bool
+    master: str | None
+    seconds: float
+    waiting: int = 0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    def describe(self) -> str:
+        if not self.results and not self.rebuilt:
+            text = "nothing new in inbox/"
+        else:
+            counts = [f"{n} {o.replace('_', ' ')}" for o in ("accepted", "accepted_with_warnings", "rejected", "duplicate",
+                                                            "deferred") if (n := self.count(o))]
+            text = f"{len(self.results)} file(s): " + (", ".join(counts) or "none processed")
+        if self.waiting:
+            text += f"; {self.waiting} still being copied (left for the next run)"
+        if self.rebuilt and self.master:
+            text += f"; master rebuilt: {self.master}"
+        return text + f" ({self.seconds:.2f} s)"
+
+
+class WorkspaceLock:
+    """An exclusive lock on the workspace, released by the OS if the process dies (kill -9)."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / LOCK_NAME
+        self._handle = None
+
+    def acquire(self) -> None:
+        handle = open(self.path, "a+")  # noqa: SIM115 - held open for as long as the lock
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            raise WorkspaceBusy(f"{self.path.parent}: another xlq ({holder or 'unknown process'}) is processing "
+                                "this workspace; stop it or let it do the work") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def zip_state(path: Path) -> Literal["complete", "incomplete", "other"]:
+    """A zip whose central directory (written last) cannot be read is still being copied."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return "incomplete"
+    if head[:2] != b"PK":
+        return "other"
+    try:
+        with zipfile.ZipFile(path):
+            return "complete"
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return "incomplete"
+
+
+class Settler:
+    """Decides when a file has finished arriving: size and mtime unchanged for `settle`
+    seconds and, for a zip, a readable central directory. A zip that stays incomplete for
+    `incomplete` seconds is handed on anyway (the reader rejects it as cut short)."""
+
+    def __init__(self, settle: float, incomplete: float) -> None:
+        self.settle = settle
+        self.incomplete = max(incomplete, settle)
+        self._seen: dict[Path, tuple[int, int, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def forget(self, path: Path) -> None:
+        self._seen.pop(path, None)
+
+    def ready(self, candidate: Candidate, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        key = (candidate.size, candidate.mtime_ns)
+        seen = self._seen.get(candidate.path)
+        if seen is None or seen[:2] != key:
+            since = now
+            if seen is None:
+                age = time.time() - candidate.mtime_ns / 1e9
+                if age >= self.settle and zip_state(candidate.path) == "complete":
+                    since = now - age  # moved in whole, or arrived while we were down
+            self._seen[candidate.path] = (*key, since)
+            seen = self._seen[candidate.path]
+        stable_for = now - seen[2]
+        if stable_for < self.settle:
+            return False
+        state = zip_state(candidate.path)
+        return state != "incomplete" or stable_for >= self.incomplete
+
+    def next_check(self, now: float | None = None) -> float:
+        """Seconds until some watched file may become ready."""
+        now = time.monotonic() if now is None else now
+        waits = [since + self.settle - now for _, _, since in self._seen.values()]
+        return max(0.05, min(waits, default=self.settle))
+
+
+class TtyProgress:
+    """A one-line progress bar on stderr, only when it is a terminal."""
+
+    def __init__(self, total: int, stream=None) -> None:
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.enabled = total >= 10 and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last = 0.0
+        self.done = 0
+
+    def __call__(self, result: FileResult) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1 and self.done < self.total:
+            return
+        self._last = now
+        width = 30
+        filled = width * self.done // max(1, self.total)
+        self.stream.write(f"\r\x1b[Kxlq run [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _receipt_time(last: list[dt.datetime]) -> dt.datetime:
+    moment = dt.datetime.now().astimezone()
+    if last and moment <= last[0]:
+        moment = last[0] + dt.timedelta(microseconds=1)
+    last[:] = [moment]
+    return moment
+
+
+def _short_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
+    """Names stay within filesystem limits once the receipt time and `.feedback.xlsx` are added."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or len(suffix) > 10:
+        stem, suffix = name, ""
+    budget = limit - len(suffix.encode("utf-8")) - 2
+    cut = stem.encode("utf-8")[:budget].decode("utf-8", "ignore")
+    return f"{cut}~" + (f".{suffix}" if suffix else "")
+
+
+class Pipeline:
+    """Processes inbox files for one workspace; holds the workspace lock, the store and the worker.
+
+    `in_process=True` parses in this process (trusted files only); `today` fixes the date used
+    for future-period checks (tests).
+    """
+
+    def __init__(self, workspace: Workspace, *, catalogue: Catalogue | None = None, today: dt.date | None = None,
+                 in_process: bool = False, worker_timeout: float | None = None, lock: bool = True) -> None:
+        self.workspace = workspace
+        self.root = workspace.root
+        self.inbox = workspace.folder("inbox")
+        self.today = today
+        self._catalogue = catalogue
+        self._store: Store | None = None
+        self._worker: Worker | None = None
+        self._feedback_worker: Worker | None = None
+        self._in_process = in_process
+        self._worker_timeout = worker_timeout
+        self._last_time: list[dt.datetime] = []
+        self._warned: set[Path] = set()
+        self._lock = WorkspaceLock(self.root) if lock else None
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        if self._lock is not None:
+            self._lock.acquire()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for worker in (self._worker, self._feedback_worker):
+            if worker is not None:
+                worker.close()
+        self._worker = self._feedback_worker = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._lock is not None:
+            self._lock.release()
+
+    @property
+    def catalogue(self) -> Catalogue:
+        if self._catalogue is None:
+            from xlq.catalogue import load_catalogue
+
+            self._catalogue = load_catalogue(self.workspace.catalogue_path, self.workspace.department_codes)
+        return self._catalogue
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from xlq.store import Store
+
+            self._store = Store(self.workspace.store_path)
+        return self._store
+
+    @property
+    def worker(self) -> Worker:
+        """Parses returns; pipelined, so it serves nothing else while a batch is in flight."""
+        if self._worker is None:
+            self._worker = Worker(timeout=self._worker_timeout) if self._worker_timeout else Worker()
+        return self._worker
+
+    @property
+    def feedback_worker(self) -> Worker:
+        """Writes feedback copies (openpyxl on an untrusted file) beside the busy parsing worker."""
+        if self._feedback_worker is None:
+            self._feedback_worker = Worker(timeout=self._worker_timeout) if self._worker_timeout else Worker()
+        return self._feedback_worker
+
+    # -- finding files ---------------------------------------------------------------------------
+
+    def candidate(self, path: Path | str) -> Candidate | None:
+        """The Candidate for a path inside inbox/, or None when it is not a file to read."""
+        path = Path(path)
+        try:
+            parts = path.relative_to(self.inbox).parts
+        except ValueError:
+            return None
+        if not parts or any(ignored(part) for part in parts):
+            return None
+        current = self.inbox
+        for part in parts:
+            current = current / part
+            try:
+                info = os.lstat(current)
+            except OSError:
+                return None
+            if stat.S_ISLNK(info.st_mode):
+                self._warn_link(current)
+                return None
+            if _hidden_on_windows(info):
+                return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        folder = parts[0].upper() if len(parts) > 1 else None
+        department = folder if folder and self.workspace.department(folder) else None
+        arrived = Path("inbox", *parts[:-1]).as_posix()
+        return Candidate(path, arrived, department, info.st_size, info.st_mtime_ns)
+
+    def _warn_link(self, link: Path) -> None:
+        if link in self._warned:
+            return
+        self._warned.add(link)
+        try:
+            target = Path(os.path.realpath(link))
+            inside = target.is_relative_to(self.inbox.resolve())
+        except OSError:
+            target, inside = Path("?"), False
+        where = "inside" if inside else "outside"
+        log.warning("ignored symlink %s -> %s (points %s inbox/; links are never followed)",
+                    link.relative_to(self.root), target, where)
+
+    def scan(self, inbox: Path | None = None) -> list[Candidate]:
+        """Every file in inbox/ that may be a return, oldest first; links and hidden folders skipped."""
+        found: list[Candidate] = []
+        stack = [inbox or self.inbox]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                if ignored(entry.name):
+                    continue
+                if entry.is_symlink():
+                    self._warn_link(Path(entry.path))
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False) and (found_one := self.candidate(entry.path)):
+                    found.append(found_one)
+        return sorted(found, key=lambda c: (c.mtime_ns, str(c.path)))
+
+    # -- processing ------------------------------------------------------------------------------
+
+    def process(self, path: Path | str) -> FileResult:
+        """Process one file now (the caller has decided it is complete)."""
+        candidate = self.candidate(path)
+        if candidate is None:
+            raise ValueError(f"{path} is not a file in {self.inbox} that xlq reads")
+        return self.process_many([candidate])[0]
+
+    def process_many(self, candidates: Sequence[Candidate], progress: Callable[[FileResult], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> list[FileResult]:
+        """Process files in order; the worker parses the next few while this one is stored."""
+        jobs: list[tuple[Candidate, str, int, bool]] = []
+        results: list[FileResult] = []
+        seen: set[str] = set()
+        for candidate in candidates:
+            try:
+                sha, size = file_digest(candidate.path)
+            except OSError as exc:
+                results.append(self._deferred(candidate, f"cannot read: {exc.strerror or exc}"))
+                continue
+            known = sha in seen or self.store.has_hash(sha) is not None
+            seen.add(sha)
+            jobs.append((candidate, sha, size, not known))
+        to_read = [(c.path, sha, size) for c, sha, size, fresh in jobs if fresh]
+        if self._in_process:
+            from xlq.worker import read_in_process
+
+            parsed_stream = ((str(p), read_in_process(p)) for p, _, _ in to_read)
+        else:
+            parsed_stream = self.worker.read_many(to_read) if to_read else iter(())
+        try:
+            for index, (candidate, sha, size, fresh) in enumerate(jobs):
+                if should_stop is not None and should_stop():
+                    break
+                try:
+                    parsed = next(parsed_stream)[1] if fresh else None
+                except WorkerUnavailable as exc:
+                    log.error("%s", exc)
+                    results += [self._deferred(c, str(exc)) for c, *_ in jobs[index:]]
+                    break
+                result = self._one(candidate, sha, size, parsed)
+                log.info("%s", result.line())
+                results.append(result)
+                if progress is not None:
+                    progress(result)
+        finally:
+            close = getattr(parsed_stream, "close", None)
+            if close is not None:
+                close()
+        return results
+
+    def _one(self, candidate: Candidate, sha: str, size: int, parsed: ParsedReturn | None) -> FileResult:
+        try:
+            if parsed is None or self.store.has_hash(sha) is not None:
+                return self._known(candidate, sha, size)
+            if parsed.sha256 and parsed.sha256 != sha:
+                return self._deferred(candidate, "the file changed while it was read; it will be read again")
+            from xlq.validate import validate
+
+            checked = validate(parsed, self.catalogue, self.workspace, self.store,
+                               folder_department=candidate.department, today=self.today)
+            checked = self._folder_rule(candidate, checked)
+            return self._commit(candidate, sha, checked)
+        except OSError as exc:
+            log.warning("could not finish %s: %s", candidate.path, exc)
+            return self._deferred(candidate, f"{type(exc).__name__}: {exc}")
+
+    def _folder_rule(self, candidate: Candidate, checked: Checked) -> Checked:
+        if not self.workspace.watch.require_department_folders or candidate.department is not None:
+            return checked
+        from xlq import rules
+
+        identity = checked.parsed.identity
+        claimed = identity.department if identity else ""
+        extra = rules.finding("wrong-department-folder", claimed or "(none)",
+                              department=claimed or None, period=identity.period if identity else None,
+                              file=candidate.path.name)
+        return replace(checked, values=(), findings=(*checked.findings, extra), outcome="rejected")
+
+    def _deferred(self, candidate: Candidate, note: str) -> FileResult:
+        return FileResult(str(candidate.path), candidate.department, None, "deferred", note=note)
+
+    def _commit(self, candidate: Candidate, sha: str, checked: Checked) -> FileResult:
+        from xlq.store import Receipt
+
+        identity = checked.parsed.identity
+        department = identity.department if identity and checked.outcome != "rejected" else candidate.department
+        period = identity.period if identity else None
+        moment = _receipt_time(self._last_time)
+        name = f"{moment:%Y-%m-%d_%H%M%S}.{moment.microsecond:06d}__{_short_name(candidate.path.name)}"
+        if checked.outcome == "rejected":
+            dest = self._unique(self.root / "rejected", name)
+        else:
+            dest = self._unique(self.root / "archive" / str(period) / str(department), name)
+        receipt = Receipt(sha, candidate.path.name, candidate.arrived_in, moment.isoformat(), self._relative(dest))
+        self._mark_stale()
+        recorded = self.store.record(receipt, checked)
+        submission = self.store.submission(recorded.submission_id)
+        assert submission is not None
+        moved = self._finish(candidate, submission)
+        errors = sum(1 for f in checked.findings if f.severity == "error")
+        warnings = sum(1 for f in checked.findings if f.severity == "warning")
+        return FileResult(str(candidate.path), identity.department if identity else candidate.department, period,
+                          checked.outcome, errors, warnings, moved, sha, recorded.kind)
+
+    def _known(self, candidate: Candidate, sha: str, size: int) -> FileResult:
+        """Content the store has seen: finish an interrupted move, or record a duplicate drop."""
+        pending = self._pending(candidate, sha)
+        if pending is not None:
+            moved = self._finish(candidate, pending)
+            return FileResult(str(candidate.path), pending.department, pending.period, pending.outcome,
+                              moved_to=moved, sha256=sha, kind=pending.kind, note="recovered an interrupted move")
+        from xlq.store import Receipt
+
+        first_id = self.store.has_hash(sha)
+        if first_id is None:  # its twin earlier in the batch was not stored after all
+            return self._deferred(candidate, "read again in the next round")
+        first = self.store.submission(first_id)
+        assert first is not None
+        moment = _receipt_time(self._last_time)
+        name = f"{moment:%Y-%m-%d_%H%M%S}.{moment.microsecond:06d}__{_short_name(candidate.path.name)}"
+        folder = self.root / ("rejected" if first.outcome == "rejected" else "archive/duplicates")
+        dest = self._unique(folder, name)
+        receipt = Receipt(sha, candidate.path.name, candidate.arrived_in, moment.isoformat(), self._relative(dest))
+        blank = Checked(ParsedReturn(str(candidate.path), sha, size, None), (), (), "rejected")
+        self._mark_stale()
+        recorded = self.store.record(receipt, blank)
+        submission = self.store.submission(recorded.submission_id)
+        assert submission is not None
+        moved = self._finish(candidate, submission)
+        note = f"same content as {first.original_name} received {first.received_at[:16]}"
+        return FileResult(str(candidate.path), submission.department, submission.period, "duplicate",
+                          moved_to=moved, sha256=sha, kind="duplicate", note=note)
+
+    def _pending(self, candidate: Candidate, sha: str) -> Submission | None:
+        """A recorded submission of this very file whose move out of inbox/ did not happen."""
+        first_id = self.store.has_hash(sha)
+        if first_id is None:
+            return None
+        first = self.store.submission(first_id)
+        assert first is not None
+        same = [first] + [s for s in self.store.submissions(department=first.department, period=first.period)
+                          if s.sha256 == sha and s.id != first.id]
+        for submission in reversed(same):
+            if (submission.original_name == candidate.path.name and submission.arrived_in == candidate.arrived_in
+                    and not os.path.lexists(self.root / submission.location)):
+                return submission
+        return None
+
+    def _finish(self, candidate: Candidate, submission: Submission) -> str:
+        """Everything after the record: reason file and feedback copy, then the move."""
+        dest = self.root / submission.location
+        if submission.location.startswith("rejected/"):
+            self._explain(candidate, submission, dest)
+        if os.path.lexists(dest):
+            dest = self._unique(dest.parent, dest.name)
+            self.store.set_location(submission.id, self._relative(dest))
+        _move(candidate.path, dest)
+        return self._relative(dest)
+
+    def _explain(self, candidate: Candidate, submission: Submission, dest: Path) -> None:
+        from xlq.report import plain, sort_findings
+
+        findings = [sf.finding for sf in self.store.findings([submission.id])]
+        first = None
+        if submission.kind == "duplicate" and submission.duplicate_of is not None:
+            first = self.store.submission(submission.duplicate_of)
+            findings = [sf.finding for sf in self.store.findings([submission.duplicate_of])]
+        reason = dest.with_name(dest.name + ".reason.txt")
+        if not reason.exists():
+            _write_text(reason, _reason_text(candidate, submission, findings, first, self.workspace))
+        feedback = dest.with_name(dest.name + ".feedback.xlsx")
+        wanted = (first is None and candidate.path.suffix.lower() in (".xlsx", ".xlsm")
+                  and not any(f.rule in _UNREADABLE for f in findings) and zip_state(candidate.path) == "complete")
+        if wanted and not feedback.exists():
+            marks = [Mark(f.severity, plain(f.message, 1000), f.sheet, f.cell, f.indicator)
+                     for f in sort_findings(findings) if f.severity in ("error", "warning")]
+            title = f"{candidate.path.name}: rejected. Fix what is listed here, then drop the corrected file again."
+            if self._in_process:
+                from xlq.worker import write_feedback
+
+                try:
+                    write_feedback(str(candidate.path), str(feedback), tuple(marks), title)
+                except Exception as exc:  # a feedback copy is a courtesy; the reason file is the record
+                    log.warning("no feedback copy for %s: %s", candidate.path.name, exc)
+            elif not self.feedback_worker.feedback(candidate.path, feedback, marks, title):
+                log.warning("no feedback copy for %s (the workbook could not be re-saved)", candidate.path.name)
+
+    def _unique(self, folder: Path, name: str) -> Path:
+        target = folder / name
+        n = 2
+        while os.path.lexists(target) or os.path.lexists(target.with_name(target.name + ".reason.txt")):
+            stamp, sep, rest = name.partition("__")
+            target = folder / f"{stamp}-{n}{sep}{rest}"
+            n += 1
+        return target
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    # -- the master ------------------------------------------------------------------------------
+
+    @property
+    def stale(self) -> bool:
+        """The master misses something the store holds (or does not exist yet)."""
+        return (self.root / STALE_MARKER).exists() or not self.workspace.master_path.exists()
+
+    def _mark_stale(self) -> None:
+        marker = self.root / STALE_MARKER
+        if not marker.exists():
+            marker.touch()
+
+    def rebuild(self) -> Path:
+        """Reconcile the store and write the master; the stale marker goes only once it is written."""
+        from xlq.reconcile import reconcile
+        from xlq.scorecard import write_scorecard
+
+        marker = self.root / STALE_MARKER
+        had_marker = marker.exists()
+        started = time.monotonic()
+        reconciled = reconcile(self.store, self.catalogue, self.workspace, today=self.today)
+        path = write_scorecard(reconciled, self.catalogue, self.workspace)
+        if had_marker:
+            marker.unlink(missing_ok=True)
+        log.info("master rebuilt: %s (%d files in the store, %.2f s)", self._relative(path) if path.is_relative_to(self.root)
+                 else path, reconciled.files_in, time.monotonic() - started)
+        return path
+
+    def run_once(self, progress: Callable[[FileResult], None] | None = None, *, wait: float | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> RunSummary:
+        """Process everything complete in inbox/, then rebuild the master once if anything changed.
+
+        Files still being copied are watched for up to `wait` seconds (default: long enough to
+        settle) and otherwise left for the next run.
+        """
+        started = time.monotonic()
+        settings = self.workspace.watch
+        settler = Settler(settings.settle_seconds, settings.settle_seconds * 5)
+        deadline = started + (settings.settle_seconds * 3 + 1 if wait is None else wait)
+        results: list[FileResult] = []
+        done: set[Path] = set()
+        waiting: list[Candidate] = []
+        bar: TtyProgress | None = None
+        while True:
+            found = [c for c in self.scan() if c.path not in done]
+            ready = [c for c in found if settler.ready(c)]
+            waiting = [c for c in found if c not in ready]
+            if ready:
+                if progress is None and bar is None:
+                    bar = TtyProgress(len(found))
+                callback = progress or bar
+                batch = self.process_many(ready, callback, should_stop)
+                results += batch
+                done.update(Path(r.path) for r in batch)
+            stop = should_stop is not None and should_stop()
+            if stop or not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(min(settler.next_check(), max(0.0, deadline - time.monotonic())))
+        if bar is not None:
+            bar.close()
+        rebuilt = None
+        if any(r.recorded for r in results) or self.stale:
+            rebuilt = self.rebuild()
+        return RunSummary(tuple(results), rebuilt is not None, str(rebuilt) if rebuilt else None,
+                          time.monotonic() - started, len(waiting))
+
+
+def _move(src: Path, dest: Path) -> None:
+    """Move without ever overwriting; a copy across filesystems lands under a temporary name first."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(dest):
+        raise FileExistsError(errno.EEXIST, "destination exists", str(dest))
+    try:
+        os.rename(src, dest)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    temporary = dest.with_name("." + dest.name + ".part")
+    shutil.copy2(src, temporary)
+    with open(temporary, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.rename(temporary, dest)
+    os.unlink(src)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name("." + path.name + ".part")
+    temporary.write_text(text, encoding="utf-8", newline="\r\n" if os.name == "nt" else None)
+    os.replace(temporary, path)
+
+
+def _reason_text(candidate: Candidate, submission: Submission, findings: Iterable, first: Submission | None,
+                 workspace: Workspace) -> str:
+    from xlq.report import plain, sort_findings
+
+    ordered = sort_findings(findings)
+    folder = f"inbox/{submission.department}/" if submission.department else candidate.arrived_in + "/"
+    lines = [f"xlq did not accept this file: {plain(submission.original_name, 300)}", "",
+             f"Received:    {submission.received_at[:19].replace('T', ' ')}",
+             f"Dropped in:  {submission.arrived_in}/"]
+    if submission.department or submission.period:
+        lines.append(f"Return for:  {submission.department or '?'} {submission.period or ''}".rstrip())
+    lines.append("")
+    if first is not None:
+        lines += [f"This file is identical to {plain(first.original_name, 300)}, received "
+                  f"{first.received_at[:16].replace('T', ' ')}, which was rejected for the reasons below.", ""]
+    errors = [f for f in ordered if f.severity == "error"]
+    warnings = [f for f in ordered if f.severity == "warning"]
+    if workspace.watch.require_department_folders and submission.arrived_in == "inbox":
+        lines += ["This workspace takes returns only from department folders: inbox/<your code>/, "
+                  f"one of {', '.join(workspace.department_codes)}.", ""]
+    lines.append("Why it was not accepted:" if errors else "Why it was not accepted: see below.")
+    lines += [_reason_line(f) for f in errors]
+    if warnings:
+        lines += ["", "Also check (warnings):"] + [_reason_line(f) for f in warnings]
+    lines += ["", "What to do: correct your workbook (the .feedback.xlsx file beside this one, when there is one,",
+              "is a copy of it with the problem cells highlighted and commented), then save it as .xlsx and",
+              f"drop it into {folder} again. Nothing from this file was counted.", ""]
+    return "\n".join(lines)
+
+
+def _reason_line(finding) -> str:
+    from xlq.report import plain
+
+    where = " ".join(p for p in (finding.location, f"({finding.indicator})" if finding.indicator else "") if p)
+    return f"  - {where + ': ' if where else ''}{plain(finding.message, 600)}  [{finding.rule}]"
+
+
+def run_once(workspace: Workspace, *, today: dt.date | None = None, progress: bool = True) -> RunSummary:
+    """`xlq run`: process inbox/ once and rebuild the master if anything changed.
+
+    SIGINT/SIGTERM finish the current file, rebuild and return. Raises WorkspaceBusy when a
+    watcher (or another run) holds the workspace.
+    """
+    from xlq.watch import setup_logging, stop_on_signals
+
+    handlers = setup_logging(workspace, console_level=logging.WARNING if progress and sys.stderr.isatty()
+                             else logging.INFO)
+    try:
+        with stop_on_signals() as stopped, Pipeline(workspace, today=today) as pipeline:
+            return pipeline.run_once(None if progress else (lambda result: None), should_stop=stopped.is_set)
+    finally:
+        for handler in handlers:
+            logging.getLogger("xlq").removeHandler(handler)
+            handler.close()
