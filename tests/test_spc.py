@@ -427,8 +427,8 @@ def test_seed_appraisals():
     # -> [86.792513%, 91.935179%]. The 92% floor is above the upper limit: consistently failing.
     # 87.88, 88.23, 89.17, 89.50, 89.78, 90.69 (Jun..Nov-23) rise six times in a row: a trend
     # with the default length 6 (improvement, higher is better); 88.90 ends it, so Dec-23
-    # (90.61) is common cause. NHSRplotthedots's 7-point trend finds nothing.
-    result = analyse(pct(APPRAISALS), "higher", Target("floor", 0.92, percent=True), SpcSettings())
+    # (90.61) is common cause. NHSRplotthedots's 7-point trend (xlq's default) finds nothing.
+    result = analyse(pct(APPRAISALS), "higher", Target("floor", 0.92, percent=True), SpcSettings(trend_length=6))
     limits = result.limits
     assert limits.mean == approx(0.89363846, abs=1e-8)
     assert limits.mr_mean == approx(0.00966667, abs=1e-8)
@@ -440,6 +440,7 @@ def test_seed_appraisals():
     assert symbols(result) == ("● Common cause", "F Consistently failing")
     assert colours(result) == (GREY, ORANGE)
     assert analyse(pct(APPRAISALS), "higher", None, PTD).special_causes == ()
+    assert analyse(pct(APPRAISALS), "higher", None, SpcSettings()).special_causes == ()
 
 
 # ---------------------------------------------------------------- edge cases

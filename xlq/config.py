@@ -44,9 +44,9 @@ class WatchSettings:
 
 @dataclass(frozen=True)
 class SpcSettings:
-    """Making Data Count defaults: a run of 6 trending, a shift of 7 on one side."""
+    """Making Data Count defaults as NHSRplotthedots sets them: 7 points trending, 7 on one side."""
 
-    trend_length: int = 6
+    trend_length: int = 7
     shift_length: int = 7
     baseline_points: int = 0
     rebase: tuple[tuple[str, str], ...] = ()
@@ -157,8 +157,11 @@ def load_workspace(root: Path | str = ".") -> Workspace:
     rebase = spc.get("rebase", {})
     if not isinstance(rebase, dict) or not all(PERIOD_RE.match(str(v)) for v in rebase.values()):
         raise fail("spc.rebase", "must map indicator codes to months written YYYY-MM")
+    for key in ("trend_length", "shift_length", "baseline_points"):
+        if not isinstance(spc.get(key, 7), int) or spc.get(key, 7) < (0 if key == "baseline_points" else 2):
+            raise fail(f"spc.{key}", f"{spc.get(key)!r} must be a whole number (at least 2 for run lengths)")
     spc_settings = SpcSettings(
-        trend_length=int(spc.get("trend_length", 6)),
+        trend_length=int(spc.get("trend_length", 7)),
         shift_length=int(spc.get("shift_length", 7)),
         baseline_points=int(spc.get("baseline_points", 0)),
         rebase=tuple(sorted((str(k), str(v)) for k, v in rebase.items())),
@@ -199,7 +202,7 @@ rescan_seconds = 60     # full rescan regardless of events
 require_department_folders = false
 
 [spc]
-trend_length = 6        # points in a row rising or falling
+trend_length = 7        # points in a row rising or falling (NHSRplotthedots default)
 shift_length = 7        # points in a row on one side of the mean
 
 [[department]]
