@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 
@@ -52,7 +53,8 @@ def cmd_template(args: argparse.Namespace) -> int:
     if args.department and workspace.department(args.department) is None:
         raise UsageError(f"--department {args.department!r} is not in {workspace.root / 'xlq.toml'}")
     with Store(workspace.store_path) as store:
-        paths = write_templates(catalogue, workspace, args.period, departments, last_month_for=store.last_month)
+        paths = write_templates(catalogue, workspace, args.period, departments,
+                                last_month_for=partial(store.last_month, catalogue=catalogue))
     for path in paths:
         print(path)
     return 0

@@ -265,7 +265,7 @@ def run_demo(root: Path) -> DemoSummary:
             for dept, dept_entries in entries.items():
                 template = write_template(catalogue, workspace, dept, period,
                                           root / "templates" / period / f"{dept}.xlsx",
-                                          last_month=store.last_month(dept, period))
+                                          last_month=store.last_month(dept, period, catalogue))
                 if dept in wrong_first:
                     dept_entries = _first_draft(catalogue, dept_entries)
                 fill_template(template, root / "inbox" / dept / f"{dept} return {period}.xlsx", dept_entries,
