@@ -111,10 +111,10 @@ def _docx(env: Env) -> Path:
     return zip_with(env.path(), {"[Content_Types].xml": "<Types/>", "word/document.xml": "<w:document/>"})
 
 
-def _huge_cell(env: Env) -> Path:
-    """The FACTS.md bomb: cells at A1 and XFD1048576 (calamine would abort the process)."""
+def _many_rows(env: Env) -> Path:
+    """Rows far past any return (the XFD1048576 bomb itself is only ever given to sniff, in test_reader)."""
     return rewrite_member(env.filled().path, env.path(), "xl/worksheets/sheet1.xml", lambda xml: xml.replace(
-        "</sheetData>", '<row r="1048576"><c r="XFD1048576" t="n"><v>1</v></c></row></sheetData>'))
+        "</sheetData>", '<row r="150000"><c r="B150000" t="n"><v>1</v></c></row></sheetData>'))
 
 
 def _entity_bomb(env: Env) -> Path:
@@ -145,7 +145,7 @@ CASES = [
     Case("file-wrong-format", lambda env: ole_file(env.path(".xls"), "Workbook")),
     Case("file-encrypted", lambda env: ole_file(env.path(), "EncryptedPackage")),
     Case("file-too-large", lambda env: zip_bomb(env.path())),
-    Case("file-too-large", _huge_cell),
+    Case("file-too-large", _many_rows),
     Case("file-unreadable", _entity_bomb),
     Case("not-a-template", lambda env: env.layout(meta_state=None)),
     Case("wrong-organisation", lambda env: env.filled(meta={"organisation": "Another NHS Trust"})),

@@ -362,14 +362,14 @@ def _scan_sheet(archive: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: SheetSca
                     break
                 body = buffer[end:close.start()]
                 end = close.end()
-            values = dict(_ATTR.findall(attrs))
+            values = dict(_ATTR.findall(attrs)) if attrs.strip() else {}
             if tag == b"row":
                 row = _number(values.get(b"r"), row + 1)
                 column = 0
                 sheet.max_row = max(sheet.max_row, row)
             elif tag == b"c":
                 ref = values.get(b"r", b"").decode("ascii", "replace")
-                parsed = _CELL_REF.match(ref)
+                parsed = _CELL_REF.match(ref) if ref else None
                 if parsed:
                     column = column_index(parsed.group(1))
                     row = max(row, int(parsed.group(2)))
@@ -378,8 +378,9 @@ def _scan_sheet(archive: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: SheetSca
                     column += 1
                     ref = f"{column_letters(column)}{max(row, 1)}"
                 sheet.max_column = max(sheet.max_column, column)
-                if body is not None:
-                    _note_cell(sheet, ref, values.get(b"t", b""), body)
+                kind = values.get(b"t", b"")
+                if body is not None and (kind == b"e" or b"f" in body):
+                    _note_cell(sheet, ref, kind, body)
             else:
                 sheet.dimension = values.get(b"ref", b"").decode("ascii", "replace")
                 _check_box(sheet, *_dimension_extent(sheet.dimension))
