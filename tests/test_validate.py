@@ -318,3 +318,12 @@ def test_libreoffice_resave_of_a_faulty_return_gives_the_same_pairs(env: Env, li
     resaved = {(f.rule, f.cell) for f in check(env, libreoffice_convert(filled.path, "xlsx")).findings}
     assert resaved == direct == {("not-a-number", filled.ref("INC")), ("percent-out-of-range", filled.ref("TRAIN")),
                                  ("numerator-above-denominator", filled.ref("COMPL", "Numerator"))}
+
+
+def test_check_files_judges_each_file_in_order(env: Env) -> None:
+    from xlq.validate import check_files
+
+    good, bad = env.filled().path, env.path()
+    bad.write_bytes(b"")
+    results = check_files([good, bad], env.catalogue, env.workspace, today=dt.date(2024, 1, 15))
+    assert [(path, checked.outcome) for path, checked in results] == [(good, "accepted"), (bad, "rejected")]

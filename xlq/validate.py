@@ -293,3 +293,15 @@ def _large_change(indicator: Indicator, series: list[float], value: float, limit
     if indicator.is_percent:
         return change > LARGE_PERCENT_POINTS
     return change > LARGE_RELATIVE * max(abs(previous), LARGE_COUNT_FLOOR)
+
+
+def check_files(paths: Sequence[Path], catalogue: Catalogue, workspace: Workspace, history: History | None = None, *,
+                today: dt.date | None = None) -> list[tuple[Path, Checked]]:
+    """`xlq validate`: judge each file without storing it, in order; bad files give findings.
+
+    A department checks its own file here, so it is read in this process; the watcher reads
+    untrusted files in its worker instead.
+    """
+    from xlq.reader import read_return
+
+    return [(path, validate(read_return(path), catalogue, workspace, history, today=today)) for path in paths]
