@@ -1,0 +1,351 @@
+"""One pass over inbox/: where each file goes, what the store holds, when the master is rebuilt,
+and how a state left by a crash is finished without counting anything twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import time
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from returns import GOOD, PERIOD, fill, make_workspace, real_template
+from xlq.config import load_workspace
+from xlq.pipeline import STALE_MARKER, Candidate, Pipeline, Settler, WorkspaceBusy, ignored, zip_state
+from xlq.store import Receipt, Store
+from xlq.worker import Mark, Worker, WorkerUnavailable, write_feedback
+
+TODAY = dt.date(2024, 1, 15)
+
+
+def make(tmp_path: Path, **toml: str):
+    workspace, catalogue = make_workspace(tmp_path / "ws")
+    if toml:
+        config = workspace.root / "xlq.toml"
+        text = config.read_text(encoding="utf-8")
+        for key, value in toml.items():
+            text = text.replace(f"{key} = false", f"{key} = {value}")
+        config.write_text(text, encoding="utf-8")
+        workspace = load_workspace(workspace.root)
+    return workspace, catalogue
+
+
+@pytest.fixture
+def ws(tmp_path: Path):
+    return make(tmp_path)
+
+
+def filled(ws, name: str, cells: dict | None = None, *, department: str = "LUT", period: str = PERIOD,
+           meta: dict | None = None, folder: str | None = "LUT") -> Path:
+    """A return typed into the real template, dropped straight into inbox/<folder>/ with an old
+    mtime, as a file moved in whole would be."""
+    workspace, catalogue = ws
+    template = workspace.root / "templates" / period / f"{department}.xlsx"
+    if not template.exists():
+        real_template(catalogue, workspace, template, department, period)
+    target = workspace.root / "inbox" / (folder or "") / name
+    fill(template, target, cells if cells is not None else GOOD, meta=meta)
+    old = time.time() - 30
+    os.utime(target, (old, old))
+    return target
+
+
+def run(ws) -> object:
+    with Pipeline(ws[0], catalogue=ws[1], today=TODAY) as pipeline:
+        return pipeline.run_once(lambda result: None)
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def current_value(workspace, code: str, department: str = "LUT", period: str = PERIOD) -> float | None:
+    with Store(workspace.store_path) as store:
+        values = [v.value for v in store.values(indicator=code, department=department, period=period)]
+    assert len(values) <= 1
+    return values[0].value if values else None
+
+
+def test_an_accepted_return_is_archived_byte_identical_under_its_month_and_department(ws) -> None:
+    path = filled(ws, "Luton December.xlsx")
+    original = path.read_bytes()
+    summary = run(ws)
+    (result,) = summary.results
+    assert (result.outcome, result.department, result.period) == ("accepted", "LUT", PERIOD)
+    (archived,) = files_under(ws[0].root / "archive")
+    assert archived.parent == ws[0].root / "archive" / PERIOD / "LUT"
+    assert archived.name.endswith("__Luton December.xlsx") and archived.read_bytes() == original
+    assert result.moved_to == archived.relative_to(ws[0].root).as_posix()
+    assert not path.exists() and summary.rebuilt and ws[0].master_path.exists()
+    assert current_value(ws[0], "INC") == 12
+    assert not (ws[0].root / STALE_MARKER).exists()
+
+
+def test_a_run_with_nothing_new_touches_neither_the_store_nor_the_master(ws) -> None:
+    filled(ws, "a.xlsx")
+    run(ws)
+    master = ws[0].master_path.stat().st_mtime_ns
+    store = ws[0].store_path.stat().st_mtime_ns
+    summary = run(ws)
+    assert summary.results == () and not summary.rebuilt
+    assert ws[0].master_path.stat().st_mtime_ns == master and ws[0].store_path.stat().st_mtime_ns == store
+
+
+def test_a_rejected_file_keeps_its_bytes_and_gets_a_reason_and_a_feedback_copy(ws) -> None:
+    path = filled(ws, "for MSK.xlsx", folder="MSK")
+    original = path.read_bytes()
+    (result,) = run(ws).results
+    assert result.outcome == "rejected" and result.errors == 1
+    rejected = ws[0].root / "rejected"
+    base = next(p for p in rejected.iterdir() if p.name.endswith("__for MSK.xlsx"))
+    assert base.read_bytes() == original
+    reason = base.with_name(base.name + ".reason.txt").read_text(encoding="utf-8")
+    assert "dropped in another department's folder" in reason and "[wrong-department-folder]" in reason
+    assert "inbox/MSK/" in reason and "Nothing from this file was counted" in reason
+    book = openpyxl.load_workbook(base.with_name(base.name + ".feedback.xlsx"))
+    assert book.sheetnames[0] == "Return" and "Feedback" in book.sheetnames
+    texts = [c.value for row in book["Feedback"].iter_rows() for c in row if isinstance(c.value, str)]
+    assert any("another department's folder" in t for t in texts)
+    assert current_value(ws[0], "INC", "LUT") is None
+
+
+def test_an_unreadable_file_is_rejected_with_a_reason_but_no_feedback_copy(ws) -> None:
+    junk = ws[0].root / "inbox" / "LUT" / "return.xlsx"
+    junk.parent.mkdir(parents=True, exist_ok=True)
+    junk.write_bytes(b"\x00\x01 not a workbook at all" * 10)
+    old = time.time() - 30
+    os.utime(junk, (old, old))
+    (result,) = run(ws).results
+    assert result.outcome == "rejected"
+    names = sorted(p.name.split("__", 1)[1] for p in (ws[0].root / "rejected").iterdir())
+    assert names == ["return.xlsx", "return.xlsx.reason.txt"]
+
+
+def test_the_feedback_copy_highlights_and_comments_each_flagged_cell(ws, tmp_path: Path) -> None:
+    source = filled(ws, "x.xlsx")
+    target = tmp_path / "x.feedback.xlsx"
+    marks = (Mark("error", "'lots' is not a number.", "Return", "F14", "INC"),
+             Mark("warning", "=HYPERLINK(\"http://x\") looks like a formula", "Return", "F15", "TRAIN"),
+             Mark("error", "The period has not ended yet."))
+    write_feedback(str(source), str(target), marks, "title")
+    book = openpyxl.load_workbook(target)
+    sheet = book["Return"]
+    assert sheet["F14"].fill.fgColor.rgb.endswith("FFC7CE") and "not a number" in sheet["F14"].comment.text
+    assert sheet["F15"].fill.fgColor.rgb.endswith("FFEB9C")
+    rows = [[c.value for c in row] for row in book["Feedback"].iter_rows(min_row=4)]
+    assert ["error", "whole file", None, "The period has not ended yet."] in rows
+    assert any(isinstance(r[3], str) and r[3].startswith("=HYPERLINK") for r in rows)
+    assert all(book["Feedback"].cell(r, 4).data_type == "s" for r in range(4, 7))
+
+
+def test_a_duplicate_drop_is_recorded_as_such_and_not_counted_twice(ws) -> None:
+    first = filled(ws, "a.xlsx")
+    copy = first.with_name("a (copy).xlsx")
+    shutil.copy2(first, copy)
+    results = run(ws).results
+    assert sorted(r.outcome for r in results) == ["accepted", "duplicate"]
+    duplicate = next(r for r in results if r.outcome == "duplicate")
+    assert duplicate.moved_to.startswith("archive/duplicates/")
+    with Store(ws[0].store_path) as store:
+        kinds = sorted(s.kind for s in store.submissions())
+        assert kinds == ["duplicate", "new"]
+        assert len(store.values(indicator="INC")) == 1
+
+
+def test_a_resubmission_replaces_the_figures_in_the_master(ws) -> None:
+    filled(ws, "v1.xlsx")
+    run(ws)
+    filled(ws, "v2.xlsx", {**GOOD, "INC": {"Value": 15}, "INC_LOW": {"Value": 13}})
+    (result,) = run(ws).results
+    assert (result.outcome, result.kind) == ("accepted", "resubmission")
+    assert current_value(ws[0], "INC") == 15
+    assert len(files_under(ws[0].root / "archive" / PERIOD / "LUT")) == 2
+
+
+def test_a_file_recorded_before_a_crash_is_moved_on_restart_and_not_counted_again(ws) -> None:
+    """The state a kill -9 between the store's commit and the move leaves behind."""
+    path = filled(ws, "crashed.xlsx")
+    original = path.read_bytes()
+    workspace, catalogue = ws
+    from xlq.reader import read_return
+    from xlq.validate import validate
+
+    with Store(workspace.store_path) as store:
+        checked = validate(read_return(path), catalogue, workspace, store, folder_department="LUT", today=TODAY)
+        destination = f"archive/{PERIOD}/LUT/2024-01-05_090000.000000__crashed.xlsx"
+        store.record(Receipt(checked.parsed.sha256, path.name, "inbox/LUT", "2024-01-05T09:00:00+00:00", destination),
+                     checked)
+    (workspace.root / STALE_MARKER).touch()
+    summary = run(ws)
+    (result,) = summary.results
+    assert result.note == "recovered an interrupted move" and result.moved_to == destination
+    assert (workspace.root / destination).read_bytes() == original and not path.exists()
+    with Store(workspace.store_path) as store:
+        assert store.count_files() == 1
+    assert summary.rebuilt and not (workspace.root / STALE_MARKER).exists()
+
+
+def test_a_rejected_file_recorded_before_a_crash_gets_its_reason_file_on_restart(ws) -> None:
+    path = filled(ws, "early.xlsx", meta={"period": "2024-05"})
+    workspace, catalogue = ws
+    from xlq.reader import read_return
+    from xlq.validate import validate
+
+    with Store(workspace.store_path) as store:
+        checked = validate(read_return(path), catalogue, workspace, store, folder_department="LUT", today=TODAY)
+        assert checked.outcome == "rejected"
+        store.record(Receipt(checked.parsed.sha256, path.name, "inbox/LUT", "2024-01-05T09:00:00+00:00",
+                             "rejected/2024-01-05_090000.000000__early.xlsx"), checked)
+    run(ws)
+    reason = workspace.root / "rejected" / "2024-01-05_090000.000000__early.xlsx.reason.txt"
+    assert "[future-period]" in reason.read_text(encoding="utf-8")
+    with Store(workspace.store_path) as store:
+        assert store.count_files() == 1
+
+
+def test_a_stale_marker_left_by_a_crash_makes_the_next_run_rebuild(ws) -> None:
+    filled(ws, "a.xlsx")
+    run(ws)
+    before = ws[0].master_path.stat().st_mtime_ns
+    (ws[0].root / STALE_MARKER).touch()
+    summary = run(ws)
+    assert summary.results == () and summary.rebuilt
+    assert ws[0].master_path.stat().st_mtime_ns > before
+
+
+def test_a_return_in_the_inbox_root_is_accepted_on_its_own_metadata(ws) -> None:
+    filled(ws, "root.xlsx", folder=None)
+    (result,) = run(ws).results
+    assert (result.outcome, result.department) == ("accepted", "LUT")
+
+
+def test_required_department_folders_reject_a_return_in_the_inbox_root(tmp_path: Path) -> None:
+    ws = make(tmp_path, require_department_folders="true")
+    filled(ws, "root.xlsx", folder=None)
+    (result,) = run(ws).results
+    assert result.outcome == "rejected"
+    reason = next((ws[0].root / "rejected").glob("*.reason.txt")).read_text(encoding="utf-8")
+    assert "only from department folders" in reason
+
+
+def test_names_that_collide_in_the_archive_never_overwrite(ws) -> None:
+    for n in range(3):
+        filled(ws, "same.xlsx", {**GOOD, "WAIT": {"Value": 17 + n}}, folder=["LUT", None, "lut"][n])
+    results = run(ws).results
+    assert [r.outcome for r in results] == ["accepted"] * 3
+    archived = files_under(ws[0].root / "archive" / PERIOD / "LUT")
+    assert len({p.name for p in archived}) == 3 and all(p.name.endswith("__same.xlsx") for p in archived)
+
+
+def test_a_very_long_unicode_name_is_shortened_to_fit_beside_its_reason_file(ws) -> None:
+    name = "Ünïcødé return " + "é" * 110 + ".xlsx"  # 240 bytes: fits the disk, not beside a time stamp
+    filled(ws, name, folder="MSK")
+    (result,) = run(ws).results
+    stored = Path(result.moved_to).name
+    assert len(stored.encode()) <= 230 and stored.endswith("~.xlsx")
+    assert (ws[0].root / "rejected" / (stored + ".reason.txt")).exists()
+
+
+def test_lock_temp_and_hidden_files_and_links_are_never_candidates(ws, caplog) -> None:
+    inbox = ws[0].root / "inbox"
+    (inbox / ".hidden").mkdir(parents=True)
+    for name in ("~$Luton.xlsx", "A1B2C3D4", "Luton.xlsx.tmp", ".Luton.xlsx", ".hidden/in-hidden.xlsx",
+                 "LUT/~$x.xlsx", "Thumbs.db"):
+        (inbox / name).parent.mkdir(parents=True, exist_ok=True)
+        (inbox / name).write_bytes(b"x")
+    outside = ws[0].root.parent / "outside.xlsx"
+    outside.write_bytes(b"secret")
+    (inbox / "link.xlsx").symlink_to(outside)
+    (inbox / "linkdir").symlink_to(ws[0].root.parent, target_is_directory=True)
+    real = filled(ws, "real.xlsx")
+    with caplog.at_level(logging.WARNING, logger="xlq"), Pipeline(ws[0], catalogue=ws[1]) as pipeline:
+        assert [c.path for c in pipeline.scan()] == [real]
+        assert pipeline.candidate(inbox / "link.xlsx") is None
+    assert any("symlink" in r.getMessage() and "outside inbox" in r.getMessage() for r in caplog.records)
+    assert ignored("~$x.xlsx") and ignored("0F3A9B2C") and not ignored("Luton Dec 2023.xlsx")
+
+
+def test_a_zip_still_being_copied_is_incomplete_until_its_last_byte(ws, tmp_path: Path) -> None:
+    data = filled(ws, "whole.xlsx").read_bytes()
+    part = tmp_path / "part.xlsx"
+    part.write_bytes(data[: len(data) - 40])
+    assert zip_state(part) == "incomplete"
+    part.write_bytes(data)
+    assert zip_state(part) == "complete"
+    (tmp_path / "plain.csv").write_text("a,b\n")
+    assert zip_state(tmp_path / "plain.csv") == "other"
+
+
+def test_the_settler_waits_for_a_quiet_period_and_a_complete_zip(ws, tmp_path: Path) -> None:
+    data = filled(ws, "whole.xlsx").read_bytes()
+    path = tmp_path / "arriving.xlsx"
+    path.write_bytes(data[:100])
+
+    def seen() -> Candidate:
+        info = path.stat()
+        return Candidate(path, "inbox", None, info.st_size, info.st_mtime_ns)
+
+    settler = Settler(settle=1.0, incomplete=5.0)
+    now = time.monotonic()
+    assert not settler.ready(seen(), now)
+    assert not settler.ready(seen(), now + 2.0)  # quiet, but not yet a whole zip
+    assert settler.ready(seen(), now + 6.0)      # cut short for good: handed on to be rejected
+    path.write_bytes(data)
+    assert not settler.ready(seen(), now + 6.1)
+    assert settler.ready(seen(), now + 7.2)
+
+
+def test_a_second_process_cannot_take_a_busy_workspace(ws) -> None:
+    with Pipeline(ws[0]), pytest.raises(WorkspaceBusy, match="another xlq"):
+        Pipeline(ws[0])
+
+
+def test_the_worker_survives_a_timeout_and_reads_the_next_file(ws) -> None:
+    path = filled(ws, "a.xlsx")
+    with Worker(timeout=0.0001) as worker:
+        worker.start()
+        worker._await_ready()
+        slow = worker.read(path)
+        assert [f.rule for f in slow.findings] == ["file-too-large"] and slow.identity is None
+        assert worker.restarts == 1
+        worker.timeout = 30
+        assert worker.read(path).identity is not None
+    assert multiprocessing.active_children() == []
+
+
+def test_a_reader_process_killed_between_files_is_replaced_without_blaming_the_next(ws) -> None:
+    path = filled(ws, "a.xlsx")
+    with Worker() as worker:
+        assert worker.read(path).identity is not None
+        pid = worker.pid
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while worker._process.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        again = worker.read(path)
+        assert again.identity is not None and worker.pid != pid
+
+
+def test_a_reader_process_that_cannot_start_leaves_files_in_the_inbox(ws) -> None:
+    path = filled(ws, "a.xlsx")
+    with Worker(memory_mb=1) as worker, pytest.raises(WorkerUnavailable):
+        worker.read(path)
+    assert path.exists()
+
+
+def test_many_files_go_through_one_reader_process(ws) -> None:
+    for n in range(12):
+        filled(ws, f"r{n:02d}.xlsx", period=f"2023-{n + 1:02d}")
+    with Pipeline(ws[0], catalogue=ws[1], today=TODAY) as pipeline:
+        summary = pipeline.run_once(lambda result: None)
+        assert pipeline.worker.restarts == 0 and pipeline.worker.files == 12
+    assert [r.outcome for r in summary.results] == ["accepted"] * 12
+    assert len(files_under(ws[0].root / "archive")) == 12
+    assert zipfile.is_zipfile(ws[0].master_path)
