@@ -15,8 +15,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
+
 from xlq.config import load_workspace
 from xlq.pipeline import STALE_MARKER, Candidate, Pipeline, Settler, WorkspaceBusy, ignored, zip_state
 from xlq.store import Receipt, Store
