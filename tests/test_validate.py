@@ -327,3 +327,59 @@ def test_check_files_judges_each_file_in_order(env: Env) -> None:
     bad.write_bytes(b"")
     results = check_files([good, bad], env.catalogue, env.workspace, today=dt.date(2024, 1, 15))
     assert [(path, checked.outcome) for path, checked in results] == [(good, "accepted"), (bad, "rejected")]
+
+
+def test_a_comment_typed_as_a_formula_is_kept_as_its_text(env: Env) -> None:
+    filled = env.filled({"INC": {"Comment": '=HYPERLINK("http://example.com","click")'}})
+    checked = check(env, filled)
+    assert {(f.rule, f.cell) for f in checked.findings} == {("comment-formula-like", filled.ref("INC", "Comment"))}
+    assert {v.indicator: v.comment for v in checked.values}["INC"] == '=HYPERLINK("http://example.com","click")'
+
+
+@pytest.mark.libreoffice
+def test_a_comment_formula_with_a_saved_result_is_still_its_text(env: Env, libreoffice_convert) -> None:
+    filled = env.filled({"INC": {"Comment": '=HYPERLINK("http://example.com","click")'}})
+    checked = check(env, libreoffice_convert(filled.path, "xlsx"))
+    assert {(f.rule, f.cell) for f in checked.findings} == {("comment-formula-like", filled.ref("INC", "Comment"))}
+    assert {v.indicator: v.comment for v in checked.values}["INC"] == '=HYPERLINK("http://example.com","click")'
+
+
+def test_ratio_parts_add_up_by_numerator(tmp_path) -> None:
+    workspace, catalogue = make_workspace(tmp_path / "ws")
+    toml = (tmp_path / "ws" / "catalogue.toml").read_text()
+    toml += """
+[[indicator]]
+code = "SICK_ALL"
+domain = "Workforce"
+name = "Sickness"
+unit = "ratio"
+aggregate = "ratio"
+parts = ["SICK_SHORT", "SICK_LONG"]
+
+[[indicator]]
+code = "SICK_SHORT"
+domain = "Workforce"
+name = "Sickness short"
+unit = "ratio"
+aggregate = "ratio"
+
+[[indicator]]
+code = "SICK_LONG"
+domain = "Workforce"
+name = "Sickness long"
+unit = "ratio"
+aggregate = "ratio"
+"""
+    (tmp_path / "ws" / "catalogue.toml").write_text(toml)
+    from xlq.catalogue import load_catalogue
+
+    catalogue = load_catalogue(tmp_path / "ws" / "catalogue.toml")
+    blank = blank_return(tmp_path / "blank.xlsx", catalogue, workspace)
+    ok = {**GOOD, "SICK_ALL": {"Numerator": 5, "Denominator": 100}, "SICK_SHORT": {"Numerator": 2, "Denominator": 100},
+          "SICK_LONG": {"Numerator": 3, "Denominator": 100}}
+    bad = {**ok, "SICK_LONG": {"Numerator": 4, "Denominator": 100}}
+    good_file, bad_file = fill(blank, tmp_path / "ok.xlsx", ok), fill(blank, tmp_path / "bad.xlsx", bad)
+    today = dt.date(2024, 1, 15)
+    assert validate(read_return(good_file.path), catalogue, workspace, today=today).findings == ()
+    findings = validate(read_return(bad_file.path), catalogue, workspace, today=today).findings
+    assert {(f.rule, f.cell, f.value) for f in findings} == {("parts-do-not-sum", bad_file.ref("SICK_ALL", "Numerator"), "6")}

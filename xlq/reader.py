@@ -160,7 +160,7 @@ def _rows(grid: list[list[object]], header: int, columns: dict[str, int], scan: 
             value=_cell(row, index, columns.get("value"), scan),
             numerator=_cell(row, index, columns.get("numerator"), scan),
             denominator=_cell(row, index, columns.get("denominator"), scan),
-            comment=_cell(row, index, columns.get("comment"), scan),
+            comment=_comment(row, index, columns.get("comment"), scan),
             row=index + 1,
         )
 
@@ -175,6 +175,15 @@ def _cell(row: list[object], index: int, col: int | None, scan: SheetScan) -> Ra
     if raw == "" and ref in scan.formulas:
         return RawCell(ref, None, formula=scan.formulas[ref])
     return RawCell(ref, None if raw == "" else raw)
+
+
+def _comment(row: list[object], index: int, col: int | None, scan: SheetScan) -> RawCell:
+    """A comment is text: one typed as a formula is kept as the formula's text, never its result."""
+    cell = _cell(row, index, col, scan)
+    formula = scan.formula_cells.get(cell.ref) if cell.ref else None
+    if formula is not None and cell.formula is None:
+        return RawCell(cell.ref, "=" + formula)
+    return cell
 
 
 def _contact(grid: list[list[object]], header: int) -> tuple[tuple[str, str], ...]:

@@ -31,6 +31,7 @@ Macros are never run: calamine does not execute VBA. An .xlsm is read and flagge
 
 from __future__ import annotations
 
+import html
 import re
 import struct
 import zipfile
@@ -83,7 +84,8 @@ class SheetScan:
     """What a worksheet's XML holds, found without a spreadsheet parser.
 
     `errors` maps a cell ref to its Excel error literal (calamine turns them into '');
-    `formulas` maps a cell ref to the formula text of cells saved without a result.
+    `formulas` maps a cell ref to the formula text of cells saved without a result;
+    `formula_cells` holds every formula cell's text, result or not.
     """
 
     name: str
@@ -93,6 +95,7 @@ class SheetScan:
     dimension: str = ""
     errors: dict[str, str] = field(default_factory=dict)
     formulas: dict[str, str] = field(default_factory=dict)
+    formula_cells: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -420,7 +423,7 @@ def _check_box(sheet: SheetScan, rows: int, columns: int) -> None:
 
 
 def _note_cell(sheet: SheetScan, ref: str, kind: bytes, body: bytes) -> None:
-    if len(sheet.errors) + len(sheet.formulas) >= MAX_SPECIAL_CELLS:
+    if len(sheet.errors) + len(sheet.formula_cells) >= MAX_SPECIAL_CELLS:
         return
     value = _V.search(body)
     cached = value.group(1) if value else None
@@ -428,5 +431,8 @@ def _note_cell(sheet: SheetScan, ref: str, kind: bytes, body: bytes) -> None:
         sheet.errors[ref] = cached.decode("utf-8", "replace").strip()
         return
     formula = _F.search(body)
-    if formula and not cached and kind not in (b"str", b"inlineStr", b"s"):
-        sheet.formulas[ref] = (formula.group(1) or b"").decode("utf-8", "replace")
+    if formula:
+        text = html.unescape((formula.group(1) or b"").decode("utf-8", "replace"))
+        sheet.formula_cells[ref] = text
+        if not cached and kind not in (b"str", b"inlineStr", b"s"):
+            sheet.formulas[ref] = text

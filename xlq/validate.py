@@ -221,7 +221,7 @@ class _Judge:
         return Reading(value=numerator / denominator), value_cell, numerator, denominator
 
     def check_comment(self, code: str, cell: RawCell) -> str:
-        text = "" if cell.is_blank else shown(cell.raw)
+        text = "=" + cell.formula if cell.formula is not None else "" if cell.is_blank else shown(cell.raw)
         if text.startswith(FORMULA_STARTS):
             self.flag("comment-formula-like", text[:1].encode("unicode_escape").decode(), code, cell.ref)
         if len(text) > COMMENT_LIMIT:
@@ -250,15 +250,18 @@ class _Judge:
                       indicator.code, cell.ref)
 
     def check_parts(self, values: dict[str, Value]) -> None:
+        """Parts add up to their total; for ratios the numerators do (the catalogue's rule)."""
         for indicator in self.expected.values():
             total = values.get(indicator.code)
-            if not indicator.parts or total is None or total.value is None:
+            if not indicator.parts or total is None:
                 continue
-            parts = [values.get(code) for code in indicator.parts]
-            if any(p is None or p.value is None for p in parts):
+            field = "numerator" if indicator.unit == "ratio" else "value"
+            stated = getattr(total, field)
+            parts = [getattr(values[code], field) if code in values else None for code in indicator.parts]
+            if stated is None or any(p is None for p in parts):
                 continue
-            added = sum(p.value for p in parts if p is not None and p.value is not None)
-            if abs(added - total.value) > 1e-9:
+            added = math.fsum(p for p in parts if p is not None)
+            if abs(added - stated) > 1e-9 * max(1.0, abs(stated)):
                 self.flag("parts-do-not-sum", shown(added), indicator.code, total.cell)
 
 
