@@ -494,6 +494,23 @@ def test_links_past_excels_limit_are_skipped_and_reported(tmp_path):
     assert list(Xlsx(tmp_path / "limit.xlsx").hyperlinks("S")) == ["A1"]
 
 
+@pytest.mark.slow
+def test_a_master_with_more_findings_than_excel_has_links_says_where_links_stop(workspace, catalogue):
+    extra = [rules.finding("outside-history", n, department="LUT", period="2023-05", indicator="INC", cell=f"F{n}")
+             for n in range(LINK_LIMIT)]
+    path = write_scorecard(make_reconciled(workspace, extra), catalogue, workspace, built_at=BUILT)
+    book = Xlsx(path)
+    links = book.hyperlinks("Validation Errors")
+    assert len(links) == LINK_LIMIT
+    rows = sorted(split_ref(ref)[0] + 1 for ref in links)
+    notice = next(s for s in book.strings if "links were left out" in s)
+    first_unlinked = int(notice.split(" from cell J")[1].split(" ")[0])
+    assert first_unlinked > rows[-1]
+    assert notice == f"5 links were left out from cell J{first_unlinked} on: Excel allows 65,530 links per sheet."
+    about = book.cells("About")
+    assert any(c.value == notice for ref, c in about.items() if ref.startswith("B"))
+
+
 # ------------------------------------------------------------------ other sheets
 
 

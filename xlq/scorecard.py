@@ -38,7 +38,7 @@ from xlq.scorecard_plan import (
     thresholds,
 )
 from xlq.scorecard_sheets import write_about, write_breakdown, write_errors, write_submissions
-from xlq.scorecard_style import SPARK_HIGH_LOW, STATUS_STYLE, Links, Styles, write_note, write_value
+from xlq.scorecard_style import SPARK_HIGH_LOW, Links, Styles, write_note, write_value
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,7 @@ def write_scorecard_sheet(ws: Any, plan: Plan, st: Styles, links: Links) -> None
 
 
 def _write_title(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
+    ws.set_row(0, 26)
     ws.write_string(0, 0, TITLE, st.title())
     ws.write_string(1, 0, clean(plan.workspace.organisation, 255), st.subtitle())
     month = period_date(plan.month).strftime("%B %Y") if plan.month else "no months yet"
@@ -170,7 +171,8 @@ def _write_title(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     ws.write_string(2, 2, f"Built {plan.built_at:%d %b %Y %H:%M} from catalogue {plan.catalogue.version}",
                     st.small())
     received, expected, statuses = plan.returns_summary()
-    parts = [f"{n} {STATUS_STYLE.get(s, (s,))[0].lower()}" for s, n in sorted(statuses.items()) if s not in ("accepted",)]
+    wording = {"accepted_with_warnings": "with warnings"}
+    parts = [f"{n} {wording.get(s, s)}" for s, n in sorted(statuses.items()) if s != "accepted"]
     detail = f" ({', '.join(parts)})" if parts else ""
     ws.write_string(3, 0, f"Returns for {month_label(plan.month)}: {received} of {expected} received{detail}", st())
     counts = plan.severity_counts()
@@ -189,15 +191,15 @@ def _write_legend(ws: Any, plan: Plan, st: Styles) -> None:
     ws.write_string(0, col, "Key", st(bold=True, font_size=9))
     items = [
         (1, 0, "On target", st(boxed, bg_color="#C6EFCE", font_color="#006100")),
-        (1, 2, "Within tolerance", st(boxed, bg_color="#FFEB9C", font_color="#9C5700")),
-        (1, 4, "Off target", st(boxed, bg_color="#FFC7CE", font_color="#9C0006")),
-        (2, 0, "Flagged: see note", st(boxed, border=2, border_color="#7030A0")),
-        (2, 2, "No value: return missing or rejected", st(boxed, pattern=13, fg_color="#A6A6A6", bg_color="#FFFFFF")),
-        (2, 4, "N/A, TBA as reported", st(boxed, font_color="#7F7F7F")),
+        (1, 3, "Within tolerance (amber)", st(boxed, bg_color="#FFEB9C", font_color="#9C5700")),
+        (1, 6, "Off target", st(boxed, bg_color="#FFC7CE", font_color="#9C0006")),
+        (2, 0, "Flagged: see the cell's note", st(boxed, border=2, border_color="#7030A0")),
+        (2, 3, "No value: return missing or rejected", st(boxed, pattern=13, fg_color="#A6A6A6", bg_color="#FFFFFF")),
+        (2, 6, "N/A, TBA: as reported", st(boxed, font_color="#7F7F7F")),
     ]
     for row, offset, text, fmt in items:
-        if col + offset + 1 <= plan.layout.last:
-            ws.merge_range(row, col + offset, row, col + offset + 1, "", fmt)
+        if col + offset + 2 <= plan.layout.last:
+            ws.merge_range(row, col + offset, row, col + offset + 2, "", fmt)
             ws.write_string(row, col + offset, text, fmt)
     ws.write_string(3, col, "No colour: no target. Targets 'by' a date are judged against a straight line from "
                     "the first month shown to the target.", st.small(italic=True))

@@ -42,6 +42,7 @@ from xlq.scorecard_style import (
     STATUS_STYLE,
     Links,
     Styles,
+    wrapped_height,
     write_note,
     write_value,
 )
@@ -94,7 +95,7 @@ def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
                     "Grey: the department does not report this indicator; hatched: its return is missing or "
                     "rejected. The trend is the organisation's, from the Scorecard.", st.small(italic=True))
     header = BREAKDOWN_HEADER
-    ws.set_row(header, 42)
+    ws.set_row(header, 56)
     for n, column in enumerate(layout.columns):
         title = column.title
         if column.key.startswith("dept:"):
@@ -155,7 +156,11 @@ def _write_department_cell(ws: Any, plan: Plan, st: Styles, links: Links, row: i
     no_value = reports and value is None and status is not None and status.status in ("rejected", "missing")
     found = plan.breakdown_findings.get((ind.code, dept), [])
     comment = [f"{dept} comment: {value.comment}"] if value is not None and value.comment else []
-    if found:
+    if no_value and not found:
+        assert status is not None
+        why = f" ({status.reason})" if status.reason else ""
+        write_note(ws, row, col, f"{dept} {month_label(month)}: no value", [f"Return {status.status}{why}."])
+    elif found:
         target = plan.errors_row(found[0])
         links.add(row, col, internal_link(ERRORS, target, 0), tip=f"Validation Errors row {target + 1}")
         reasons = [plan.findings[i].message for i in found] + comment
@@ -164,7 +169,7 @@ def _write_department_cell(ws: Any, plan: Plan, st: Styles, links: Links, row: i
     elif comment:
         write_note(ws, row, col, f"{dept} {ind.code} {month_label(month)}", comment)
     write_value(ws, row, col, value.value if value else None, value.marker if value else None,
-                lambda marker: st.value(ind, flagged=bool(found), no_value=no_value,
+                lambda marker: st.value(ind, flagged=bool(found) or no_value, no_value=no_value,
                                         not_reported=not reports, marker=marker))
 
 
@@ -181,7 +186,7 @@ def write_errors(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     rows = max(1, len(plan.findings))
     ws.add_table(header, 0, first + rows - 1, layout.last, {
         "name": "ValidationErrors", "style": "Table Style Light 9", "autofilter": True,
-        "columns": [{"header": c.title} for c in layout.columns],
+        "columns": [{"header": c.title, "header_format": st.header(align="left")} for c in layout.columns],
     })
     text = st.text()
     if not plan.findings:
@@ -193,8 +198,12 @@ def write_errors(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
             "file": os.path.basename(f.file) if f.file else "", "cell": f.location, "value": f.value,
             "message": f.message,
         }
+        shown: list[tuple[str, float]] = []
         for key, value in cells.items():
-            ws.write_string(row, layout.col(key), clean(value), text)
+            value = clean(value)
+            ws.write_string(row, layout.col(key), value, text)
+            shown.append((value, layout.columns[layout.col(key)].width))
+        ws.set_row(row, wrapped_height(shown))
         col = layout.col("period")
         if f.period and len(f.period) == 7 and f.period[4] == "-" and f.period.replace("-", "").isdigit():
             ws.write_datetime(row, col, period_date(f.period), st.text(num_format="mmm-yy", align="center"))
@@ -228,7 +237,8 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     header = first - 1
     ws.write_string(0, 0, "Submissions", st.title())
     ws.write_string(1, 0, "Each department's return for each month. Click a rejected or missing month for its "
-                    "row on Validation Errors; the note says when it arrived and from which file.",
+                    "row on Validation Errors; notes on months not simply accepted say when the return arrived, "
+                    "from which file and why.",
                     st.small(italic=True))
     for n, column in enumerate(layout.columns):
         if column.key.startswith("month:"):
@@ -255,10 +265,11 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
                 target = plan.errors_row(found[0])
                 links.add(row, col, internal_link(ERRORS, target, 0), f"Validation Errors row {target + 1}")
             ws.write_string(row, col, label, st.text(align="center", bg_color=fill, font_color=font, bold=bool(found)))
-            lines = [f"Received {status.received}" if status.received else "Not received",
-                     *( [f"File: {status.file}"] if status.file else []),
-                     *( [status.reason] if status.reason else [])]
-            write_note(ws, row, col, f"{dept} {month_label(period)}: {label}", lines)
+            if status.status != "accepted":
+                lines = [f"Received {status.received}" if status.received else "Not received",
+                         *([f"File: {status.file}"] if status.file else []),
+                         *([status.reason] if status.reason else [])]
+                write_note(ws, row, col, f"{dept} {month_label(period)}: {label}", lines)
         ws.write_number(row, layout.col("received"), received, st.text(align="center"))
     total = row + 1
     ws.write_string(total, layout.col("name"), "Returns received", st.text(bold=True))
@@ -308,5 +319,9 @@ def write_about(ws: Any, plan: Plan, st: Styles, links: dict[str, Links]) -> Non
         if counter.skipped:
             rows.append((f"Links on {sheet}", counter.notice()))
     for n, (key, value) in enumerate(rows, start=2):
-        ws.write_string(n, 0, key, st(bold=True, font_color=NAVY))
-        ws.write_string(n, 1, clean(value), st(text_wrap=True))
+        ws.write_string(n, 0, key, st(bold=True, font_color=NAVY, valign="top"))
+        ws.write_string(n, 1, clean(value), st(text_wrap=True, valign="top"))
+        ws.set_row(n, wrapped_height([(value, 100)], minimum=16))
+    ws.set_paper(9)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)

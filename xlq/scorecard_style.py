@@ -74,11 +74,11 @@ class Styles:
         return self(font_size=12, bold=True)
 
     def small(self, **props: Any) -> Any:
-        return self(font_size=9, font_color=GREY, **props)
+        return self({"font_size": 9, "font_color": GREY}, props)
 
     def header(self, **props: Any) -> Any:
-        return self(CELL_BORDER, bold=True, font_color="#FFFFFF", bg_color=NAVY, text_wrap=True,
-                    align="center", **props)
+        return self(CELL_BORDER, {"bold": True, "font_color": "#FFFFFF", "bg_color": NAVY, "text_wrap": True,
+                                  "align": "center"}, props)
 
     def section(self) -> Any:
         return self(bold=True, font_size=11, font_color="#FFFFFF", bg_color="#2F5597")
@@ -87,7 +87,7 @@ class Styles:
         return self(bold=True, italic=True, font_color=NAVY, bg_color="#DDEBF7", bottom=1, bottom_color=RULE_GREY)
 
     def text(self, **props: Any) -> Any:
-        return self(CELL_BORDER, text_wrap=True, **props)
+        return self(CELL_BORDER, {"text_wrap": True}, props)
 
     def value(self, indicator: Indicator | None, *, flagged: bool = False, no_value: bool = False,
               not_reported: bool = False, marker: bool = False) -> Any:
@@ -106,7 +106,7 @@ class Styles:
         return self(*layers, **props)
 
     def link(self, **props: Any) -> Any:
-        return self(CELL_BORDER, font_color="#0563C1", underline=1, **props)
+        return self(CELL_BORDER, {"font_color": "#0563C1", "underline": 1}, props)
 
 
 @dataclass
@@ -136,6 +136,16 @@ class Links:
             return ""
         return (f"{self.skipped:,} links were left out from cell {self.first_skipped} on: "
                 f"Excel allows {LINK_LIMIT:,} links per sheet.")
+
+
+def wrapped_height(cells: list[tuple[str, float]], line: float = 12.75, minimum: float = 15.0) -> float:
+    """A row height that shows wrapped text in full: viewers do not re-measure rows an
+    XlsxWriter file leaves at the default height. `cells` pairs text with column width."""
+    lines = 1
+    for text, width in cells:
+        per_line = max(1, int(width * 1.3))
+        lines = max(lines, sum(1 + len(part) // per_line for part in str(text).split("\n")))
+    return max(minimum, min(409.0, lines * line + 3))
 
 
 def write_value(ws: Any, row: int, col: int, value: float | None, marker: str | None, fmt_for: Any) -> None:
