@@ -143,7 +143,7 @@ def wrapped_height(cells: list[tuple[str, float]], line: float = 12.75, minimum:
     XlsxWriter file leaves at the default height. `cells` pairs text with column width."""
     lines = 1
     for text, width in cells:
-        per_line = max(1, int(width * 1.3))
+        per_line = max(1, int(width * 1.2) - 3)
         lines = max(lines, sum(1 + len(part) // per_line for part in str(text).split("\n")))
     return max(minimum, min(409.0, lines * line + 3))
 
