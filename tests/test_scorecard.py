@@ -362,6 +362,13 @@ def test_by_date_target_is_judged_against_the_trajectory_from_the_first_value(wr
         assert red[1] == f"AND(ISNUMBER({ref}),{ref}<{limits[n] - 0.05:.10g})"
 
 
+def test_a_trajectorys_first_value_is_on_track_however_many_digits_it_has(catalogue):
+    start = 0.4553648068669528  # 1061/2330, as a ratio of sums gives it
+    limits = thresholds(catalogue["PSS1"], PERIODS, [None, None, None, start] + [0.7] * 9)
+    assert limits[3] <= start
+    assert f"{limits[3]:.10g}" == "0.4553648068"  # the constant Excel's rule compares with
+
+
 def test_by_date_target_already_met_is_judged_against_the_target_itself(catalogue):
     values = [0.95] + [0.8] * 12
     assert thresholds(catalogue["PSS1"], PERIODS, values) == [0.9] * 13

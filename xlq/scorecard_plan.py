@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from xlq import rules
 from xlq.catalogue import Catalogue, Indicator, month_label
@@ -125,9 +126,17 @@ LEAD_COLUMNS = (
 TAIL_COLUMNS = (Column("trend", "Trend", 17),)
 
 
+def code_width(catalogue: Catalogue) -> float:
+    """Wide enough for the longest shown code on one line (codes such as INC-MODERATE)."""
+    longest = max((len(i.code) for i in catalogue.indicators if i.show), default=4)
+    return float(min(18, max(9, longest + 2)))
+
+
 def scorecard_layout(periods: Sequence[str], lead: Sequence[Column] = LEAD_COLUMNS,
-                     tail: Sequence[Column] = TAIL_COLUMNS) -> Layout:
+                     tail: Sequence[Column] = TAIL_COLUMNS, code: float | None = None) -> Layout:
     months = [Column(month_key(p), month_label(p), PERIOD_WIDTH) for p in periods]
+    if code is not None:
+        lead = [Column(c.key, c.title, code) if c.key == "code" else c for c in lead]
     return Layout([*lead, *months, *tail])
 
 
@@ -204,8 +213,16 @@ def thresholds(indicator: Indicator, periods: Sequence[str], values: Sequence[fl
             out.append(target.value)
             continue
         share = min(1.0, months_between(start, period) / span)
-        out.append(float(_num(start_value + (target.value - start_value) * share)))
+        out.append(_lenient(start_value + (target.value - start_value) * share, up=target.kind == "ceiling"))
     return out
+
+
+def _lenient(x: float, *, up: bool) -> float:
+    """Round a trajectory point to 10 significant digits towards the lenient side, so the
+    first value (the trajectory's own start) is never judged short of itself by rounding."""
+    d = Decimal(repr(x))
+    step = Decimal(1).scaleb(d.adjusted() - 9)
+    return float(d.quantize(step, rounding=ROUND_CEILING if up else ROUND_FLOOR))
 
 
 def rag_rules(indicator: Indicator, threshold: float, cell: str) -> list[RagRule]:
@@ -346,7 +363,7 @@ def _shown_findings(reconciled: Reconciled, departments: Sequence[str]) -> list[
 
 def make_plan(reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace, built_at: dt.datetime,
               *, header_row: int = 6, errors_first_row: int = 4, submissions_first_row: int = 4) -> Plan:
-    layout = scorecard_layout(reconciled.periods)
+    layout = scorecard_layout(reconciled.periods, code=code_width(catalogue))
     rows = indicator_rows(catalogue)
     departments = tuple(dict.fromkeys([*workspace.department_codes,
                                        *sorted({d for d, _ in reconciled.submissions} - set(workspace.department_codes))]))

@@ -62,9 +62,9 @@ ERROR_COLUMNS = (
 BREAKDOWN_HEADER = 4
 
 
-def breakdown_layout(departments: tuple[str, ...]) -> Layout:
+def breakdown_layout(departments: tuple[str, ...], code: float = 9) -> Layout:
     return Layout([
-        Column("code", "Code", 9), Column("name", "Indicator", 38), Column("target", "Target", 13),
+        Column("code", "Code", code), Column("name", "Indicator", 38), Column("target", "Target", 13),
         *(Column(f"dept:{d}", d, 11) for d in departments),
         Column("org", "Organisation", 13), Column("trend", "Trend (13 months)", 17),
     ])
@@ -83,7 +83,7 @@ def _print_setup(ws: Any, header: int, last_row: int, last_col: int, paper: int,
 def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     from xlq.scorecard import add_sparklines  # the Scorecard's own sparkline style
 
-    layout = breakdown_layout(plan.departments)
+    layout = breakdown_layout(plan.departments, plan.layout.columns[plan.layout.col("code")].width)
     for n, column in enumerate(layout.columns):
         ws.set_column(n, n, column.width)
     ws.hide_gridlines(2)
