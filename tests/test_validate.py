@@ -289,6 +289,20 @@ def test_a_usual_value_raises_no_history_warning(env: Env) -> None:
     assert checked.findings == ()
 
 
+def test_small_ratios_raise_no_history_warnings(env: Env) -> None:
+    # 1/5 after months near 95%: a drop of 75 points, but five cases are not a trend to judge.
+    checked = check(env, env.filled({"COMPL": {"Numerator": 1, "Denominator": 5}}),
+                    Series(COMPL=[0.95, 0.96, 0.94, 0.95, 0.96, 0.95]))
+    assert checked.findings == ()
+
+
+def test_an_immaterial_change_is_not_large_even_beyond_the_moving_range_limit(env: Env) -> None:
+    # Counts of 1, 1, 1, 1, 2: mean moving range 0.25, limit 0.82; a change of 2 is beyond it but
+    # under the material floor of 10, so nobody is asked to explain 2 -> 4.
+    checked = check(env, env.filled({"WAIT": {"Value": 4, "Comment": ""}}), Series(WAIT=[1, 1, 1, 1, 2]))
+    assert ("large-change-unexplained", "WAIT") not in {(f.rule, f.indicator) for f in checked.findings}
+
+
 def test_an_old_catalogue_version_with_the_same_codes_is_accepted(env: Env) -> None:
     assert check(env, env.filled(meta={"catalogue_version": "test-0"})).outcome == "accepted"
 

@@ -11,6 +11,7 @@ shows the seed's figures exactly while the Validation Errors sheet has real cont
 from __future__ import annotations
 
 import csv
+import random
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -47,13 +48,12 @@ class Entry:
 
 @dataclass(frozen=True)
 class Fault:
-    """A deliberate mistake: `typed` goes into `column` instead of the department's share."""
+    """A deliberate mistake: `typed` is what the department enters instead of its share."""
 
     department: str
     period: str
     code: str
-    column: str
-    typed: object
+    typed: Entry
     why: str
 
 
@@ -78,7 +78,7 @@ def load_figures(path: Path = DEMO_DATA) -> dict[tuple[str, str], Figure]:
     return figures
 
 
-def split_whole(total: int, weights: Mapping[str, int], caps: Mapping[str, int] | None = None) -> dict[str, int]:
+def split_whole(total: int, weights: Mapping[str, float], caps: Mapping[str, int] | None = None) -> dict[str, int]:
     """Largest-remainder split of a whole number; `caps` bound each share (numerator <= denominator)."""
     if not weights:
         return {}
@@ -101,25 +101,35 @@ def split_whole(total: int, weights: Mapping[str, int], caps: Mapping[str, int] 
     return shares
 
 
-def split_figure(indicator: Indicator, figure: Figure, departments: Iterable[str]) -> dict[str, Entry]:
+def _jitter(weights: Mapping[str, float], seed: str, spread: float) -> dict[str, float]:
+    """Departments differ from month to month the way real ones do, reproducibly (string seeds
+    hash the same in every run), so their own histories have honest variation."""
+    rng = random.Random(seed)
+    return {d: w * (1 + rng.uniform(-spread, spread)) for d, w in weights.items()}
+
+
+def split_figure(indicator: Indicator, figure: Figure, departments: Iterable[str], seed: str = "") -> dict[str, Entry]:
     """Each contributing department's entry so the organisation figure comes out exactly."""
     depts = list(departments)
+    sizes = _jitter({d: SHARES.get(d, 1) for d in depts}, f"{seed}|size", 0.05)
     if not depts:
         return {}
     if figure.marker:
         return {d: Entry(value=figure.marker) for d in depts}
     if indicator.aggregate == "central":
         central = indicator.central or depts[0]
-        entries = {central: _value_entry(indicator, figure.value)} if central in depts else {}
+        whole = (Entry(numerator=figure.numerator, denominator=figure.denominator) if indicator.unit == "ratio"
+                 else _value_entry(indicator, figure.value))
+        entries = {central: whole} if central in depts else {}
         others = [d for d in depts if d != central]
         if indicator.cross_check and others and figure.value is not None:
-            shares = split_whole(int(figure.value), {d: SHARES.get(d, 1) for d in others})
+            shares = split_whole(int(figure.value), {d: sizes[d] for d in others})
             entries.update({d: Entry(value=v) for d, v in shares.items()})
         return entries
     if indicator.unit == "ratio":
         assert figure.numerator is not None and figure.denominator is not None, indicator.code
-        dens = split_whole(figure.denominator, {d: SHARES.get(d, 1) for d in depts})
-        nums = split_whole(figure.numerator, dens, caps=dens)
+        dens = split_whole(figure.denominator, sizes)
+        nums = split_whole(figure.numerator, _jitter(dens, f"{seed}|rate", 0.04), caps=dens)
         return {d: Entry(numerator=nums[d], denominator=dens[d]) for d in depts}
     if indicator.aggregate == "sum" and figure.value is not None and float(figure.value).is_integer():
         shares = split_whole(int(figure.value), {d: SHARES.get(d, 1) for d in depts})
@@ -174,9 +184,10 @@ def demo_faults() -> tuple[tuple[Fault, ...], dict[tuple[str, str], str], list[t
     period it is resubmitted in)]).
     """
     faults = (
-        Fault("BEDS", "2023-09", "TRN-OVERALL", "Numerator", 850, "a percentage typed as 850 into the numerator"),
-        Fault("ICASH", "2023-10", "TRN-FIRE", "Numerator", 130, "numerator above its denominator"),
-        Fault("MSK", "2023-12", "INC-NEW", "Value", "see comment", "text where a count belongs"),
+        Fault("CORP", "2023-08", "PULSE-WORK", Entry(value=850), "a percentage typed as 850"),
+        Fault("ICASH", "2023-10", "TRN-FIRE", Entry(numerator=130, denominator=120), "numerator above its denominator"),
+        Fault("MSK", "2023-12", "INC-NEW", Entry(value="see comment", comment="figures to follow"),
+              "text where a count belongs"),
     )
     missing = {("DENT", "2023-12"): "Dental's December return never arrived"}
     resubmissions = [("MSK", "2023-11", "2023-12")]
@@ -211,11 +222,16 @@ def department_entries(
             continue
         faulty = {f.department for f in faults if f.code == indicator.code}
         reporters = [d for d in per_dept if indicator.reports(d, workspace.department_codes)]
-        for dept, entry in split_figure(indicator, figure, [d for d in reporters if d not in faulty]).items():
+        contributors = [d for d in reporters if d not in faulty]
+        for dept, entry in split_figure(indicator, figure, contributors, f"{indicator.code}|{period}").items():
             per_dept[dept][indicator.code] = entry
+    for indicator in catalogue.indicators:
+        if indicator.parts and _parts_add_up(indicator, figures, period):
+            for entries in per_dept.values():
+                _total_from_parts(indicator, entries)
     for fault in faults:
         if fault.department in per_dept:
-            per_dept[fault.department][fault.code] = Entry(**{fault.column.lower(): fault.typed})
+            per_dept[fault.department][fault.code] = fault.typed
     return per_dept
 
 
@@ -235,10 +251,33 @@ def write_history_csv(path: Path, catalogue: Catalogue, workspace: Workspace,
     return path
 
 
+def _parts_add_up(indicator: Indicator, figures: Mapping[tuple[str, str], Figure], period: str) -> bool:
+    field = "numerator" if indicator.unit == "ratio" else "value"
+    total = figures.get((indicator.code, period))
+    parts = [figures.get((code, period)) for code in indicator.parts]
+    if total is None or any(p is None for p in parts) or getattr(total, field) is None:
+        return False
+    numbers = [getattr(p, field) for p in parts]
+    return None not in numbers and sum(numbers) == getattr(total, field)
+
+
+def _total_from_parts(indicator: Indicator, entries: dict[str, Entry]) -> None:
+    """A department's total is the sum of its own parts, as it would be in its own records."""
+    if indicator.code not in entries or not all(code in entries for code in indicator.parts):
+        return
+    total = entries[indicator.code]
+    if indicator.unit == "ratio":
+        numerator = sum(int(entries[code].numerator or 0) for code in indicator.parts)
+        entries[indicator.code] = Entry(numerator=numerator, denominator=total.denominator)
+    elif all(isinstance(entries[code].value, int) for code in indicator.parts):
+        entries[indicator.code] = Entry(value=sum(int(entries[code].value) for code in indicator.parts))  # type: ignore[arg-type]
+
+
 def run_demo(root: Path) -> DemoSummary:
     """Build the demo workspace at `root` (replacing an earlier demo there)."""
     from xlq.importer import import_history
     from xlq.pipeline import run_once
+    from xlq.reconcile import reconcile
     from xlq.store import Store
     from xlq.template import write_template
 
@@ -276,11 +315,13 @@ def run_demo(root: Path) -> DemoSummary:
                 fill_template(root / "templates" / first_period / f"{dept}.xlsx",
                               root / "inbox" / dept / f"{dept} return {first_period} (corrected).xlsx", corrected,
                               prepared_by=f"{dept} service manager")
-        summary = run_once(workspace)
-        accepted += summary.accepted
-        rejected += summary.rejected
+        summary = run_once(workspace, progress=False)
+        accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
+        rejected += summary.count("rejected")
     with Store(workspace.store_path) as store:
-        errors, warnings = store.finding_counts()
+        findings = reconcile(store, catalogue, workspace).findings
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = sum(f.severity == "warning" for f in findings)
     return DemoSummary(workspace.master_path, accepted, rejected, errors, warnings)
 
 

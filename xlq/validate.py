@@ -12,6 +12,8 @@ Statistical warnings need the indicator's accepted history (`History.series`):
   the change from the previous value exceeds the moving-range upper limit (3.267 x mean
   moving range); with less history, or a flat one, a change of more than half of the previous
   value (at least 10 for counts) or of more than 20 percentage points in percent rows;
+- both are skipped for ratios over fewer than MIN_DENOMINATOR cases (2/3 -> 3/3 is not news),
+  and a change must be material (10 for counts, 10 percentage points) to be "large";
 - percent-maybe-fraction: a bare number from 0 to 1 in a percent row that sits closer to
   the history's mean when read as percentage points (a bare 1 that usually runs near 1%).
 """
@@ -39,6 +41,8 @@ LARGE_RELATIVE = 0.5
 MR_UPPER = 3.267
 LARGE_COUNT_FLOOR = 10.0
 LARGE_PERCENT_POINTS = 0.2
+MATERIAL_PERCENT_POINTS = 0.1
+MIN_DENOMINATOR = 20
 
 
 class History(Protocol):
@@ -161,7 +165,7 @@ class _Judge:
                 self.flag("required-missing", "", indicator.code, cell.ref)
             return Value(indicator.code, self.department, self.period, None, sheet=self.parsed.sheet,
                          cell=cell.ref, comment=comment)
-        if reading.value is not None:
+        if reading.value is not None and (denominator is None or denominator >= MIN_DENOMINATOR):
             self.check_history(indicator, reading, cell, comment)
         raw = f"{shown(numerator)}/{shown(denominator)}" if numerator is not None and denominator is not None else _raw_text(cell)
         return Value(indicator.code, self.department, self.period, reading.value, numerator, denominator,
@@ -291,8 +295,9 @@ def _display(indicator: Indicator, value: float) -> str:
 def _large_change(indicator: Indicator, series: list[float], value: float, limits: Limits | None) -> bool:
     previous = series[-1]
     change = abs(value - previous)
+    material = change >= (MATERIAL_PERCENT_POINTS if indicator.is_percent else LARGE_COUNT_FLOOR)
     if limits is not None and not limits.collapsed:
-        return change > MR_UPPER * limits.mr_mean
+        return material and change > MR_UPPER * limits.mr_mean
     if indicator.is_percent:
         return change > LARGE_PERCENT_POINTS
     return change > LARGE_RELATIVE * max(abs(previous), LARGE_COUNT_FLOOR)
