@@ -290,7 +290,6 @@ class Plan:
     submissions_row: dict[str, int] = field(default_factory=dict)
     submissions_first_col: int = 2
     departments: tuple[str, ...] = ()
-    notes: list[str] = field(default_factory=list)
 
     @property
     def periods(self) -> tuple[str, ...]:
