@@ -574,3 +574,18 @@ def test_an_unreadable_file_is_kept_and_reported_although_nobody_knows_whose_it_
     assert [s.original_name for s in status.unidentified] == ["scan.xlsx"]
     assert broken in run(setup).findings
     assert broken not in run(setup, period="2024-05").findings
+
+
+def test_history_for_spc_reaches_back_before_the_window_without_adding_findings(setup) -> None:
+    store = setup[0]
+    for n, period in enumerate(("2022-03", "2022-04", "2023-12", "2024-02", "2024-03")):
+        drop(store, "A", period, {"FALLS": n + 1})
+        drop(store, "B", period, {"FALLS": 10})
+    got = run(setup, months=2)
+    assert got.periods == ("2024-02", "2024-03")
+    # 24 months end at Mar-24 and start at Apr-22: Mar-22 is too old, and only months with a value appear
+    assert got.history["FALLS"] == (("2022-04", 12.0), ("2023-12", 13.0), ("2024-02", 14.0), ("2024-03", 15.0))
+    assert {f.period for f in got.findings if f.rule == "partial-coverage"} == {"2024-02", "2024-03"}
+    longer = reconcile(*setup, period="2024-03", months=2, today=LATER, history_months=25)
+    assert longer.history["FALLS"][0] == ("2022-03", 11.0)
+    assert longer.org == got.org and longer.findings == got.findings

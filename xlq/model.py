@@ -182,3 +182,6 @@ class Reconciled:
     submissions: dict[tuple[str, str], SubmissionStatus] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
     files_in: int = 0
+    history: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+    """Indicator code -> (period, organisation value) for months with a value, oldest first,
+    reaching back before `periods` where the store has it: the series SPC limits come from."""

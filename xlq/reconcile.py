@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from xlq.store import Store
 
 _ANSWER_MARKERS = ("N/A", "-")
+SPC_HISTORY = 24
+"""Months of organisation history `reconcile` returns for SPC: Making Data Count wants 20 or
+more points for stable limits; two years also keeps the limits about the process as it runs now."""
 
 
 def shift_period(period: str, months: int) -> str:
@@ -133,13 +136,13 @@ class _Context:
     """Everything reconciliation reads from the store, loaded once for the window."""
 
     def __init__(self, store: Store, catalogue: Catalogue, workspace: Workspace, periods: tuple[str, ...],
-                 today: dt.date | None) -> None:
+                 today: dt.date | None, lookback: int = 11) -> None:
         self.catalogue = catalogue
         self.workspace = workspace
         self.codes = workspace.department_codes
         self.periods = periods
         self.today = today or dt.date.today()
-        history = months_ending(periods[-1], len(periods) + 11)
+        history = months_ending(periods[-1], len(periods) + lookback)
         self.subs = {s.id: s for s in store.submissions(periods=history)}
         self.current: dict[tuple[str, str, str], StoredValue] = {
             (sv.value.indicator, sv.value.department, sv.value.period): sv for sv in store.values(periods=history)
@@ -382,11 +385,13 @@ def _return_findings(rows: list[DepartmentReturn], today: dt.date) -> list[Findi
 
 
 def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, period: str | None = None,
-              months: int = 13, today: dt.date | None = None) -> Reconciled:
+              months: int = 13, today: dt.date | None = None, history_months: int = SPC_HISTORY) -> Reconciled:
     """Everything the master shows for the `months` months ending at `period`
-    (default: the workspace's reporting period)."""
+    (default: the workspace's reporting period), plus each indicator's organisation values
+    over the `history_months` months ending there for SPC (`Reconciled.history`)."""
     periods = months_ending(period or workspace.reporting_period(today), months)
-    ctx = _Context(store, catalogue, workspace, periods, today)
+    span = max(months, history_months)
+    ctx = _Context(store, catalogue, workspace, periods, today, lookback=span - months + 11)
     org = {(i.code, p): o for i in catalogue.indicators for p in periods if (o := ctx.org(i, p)) is not None}
     rows = _with_reasons([r for r in ctx.grid.values() if r.period in periods], store)
     by_department = {}
@@ -415,6 +420,12 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
         elif s.kind == "duplicate" and s.period in window:
             replaced_notes += [sf.finding for sf in store.findings([s.id])]
     findings = (*stored, *_return_findings(rows, ctx.today), *replaced_notes, *ctx.findings)
+    # After the findings are taken: months before the window add no partial-coverage findings.
+    spc_periods = months_ending(periods[-1], span)
+    history = {
+        i.code: tuple((p, o.value) for p in spc_periods if (o := ctx.org(i, p)) is not None and o.value is not None)
+        for i in catalogue.indicators
+    }
     return Reconciled(
         periods=periods,
         org=org,
@@ -422,6 +433,7 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
         submissions={(r.department, r.period): r.as_status() for r in rows},
         findings=tuple(findings),
         files_in=store.count_files(),
+        history=history,
     )
 
 
