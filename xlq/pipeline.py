@@ -19,21 +19,32 @@ Order of operations for one file, chosen so a kill -9 at any point is repaired o
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import logging
 import os
-import re
-import shutil
 import stat
 import sys
 import time
-import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from xlq.config import Workspace
+from xlq.inbox import (  # noqa: F401 - re-exported: the pipeline's public names
+    LOCK_NAME,
+    Candidate,
+    Settler,
+    TtyProgress,
+    WorkspaceBusy,
+    WorkspaceLock,
+    hidden_on_windows,
+    ignored,
+    move,
+    receipt_time,
+    short_name,
+    write_text,
+    zip_state,
+)
 from xlq.model import Checked, ParsedReturn
 from xlq.worker import Mark, Worker, WorkerUnavailable, file_digest
 
@@ -44,48 +55,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("xlq")
 
 STALE_MARKER = ".xlq-master-stale"
-LOCK_NAME = ".xlq.lock"
-MAX_NAME_BYTES = 200
 _UNREADABLE = frozenset(("file-empty", "file-incomplete", "file-not-workbook", "file-wrong-format", "file-encrypted",
                          "file-too-large", "file-unreadable"))
-_IGNORED_NAMES = frozenset(("thumbs.db", "desktop.ini", "icon\r"))
-_TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", "~")
-_EXCEL_TEMP = re.compile(r"^[0-9A-Za-z]{8}$")
 
 Outcome = Literal["accepted", "accepted_with_warnings", "rejected", "duplicate", "deferred"]
-
-
-class WorkspaceBusy(RuntimeError):
-    """Another xlq process is already processing this workspace's inbox."""
-
-
-def ignored(name: str) -> str | None:
-    """Why a file name is never read, or None: lock, temp and hidden files are someone's work in progress."""
-    if name.startswith("~$"):
-        return "Office lock file"
-    if name.startswith("."):
-        return "hidden"
-    lowered = name.lower()
-    if lowered in _IGNORED_NAMES or lowered.endswith(_TEMP_SUFFIXES):
-        return "temporary file"
-    if _EXCEL_TEMP.match(name):
-        return "Excel temporary file"
-    return None
-
-
-def _hidden_on_windows(info: os.stat_result) -> bool:
-    return bool(getattr(info, "st_file_attributes", 0) & getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 0))
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A file in inbox/ that may be a return; `department` is its folder's authority, if any."""
-
-    path: Path
-    arrived_in: str
-    department: str | None
-    size: int
-    mtime_ns: int
 
 
 @dataclass(frozen=True)
@@ -146,158 +119,17 @@ class RunSummary:
         return text + f" ({self.seconds:.2f} s)"
 
 
-class WorkspaceLock:
-    """An exclusive lock on the workspace, released by the OS if the process dies (kill -9)."""
-
-    def __init__(self, root: Path) -> None:
-        self.path = root / LOCK_NAME
-        self._handle = None
-
-    def acquire(self) -> None:
-        handle = open(self.path, "a+")  # noqa: SIM115 - held open for as long as the lock
-        try:
-            if os.name == "nt":
-                import msvcrt
-
-                handle.seek(0)
-                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip()
-            handle.close()
-            raise WorkspaceBusy(f"{self.path.parent}: another xlq ({holder or 'unknown process'}) is processing "
-                                "this workspace; stop it or let it do the work") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        self._handle = handle
-
-    def release(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-
-
-def zip_state(path: Path) -> Literal["complete", "incomplete", "other"]:
-    """A zip whose central directory (written last) cannot be read is still being copied."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4)
-    except OSError:
-        return "incomplete"
-    if head[:2] != b"PK":
-        return "other"
-    try:
-        with zipfile.ZipFile(path):
-            return "complete"
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return "incomplete"
-
-
-class Settler:
-    """Decides when a file has finished arriving: size and mtime unchanged for `settle`
-    seconds and, for a zip, a readable central directory. A zip that stays incomplete for
-    `incomplete` seconds is handed on anyway (the reader rejects it as cut short)."""
-
-    def __init__(self, settle: float, incomplete: float) -> None:
-        self.settle = settle
-        self.incomplete = max(incomplete, settle)
-        self._seen: dict[Path, tuple[int, int, float]] = {}
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def forget(self, path: Path) -> None:
-        self._seen.pop(path, None)
-
-    def ready(self, candidate: Candidate, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        key = (candidate.size, candidate.mtime_ns)
-        seen = self._seen.get(candidate.path)
-        if seen is None or seen[:2] != key:
-            since = now
-            if seen is None:
-                age = time.time() - candidate.mtime_ns / 1e9
-                if age >= self.settle and zip_state(candidate.path) == "complete":
-                    since = now - age  # moved in whole, or arrived while we were down
-            self._seen[candidate.path] = (*key, since)
-            seen = self._seen[candidate.path]
-        stable_for = now - seen[2]
-        if stable_for < self.settle:
-            return False
-        state = zip_state(candidate.path)
-        return state != "incomplete" or stable_for >= self.incomplete
-
-    def next_check(self, now: float | None = None) -> float:
-        """Seconds until some watched file may become ready."""
-        now = time.monotonic() if now is None else now
-        waits = [since + self.settle - now for _, _, since in self._seen.values()]
-        return max(0.05, min(waits, default=self.settle))
-
-
-class TtyProgress:
-    """A one-line progress bar on stderr, only when it is a terminal."""
-
-    def __init__(self, total: int, stream=None) -> None:
-        self.total = total
-        self.stream = stream or sys.stderr
-        self.enabled = total >= 10 and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._last = 0.0
-        self.done = 0
-
-    def __call__(self, result: FileResult) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self._last < 0.1 and self.done < self.total:
-            return
-        self._last = now
-        width = 30
-        filled = width * self.done // max(1, self.total)
-        self.stream.write(f"\r\x1b[Kxlq run [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-
-
-def _receipt_time(last: list[dt.datetime]) -> dt.datetime:
-    moment = dt.datetime.now().astimezone()
-    if last and moment <= last[0]:
-        moment = last[0] + dt.timedelta(microseconds=1)
-    last[:] = [moment]
-    return moment
-
-
-def _short_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
-    """Names stay within filesystem limits once the receipt time and `.feedback.xlsx` are added."""
-    if len(name.encode("utf-8")) <= limit:
-        return name
-    stem, dot, suffix = name.rpartition(".")
-    if not dot or len(suffix) > 10:
-        stem, suffix = name, ""
-    budget = limit - len(suffix.encode("utf-8")) - 2
-    cut = stem.encode("utf-8")[:budget].decode("utf-8", "ignore")
-    return f"{cut}~" + (f".{suffix}" if suffix else "")
-
-
 class Pipeline:
     """Processes inbox files for one workspace; holds the workspace lock, the store and the worker.
 
     `in_process=True` parses in this process (trusted files only); `today` fixes the date used
-    for future-period checks (tests).
+    for future-period checks and `clock` the receipt time (demos and tests replaying history).
     """
 
     def __init__(self, workspace: Workspace, *, catalogue: Catalogue | None = None, today: dt.date | None = None,
-                 in_process: bool = False, worker_timeout: float | None = None, lock: bool = True) -> None:
+                 in_process: bool = False, worker_timeout: float | None = None, lock: bool = True,
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.clock = clock
         self.workspace = workspace
         self.root = workspace.root
         self.inbox = workspace.folder("inbox")
@@ -383,7 +215,7 @@ class Pipeline:
             if stat.S_ISLNK(info.st_mode):
                 self._warn_link(current)
                 return None
-            if _hidden_on_windows(info):
+            if hidden_on_windows(info):
                 return None
         if not stat.S_ISREG(info.st_mode):
             return None
@@ -515,8 +347,8 @@ class Pipeline:
         identity = checked.parsed.identity
         department = identity.department if identity and checked.outcome != "rejected" else candidate.department
         period = identity.period if identity else None
-        moment = _receipt_time(self._last_time)
-        name = f"{moment:%Y-%m-%d_%H%M%S}.{moment.microsecond:06d}__{_short_name(candidate.path.name)}"
+        moment = receipt_time(self._last_time, self.clock)
+        name = f"{moment:%Y-%m-%d_%H%M%S}.{moment.microsecond:06d}__{short_name(candidate.path.name)}"
         if checked.outcome == "rejected":
             dest = self._unique(self.root / "rejected", name)
         else:
@@ -546,8 +378,8 @@ class Pipeline:
             return self._deferred(candidate, "read again in the next round")
         first = self.store.submission(first_id)
         assert first is not None
-        moment = _receipt_time(self._last_time)
-        name = f"{moment:%Y-%m-%d_%H%M%S}.{moment.microsecond:06d}__{_short_name(candidate.path.name)}"
+        moment = receipt_time(self._last_time, self.clock)
+        name = f"{moment:%Y-%m-%d_%H%M%S}.{moment.microsecond:06d}__{short_name(candidate.path.name)}"
         folder = self.root / ("rejected" if first.outcome == "rejected" else "archive/duplicates")
         dest = self._unique(folder, name)
         receipt = Receipt(sha, candidate.path.name, candidate.arrived_in, moment.isoformat(), self._relative(dest))
@@ -584,7 +416,7 @@ class Pipeline:
         if os.path.lexists(dest):
             dest = self._unique(dest.parent, dest.name)
             self.store.set_location(submission.id, self._relative(dest))
-        _move(candidate.path, dest)
+        move(candidate.path, dest)
         return self._relative(dest)
 
     def _explain(self, candidate: Candidate, submission: Submission, dest: Path) -> None:
@@ -597,7 +429,7 @@ class Pipeline:
             findings = [sf.finding for sf in self.store.findings([submission.duplicate_of])]
         reason = dest.with_name(dest.name + ".reason.txt")
         if not reason.exists():
-            _write_text(reason, _reason_text(candidate, submission, findings, first, self.workspace))
+            write_text(reason, _reason_text(candidate, submission, findings, first, self.workspace))
         feedback = dest.with_name(dest.name + ".feedback.xlsx")
         wanted = (first is None and candidate.path.suffix.lower() in (".xlsx", ".xlsm")
                   and not any(f.rule in _UNREADABLE for f in findings) and zip_state(candidate.path) == "complete")
@@ -694,32 +526,6 @@ class Pipeline:
                           time.monotonic() - started, len(waiting))
 
 
-def _move(src: Path, dest: Path) -> None:
-    """Move without ever overwriting; a copy across filesystems lands under a temporary name first."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if os.path.lexists(dest):
-        raise FileExistsError(errno.EEXIST, "destination exists", str(dest))
-    try:
-        os.rename(src, dest)
-        return
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-    temporary = dest.with_name("." + dest.name + ".part")
-    shutil.copy2(src, temporary)
-    with open(temporary, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.rename(temporary, dest)
-    os.unlink(src)
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name("." + path.name + ".part")
-    temporary.write_text(text, encoding="utf-8", newline="\r\n" if os.name == "nt" else None)
-    os.replace(temporary, path)
-
-
 def _reason_text(candidate: Candidate, submission: Submission, findings: Iterable, first: Submission | None,
                  workspace: Workspace) -> str:
     from xlq.report import plain, sort_findings
@@ -757,7 +563,8 @@ def _reason_line(finding) -> str:
     return f"  - {where + ': ' if where else ''}{plain(finding.message, 600)}  [{finding.rule}]"
 
 
-def run_once(workspace: Workspace, *, today: dt.date | None = None, progress: bool = True) -> RunSummary:
+def run_once(workspace: Workspace, *, today: dt.date | None = None, progress: bool = True,
+             clock: Callable[[], dt.datetime] | None = None) -> RunSummary:
     """`xlq run`: process inbox/ once and rebuild the master if anything changed.
 
     SIGINT/SIGTERM finish the current file, rebuild and return. Raises WorkspaceBusy when a
@@ -768,7 +575,7 @@ def run_once(workspace: Workspace, *, today: dt.date | None = None, progress: bo
     handlers = setup_logging(workspace, console_level=logging.WARNING if progress and sys.stderr.isatty()
                              else logging.INFO)
     try:
-        with stop_on_signals() as stopped, Pipeline(workspace, today=today) as pipeline:
+        with stop_on_signals() as stopped, Pipeline(workspace, today=today, clock=clock) as pipeline:
             return pipeline.run_once(None if progress else (lambda result: None), should_stop=stopped.is_set)
     finally:
         for handler in handlers:
