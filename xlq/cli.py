@@ -84,19 +84,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from xlq.pipeline import run_once
+    from xlq.pipeline import WorkspaceBusy, run_once
 
     workspace = _workspace(args)
-    summary = run_once(workspace)
+    try:
+        summary = run_once(workspace)
+    except WorkspaceBusy as exc:
+        raise UsageError(str(exc)) from None
     print(summary.describe())
     return 0
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from xlq.pipeline import WorkspaceBusy
     from xlq.watch import watch_forever
 
     workspace = _workspace(args)
-    watch_forever(workspace, poll=args.poll)
+    try:
+        watch_forever(workspace, poll=args.poll)
+    except WorkspaceBusy as exc:
+        raise UsageError(str(exc)) from None
     return 0
 
 

@@ -3,7 +3,8 @@
 The organisation-level figures come from the seed scorecard (`data/demo_org.csv`); they are
 split across the departments that report each indicator, typed into the real templates the
 way a department would, dropped into `inbox/<DEPT>/` month by month and processed by the
-real pipeline. A handful of realistic faults go in on the way. Wherever a fault drops a
+real pipeline, each month's returns arriving a few days before they are due. A handful of
+realistic faults go in on the way. Wherever a fault drops a
 department's value, that department's share is given to the others, so the master still
 shows the seed's figures exactly while the Validation Errors sheet has real content.
 """
@@ -11,6 +12,7 @@ shows the seed's figures exactly while the Validation Errors sheet has real cont
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import random
 import shutil
 from collections.abc import Iterable, Mapping
@@ -225,8 +227,10 @@ def department_entries(
         contributors = [d for d in reporters if d not in faulty]
         for dept, entry in split_figure(indicator, figure, contributors, f"{indicator.code}|{period}").items():
             per_dept[dept][indicator.code] = entry
+    touched = {f.code for f in faults}
     for indicator in catalogue.indicators:
-        if indicator.parts and _parts_add_up(indicator, figures, period):
+        untouched = not touched & {indicator.code, *indicator.parts}
+        if indicator.parts and untouched and _parts_add_up(indicator, figures, period):
             for entries in per_dept.values():
                 _total_from_parts(indicator, entries)
     for fault in faults:
@@ -315,7 +319,8 @@ def run_demo(root: Path) -> DemoSummary:
                 fill_template(root / "templates" / first_period / f"{dept}.xlsx",
                               root / "inbox" / dept / f"{dept} return {first_period} (corrected).xlsx", corrected,
                               prepared_by=f"{dept} service manager")
-        summary = run_once(workspace, progress=False)
+        arrived = dt.datetime.combine(workspace.due_date(period) - dt.timedelta(days=4), dt.time(9, 30))
+        summary = run_once(workspace, progress=False, clock=lambda arrived=arrived: arrived.astimezone())
         accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
         rejected += summary.count("rejected")
     with Store(workspace.store_path) as store:
