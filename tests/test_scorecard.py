@@ -209,12 +209,13 @@ def month_cells(plan, code: str) -> tuple[int, int, int]:
 
 
 def test_golden_structure_pins_sheets_header_panes_and_print_titles(written):
-    assert written.sheet_names == ["Scorecard", "By Department", "Validation Errors", "Submissions", "About"]
+    assert written.sheet_names == ["Scorecard", "By Department", "SPC - SAFETY", "SPC - Mandatory training",
+                                   "SPC - Workforce-HR", "Validation Errors", "Submissions", "About"]
     assert written.active_sheet() == "Scorecard"
     cells = written.cells("Scorecard")
-    header = [cells[f"{c}{HEADER_ROW}"] for c in "ABCDEFGHIJKLMNOPQR"]
+    header = [cells[f"{c}{HEADER_ROW}"] for c in "ABCDEFGHIJKLMNOPQRST"]
     assert [c.value for c in header[:4]] == ["Code", "Indicator", "Description", "Target"]
-    assert header[-1].value == "Trend"
+    assert [c.value for c in header[-3:]] == ["Trend", "Variation", "Assurance"]
     months = header[4:17]
     assert [written.number_format(c.style) for c in months] == ["mmm-yy"] * 13
     assert all(c.type is None for c in months)  # real dates, not text
@@ -224,7 +225,7 @@ def test_golden_structure_pins_sheets_header_panes_and_print_titles(written):
                                          "activePane": "bottomRight", "state": "frozen"}
     names = written.defined_names()
     assert names["_xlnm.Print_Titles@Scorecard"] == f"Scorecard!${HEADER_ROW}:${HEADER_ROW}"
-    assert names["_xlnm._FilterDatabase@Scorecard"].startswith(f"Scorecard!$A${HEADER_ROW}:$R$")
+    assert names["_xlnm._FilterDatabase@Scorecard"].startswith(f"Scorecard!$A${HEADER_ROW}:$T$")
     setup = written.sheet("Scorecard").find("m:pageSetup", {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"})
     assert setup.get("paperSize") == "8" and setup.get("orientation") == "landscape"
     assert setup.get("fitToHeight") == "0"
@@ -242,10 +243,9 @@ def test_indicators_sit_under_domain_and_subdomain_rows_in_catalogue_order(writt
     assert "HIDDEN" not in column_a
 
 
-def test_layout_takes_one_more_column_without_renumbering_the_rest():
-    base = scorecard_layout(PERIODS)
-    wider = scorecard_layout(PERIODS, tail=(*base.columns[-1:], Column("variation", "Variation", 10),
-                                            Column("assurance", "Assurance", 10)))
+def test_layout_takes_more_columns_without_renumbering_the_rest():
+    base = scorecard_layout(PERIODS, tail=(Column("trend", "Trend", 17),))
+    wider = scorecard_layout(PERIODS)  # with the SPC Variation and Assurance columns
     assert wider.col("trend") == base.col("trend") == 17
     assert (wider.col("variation"), wider.col("assurance")) == (18, 19)
     assert wider.col(month_key("2023-12")) == base.col(month_key("2023-12")) == 16

@@ -38,6 +38,7 @@ from xlq.scorecard_plan import (
     thresholds,
 )
 from xlq.scorecard_sheets import write_about, write_breakdown, write_errors, write_submissions
+from xlq.scorecard_spc import SpcPlan, about_rows, plan_spc, write_spc_cells, write_spc_sheet, write_spc_summary
 from xlq.scorecard_style import SPARK_HIGH_LOW, Links, Styles, write_note, write_value
 
 log = logging.getLogger(__name__)
@@ -114,13 +115,17 @@ def build_workbook(path: Path, reconciled: Reconciled, catalogue: Catalogue, wor
             "created": built_at,
         })
         styles = Styles(workbook)
-        sheets = {name: workbook.add_worksheet(name) for name in SHEETS}
+        spc = plan_spc(plan, SHEETS)
+        names = [*SHEETS[:2], *spc.sheets, *SHEETS[2:]]  # the charts beside the figures they explain
+        sheets = {name: workbook.add_worksheet(name) for name in names}
         links = {name: Links(sheet) for name, sheet in sheets.items()}
-        write_scorecard_sheet(sheets[SHEETS[0]], plan, styles, links[SHEETS[0]])
+        write_scorecard_sheet(sheets[SHEETS[0]], plan, styles, links[SHEETS[0]], spc)
         write_breakdown(sheets[SHEETS[1]], plan, styles, links[SHEETS[1]])
+        for name in spc.sheets:
+            write_spc_sheet(sheets[name], name, plan, styles, links[name], spc)
         write_errors(sheets[SHEETS[2]], plan, styles, links[SHEETS[2]])
         write_submissions(sheets[SHEETS[3]], plan, styles, links[SHEETS[3]])
-        write_about(sheets[SHEETS[4]], plan, styles, links)
+        write_about(sheets[SHEETS[4]], plan, styles, links, about_rows(plan, spc))
         sheets[SHEETS[0]].activate()
     finally:
         workbook.close()
@@ -132,14 +137,16 @@ def _footer(text: str) -> str:
     return clean(text, 120).replace("&", "&&")
 
 
-def write_scorecard_sheet(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
+def write_scorecard_sheet(ws: Any, plan: Plan, st: Styles, links: Links, spc: SpcPlan | None = None) -> None:
     layout, periods = plan.layout, plan.periods
     for n, column in enumerate(layout.columns):
         ws.set_column(n, n, column.width)
     ws.hide_gridlines(2)
     ws.set_zoom(90)
-    last_row = _write_rows(ws, plan, st, links)
+    last_row = _write_rows(ws, plan, st, links, spc)
     _write_title(ws, plan, st, links)
+    if spc is not None:
+        write_spc_summary(ws, plan, st, spc)
     header = plan.header_row
     for n, column in enumerate(layout.columns):
         if column.key.startswith("month:"):
@@ -201,8 +208,12 @@ def _write_legend(ws: Any, plan: Plan, st: Styles) -> None:
         if col + offset + 2 <= plan.layout.last:
             ws.merge_range(row, col + offset, row, col + offset + 2, "", fmt)
             ws.write_string(row, col + offset, text, fmt)
-    ws.write_string(3, col, "No colour: no target. Targets 'by' a date are judged against a straight line from "
-                    "the first month shown to the target.", st.small(italic=True))
+    note = ("No colour: no target. Targets 'by' a date are judged against a straight line from the first month "
+            "shown to the target.")
+    if col + 8 <= plan.layout.last:  # wrapped within the key, clear of the SPC summary beside it
+        ws.merge_range(3, col, 4, col + 8, note, st.small(italic=True, text_wrap=True, valign="top"))
+    else:
+        ws.write_string(3, col, note, st.small(italic=True))
 
 
 def _row_height(indicator_name: str, description: str) -> float:
@@ -210,7 +221,7 @@ def _row_height(indicator_name: str, description: str) -> float:
     return max(27.0, 13.0 * lines + 4)
 
 
-def _write_rows(ws: Any, plan: Plan, st: Styles, links: Links) -> int:
+def _write_rows(ws: Any, plan: Plan, st: Styles, links: Links, spc: SpcPlan | None) -> int:
     layout = plan.layout
     row = plan.first_row - 1
     groups: dict[str, tuple[list[str], list[str]]] = {}
@@ -246,6 +257,8 @@ def _write_rows(ws: Any, plan: Plan, st: Styles, links: Links) -> int:
             locations, ranges = groups.setdefault(sparkline_group(ind), ([], []))
             locations.append(cell_ref(row, trend))
             ranges.append(f"{cell_ref(row, first)}:{cell_ref(row, last)}")
+        if spc is not None and "variation" in layout:
+            write_spc_cells(ws, plan, st, links, row, ind, spc)
     for direction, (locations, ranges) in groups.items():
         add_sparklines(ws, direction, locations, ranges)
     return row

@@ -123,7 +123,7 @@ LEAD_COLUMNS = (
     Column("description", "Description", 46),
     Column("target", "Target", 13),
 )
-TAIL_COLUMNS = (Column("trend", "Trend", 17),)
+TAIL_COLUMNS = (Column("trend", "Trend", 17), Column("variation", "Variation", 19), Column("assurance", "Assurance", 20))
 
 
 def code_width(catalogue: Catalogue) -> float:

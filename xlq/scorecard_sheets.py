@@ -11,6 +11,7 @@ the Scorecard. The per-department history stays in the store.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from xlsxwriter.utility import quote_sheetname
@@ -286,7 +287,8 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     _print_setup(ws, header, key_row, layout.last, 9, f"{plan.workspace.organisation}: {SUBMISSIONS}")
 
 
-def write_about(ws: Any, plan: Plan, st: Styles, links: dict[str, Links]) -> None:
+def write_about(ws: Any, plan: Plan, st: Styles, links: dict[str, Links],
+                extra: Sequence[tuple[str, str]] = ()) -> None:
     ws.set_column(0, 0, 26)
     ws.set_column(1, 1, 100)
     ws.write_string(0, 0, "About this workbook", st.title())
@@ -314,6 +316,7 @@ def write_about(ws: Any, plan: Plan, st: Styles, links: dict[str, Links]) -> Non
                    f"department's figure for the reporting month. {ERRORS}: every finding, linked to the cell "
                    f"it affects. {SUBMISSIONS}: which returns arrived. {ABOUT}: this page."),
         ("Markers", "N/A: not applicable. TBA: not yet available. -: nothing to report. A blank is never zero."),
+        *extra,
     ]
     for sheet, counter in links.items():
         if counter.skipped:
