@@ -159,6 +159,21 @@ def test_a_duplicate_drop_is_recorded_as_such_and_not_counted_twice(ws) -> None:
         assert len(store.values(indicator="INC")) == 1
 
 
+def test_rejected_bytes_moved_to_the_right_folder_are_judged_afresh_and_accepted(ws) -> None:
+    wrong = filled(ws, "lut.xlsx", folder="MSK")
+    content = wrong.read_bytes()
+    (first,) = run(ws).results
+    assert (first.outcome, first.kind) == ("rejected", "new")
+    right = ws[0].root / "inbox" / "LUT" / "lut.xlsx"
+    right.parent.mkdir(parents=True, exist_ok=True)
+    right.write_bytes(content)
+    old = time.time() - 30
+    os.utime(right, (old, old))
+    (second,) = run(ws).results
+    assert second.outcome == "accepted"
+    assert current_value(ws[0], "INC") == GOOD["INC"]["Value"]
+
+
 def test_a_resubmission_replaces_the_figures_in_the_master(ws) -> None:
     filled(ws, "v1.xlsx")
     run(ws)

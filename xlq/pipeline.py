@@ -279,7 +279,7 @@ class Pipeline:
             except OSError as exc:
                 results.append(self._deferred(candidate, f"cannot read: {exc.strerror or exc}"))
                 continue
-            known = sha in seen or self.store.has_hash(sha) is not None
+            known = sha in seen or self._seen_before(candidate, sha)
             seen.add(sha)
             jobs.append((candidate, sha, size, not known))
         to_read = [(c.path, sha, size) for c, sha, size, fresh in jobs if fresh]
@@ -312,7 +312,7 @@ class Pipeline:
 
     def _one(self, candidate: Candidate, sha: str, size: int, parsed: ParsedReturn | None) -> FileResult:
         try:
-            if parsed is None or self.store.has_hash(sha) is not None:
+            if parsed is None or self._seen_before(candidate, sha):
                 return self._known(candidate, sha, size)
             if parsed.sha256 and parsed.sha256 != sha:
                 return self._deferred(candidate, "the file changed while it was read; it will be read again")
@@ -364,6 +364,10 @@ class Pipeline:
         return FileResult(str(candidate.path), identity.department if identity else candidate.department, period,
                           checked.outcome, errors, warnings, moved, sha, recorded.kind)
 
+    def _seen_before(self, candidate: Candidate, sha: str) -> bool:
+        """Accepted before, or this very file was recorded but a crash stopped its move."""
+        return self.store.has_hash(sha, accepted_only=True) is not None or self._pending(candidate, sha) is not None
+
     def _known(self, candidate: Candidate, sha: str, size: int) -> FileResult:
         """Content the store has seen: finish an interrupted move, or record a duplicate drop."""
         pending = self._pending(candidate, sha)
@@ -373,7 +377,7 @@ class Pipeline:
                               moved_to=moved, sha256=sha, kind=pending.kind, note="recovered an interrupted move")
         from xlq.store import Receipt
 
-        first_id = self.store.has_hash(sha)
+        first_id = self.store.has_hash(sha, accepted_only=True)
         if first_id is None:  # its twin earlier in the batch was not stored after all
             return self._deferred(candidate, "read again in the next round")
         first = self.store.submission(first_id)

@@ -289,6 +289,7 @@ class Store:
         with self._transaction() as db:
             first = db.execute(
                 "SELECT id, outcome, department, period FROM submissions WHERE sha256 = ? AND kind != 'duplicate' "
+                "AND outcome != 'rejected' "
                 "ORDER BY id LIMIT 1", (receipt.sha256,)).fetchone()
             if first:
                 new_id = self._insert_submission(db, receipt, checked, first[2], first[3], first[1], "duplicate", first[0])
@@ -355,10 +356,15 @@ class Store:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def has_hash(self, sha256: str) -> int | None:
-        """The first submission with this content, if the file was received before."""
-        rows = self._query("SELECT id FROM submissions WHERE sha256 = ? AND kind != 'duplicate' ORDER BY id LIMIT 1",
-                           (sha256,))
+    def has_hash(self, sha256: str, *, accepted_only: bool = False) -> int | None:
+        """The first submission with this content, if the file was received before.
+
+        With `accepted_only`, only a copy that was accepted counts: rejected bytes dropped again
+        (moved to the right folder, or sent again once the month has ended) are judged afresh.
+        """
+        rejected = " AND outcome != 'rejected'" if accepted_only else ""
+        rows = self._query(f"SELECT id FROM submissions WHERE sha256 = ? AND kind != 'duplicate'{rejected} "
+                           "ORDER BY id LIMIT 1", (sha256,))
         return rows[0][0] if rows else None
 
     def submission(self, submission_id: int) -> Submission | None:
