@@ -66,7 +66,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     workspace = _workspace(args)
     catalogue = _catalogue(workspace)
-    results = check_files([Path(f) for f in args.files], catalogue, workspace)
+    files = [Path(f) for f in args.files]
+    if workspace.store_path.exists():
+        from xlq.store import Store
+
+        with Store(workspace.store_path) as store:
+            results = check_files(files, catalogue, workspace, store)
+    else:
+        results = check_files(files, catalogue, workspace)
     if args.json:
         payload = [
             {"file": str(path), "outcome": checked.outcome,
@@ -185,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("template", cmd_template, "write each department's return template for a month")
     p.add_argument("--period", required=True, metavar="YYYY-MM")
     p.add_argument("--department", metavar="CODE")
-    p = add("validate", cmd_validate, "check returns without storing them (exit 1 on any error)")
+    p = add("validate", cmd_validate,
+            "check returns without storing them, against the store's history if there is one (exit 1 on any error)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print findings as JSON")
     add("run", cmd_run, "process what is in inbox/ once and rebuild the master")

@@ -20,7 +20,7 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(
         findings,
         key=lambda f: (_SEVERITY_ORDER.get(f.severity, 3), f.file or "", f.department or "", f.period or "",
-                       f.indicator or "", _cell_key(f.cell)),
+                       _cell_key(f.cell), f.indicator or ""),
     )
 
 
