@@ -471,7 +471,8 @@ def _add_chart(ws: Any, name: str, st: Styles, layout: Layout, entry: SpcEntry, 
             "name": title, "categories": ref("month"), "values": ref(key), "line": {"none": True},
             "marker": {"type": "circle", "size": 8, "fill": {"color": colour}, "border": {"color": colour}},
         })
-    chart.set_title({"name": clean(f"{ind.code}: {ind.name}", 120), "name_font": {"size": 11, "bold": True}})
+    title = re.sub(r"!(?=\$?[A-Za-z])", "! ", clean(f"{ind.code}: {ind.name}", 120))  # XlsxWriter reads X!A1 as a ref
+    chart.set_title({"name": title, "name_font": {"size": 11, "bold": True}})
     chart.set_x_axis({"num_format": "mmm-yy", "num_font": {"size": 8, "rotation": -45}, "label_position": "low",
                       "line": {"color": "#BFBFBF"}})
     chart.set_y_axis({"num_format": number_format(ind), "num_font": {"size": 8},
