@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -242,6 +244,8 @@ def test_limits_from_fewer_than_thirteen_points_are_marked_trial(tmp_path):
     assert assurance.value == "F Consistently failing\n(trial)"
     note = book.comments("Scorecard")[cell_ref(plan.indicator_row["SHIFT"], plan.layout.col("variation"))]
     assert "Trial limits from 7 months" in note
+    summary = next(s for s in book.strings if s.startswith("4 indicators analysed"))
+    assert "1 on trial limits (fewer than 13 months)" in summary
     assert "SPC - Workforce-HR" not in book.sheet_names  # no special cause left in the domain
 
 
@@ -290,6 +294,9 @@ def test_summary_counts_indicators_by_variation_and_assurance(written, plan):
     assert fill(written, cells[cell_ref(0, header["P Passing"])]) == "FF00B0F0"
     note = next(c.value for c in cells.values() if c.value and c.value.startswith("4 indicators analysed"))
     assert note == "4 indicators analysed; 1 with too few months for limits (–); 1 rolling figure not charted."
+    about = written.cells("About")
+    spc = next(about[f"B{r}"].value for r in range(3, 30) if f"A{r}" in about and about[f"A{r}"].value == "SPC")
+    assert "7 points rising or falling" in spc and "Chart sheets: SPC - Safety, SPC - Workforce-HR." in spc
     assert all(split_ref(ref)[0] < plan.header_row for ref in cells if cells[ref].value == "F Failing")
 
 
@@ -399,3 +406,13 @@ def test_plan_decides_chart_rows_before_writing(plan):
     assert first is not None and first[0] == "SPC - Safety" and first[1] > 4 + 13
     assert spc.entries["FLAT"].chart is None and spc.entries["FLAT"].special_shown == ()
     assert spc.entries["OUT"].special_shown == (12,)
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_keeps_the_charts_and_prints_the_spc_sheets(written, libreoffice_convert):
+    again = Xlsx(libreoffice_convert(written.path, "xlsx"))
+    assert set(charts(again)) == set(charts(written))
+    pdf = libreoffice_convert(written.path, "pdf")
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+        assert "SPC charts: Safety" in text and "SPC: latest month" in text

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xlq.catalogue import Indicator, month_label
+from xlq.reconcile import SPC_HISTORY
 from xlq.scorecard_plan import (
     SCORECARD,
     Column,
@@ -310,6 +311,9 @@ def write_spc_summary(ws: Any, plan: Plan, st: Styles, spc: SpcPlan) -> None:
                 ws.merge_range(n, span[0], n, span[1], count, fmt)
     too_few, rolling = spc.not_analysed()
     parts = [f"{plural(sum(counts.values()), 'indicator')} analysed"]
+    trial = sum(1 for e in spc.entries.values() if e.analysed and e.result is not None and e.result.trial)
+    if trial:
+        parts.append(f"{trial} on trial limits (fewer than {TRIAL_BELOW} months)")
     if too_few:
         parts.append(f"{too_few} with too few months for limits (–)")
     if rolling:
@@ -322,8 +326,8 @@ def about_rows(plan: Plan, spc: SpcPlan) -> list[tuple[str, str]]:
     rebase = ", ".join(f"{code} from {month_label(month)}" for code, month in settings.rebase) or "none"
     charts = ", ".join(spc.sheets) or "none (no special cause in the shown months)"
     return [("SPC", (
-        "Variation and Assurance follow NHS England's Making Data Count: an XmR chart per indicator from up to 24 "
-        "months of organisation figures, limits at the mean ± 2.66 × the average moving range"
+        "Variation and Assurance follow NHS England's Making Data Count: an XmR chart per indicator from up to "
+        f"{SPC_HISTORY} months of organisation figures, limits at the mean ± 2.66 × the average moving range"
         + (f" of the first {settings.baseline_points} months" if settings.baseline_points else "")
         + f"; special cause: a point outside the limits, {settings.trend_length} points rising or falling, two of "
         f"three beyond two-thirds of the way to a limit, {settings.shift_length} points on one side of the mean. "
