@@ -245,7 +245,7 @@ def test_limits_from_fewer_than_thirteen_points_are_marked_trial(tmp_path):
     note = book.comments("Scorecard")[cell_ref(plan.indicator_row["SHIFT"], plan.layout.col("variation"))]
     assert "Trial limits from 7 months" in note
     summary = next(s for s in book.strings if s.startswith("4 indicators analysed"))
-    assert "1 on trial limits (fewer than 13 months)" in summary
+    assert "1 on trial limits (< 13 months)" in summary
     assert "SPC - Workforce-HR" not in book.sheet_names  # no special cause left in the domain
 
 
@@ -293,7 +293,7 @@ def test_summary_counts_indicators_by_variation_and_assurance(written, plan):
     assert fill(written, cells[cell_ref(rows["▲▼ Concern"], header["P Passing"] - 2)]) == "FFE46C0A"
     assert fill(written, cells[cell_ref(0, header["P Passing"])]) == "FF00B0F0"
     note = next(c.value for c in cells.values() if c.value and c.value.startswith("4 indicators analysed"))
-    assert note == "4 indicators analysed; 1 with too few months for limits (–); 1 rolling figure not charted."
+    assert note == "4 indicators analysed; 1 too few months (–); 1 rolling, not charted."
     about = written.cells("About")
     spc = next(about[f"B{r}"].value for r in range(3, 30) if f"A{r}" in about and about[f"A{r}"].value == "SPC")
     assert "7 points rising or falling" in spc and "Chart sheets: SPC - Safety, SPC - Workforce-HR." in spc

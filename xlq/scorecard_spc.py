@@ -313,11 +313,11 @@ def write_spc_summary(ws: Any, plan: Plan, st: Styles, spc: SpcPlan) -> None:
     parts = [f"{plural(sum(counts.values()), 'indicator')} analysed"]
     trial = sum(1 for e in spc.entries.values() if e.analysed and e.result is not None and e.result.trial)
     if trial:
-        parts.append(f"{trial} on trial limits (fewer than {TRIAL_BELOW} months)")
+        parts.append(f"{trial} on trial limits (< {TRIAL_BELOW} months)")
     if too_few:
-        parts.append(f"{too_few} with too few months for limits (–)")
+        parts.append(f"{too_few} too few months (–)")
     if rolling:
-        parts.append(f"{rolling} rolling {'figure' if rolling == 1 else 'figures'} not charted")
+        parts.append(f"{rolling} rolling, not charted")
     ws.merge_range(5, spans[0][0], 5, spans[-1][1], "; ".join(parts) + ".", st.small(italic=True))
 
 
