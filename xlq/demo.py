@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import logging
+import os
 import random
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlq.catalogue import Catalogue, Indicator, load_catalogue
+from xlq.catalogue import Catalogue, Indicator, load_catalogue, month_label
 from xlq.config import SAMPLE_CONFIG, Workspace, init_workspace, load_workspace
 
 DEMO_DATA = Path(__file__).with_name("data") / "demo_org.csv"
@@ -301,6 +303,8 @@ def run_demo(root: Path) -> DemoSummary:
 
     accepted = rejected = 0
     for period in months(FIRST, LAST):
+        arrived = dt.datetime.combine(workspace.due_date(period) - dt.timedelta(days=4), dt.time(9, 30))
+        saved = arrived.timestamp() - 3600
         absent = {d for (d, p) in missing if p == period}
         wrong_first = {d for (d, p, _) in resubmissions if p == period}
         entries = department_entries(catalogue, workspace, figures, period, faults, absent)
@@ -311,16 +315,19 @@ def run_demo(root: Path) -> DemoSummary:
                                           last_month=store.last_month(dept, period, catalogue))
                 if dept in wrong_first:
                     dept_entries = _first_draft(catalogue, dept_entries)
-                fill_template(template, root / "inbox" / dept / f"{dept} return {period}.xlsx", dept_entries,
-                              prepared_by=f"{dept} service manager")
+                dropped = fill_template(template, root / "inbox" / dept / f"{dept} return {period}.xlsx",
+                                        dept_entries, prepared_by=f"{dept} service manager")
+                os.utime(dropped, (saved, saved))
         for dept, first_period, when in resubmissions:
             if when == period:
                 corrected = department_entries(catalogue, workspace, figures, first_period, faults)[dept]
-                fill_template(root / "templates" / first_period / f"{dept}.xlsx",
-                              root / "inbox" / dept / f"{dept} return {first_period} (corrected).xlsx", corrected,
-                              prepared_by=f"{dept} service manager")
-        arrived = dt.datetime.combine(workspace.due_date(period) - dt.timedelta(days=4), dt.time(9, 30))
-        summary = run_once(workspace, progress=False, clock=lambda arrived=arrived: arrived.astimezone())
+                dropped = fill_template(root / "templates" / first_period / f"{dept}.xlsx",
+                                        root / "inbox" / dept / f"{dept} return {first_period} (corrected).xlsx",
+                                        corrected, prepared_by=f"{dept} service manager")
+                os.utime(dropped, (saved, saved))
+        summary = run_once(workspace, progress=False, clock=lambda arrived=arrived: arrived.astimezone(),
+                           console_level=logging.WARNING)
+        print(f"{month_label(period)}: {summary.describe()}", flush=True)
         accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
         rejected += summary.count("rejected")
     with Store(workspace.store_path) as store:

@@ -128,8 +128,9 @@ class Pipeline:
 
     def __init__(self, workspace: Workspace, *, catalogue: Catalogue | None = None, today: dt.date | None = None,
                  in_process: bool = False, worker_timeout: float | None = None, lock: bool = True,
-                 clock: Callable[[], dt.datetime] | None = None) -> None:
+                 clock: Callable[[], dt.datetime] | None = None, store_timeout: float | None = None) -> None:
         self.clock = clock
+        self._store_timeout = store_timeout
         self.workspace = workspace
         self.root = workspace.root
         self.inbox = workspace.folder("inbox")
@@ -177,7 +178,8 @@ class Pipeline:
         if self._store is None:
             from xlq.store import Store
 
-            self._store = Store(self.workspace.store_path)
+            self._store = (Store(self.workspace.store_path, timeout=self._store_timeout) if self._store_timeout
+                           else Store(self.workspace.store_path))
         return self._store
 
     @property
@@ -269,7 +271,13 @@ class Pipeline:
 
     def process_many(self, candidates: Sequence[Candidate], progress: Callable[[FileResult], None] | None = None,
                      should_stop: Callable[[], bool] | None = None) -> list[FileResult]:
-        """Process files in order; the worker parses the next few while this one is stored."""
+        """Process files in order; the worker parses the next few while this one is stored.
+
+        A store held by another process past its timeout leaves this file and the rest of the
+        batch in inbox/ (deferred), to be tried again, instead of failing the whole run.
+        """
+        from xlq.store import StoreBusy
+
         jobs: list[tuple[Candidate, str, int, bool]] = []
         results: list[FileResult] = []
         seen: set[str] = set()
@@ -299,7 +307,12 @@ class Pipeline:
                     log.error("%s", exc)
                     results += [self._deferred(c, str(exc)) for c, *_ in jobs[index:]]
                     break
-                result = self._one(candidate, sha, size, parsed)
+                try:
+                    result = self._one(candidate, sha, size, parsed)
+                except StoreBusy as exc:
+                    log.warning("%s; %d file(s) stay in inbox/ for the next round", exc, len(jobs) - index)
+                    results += [self._deferred(c, str(exc)) for c, *_ in jobs[index:]]
+                    break
                 log.info("%s", result.line())
                 results.append(result)
                 if progress is not None:
@@ -568,16 +581,18 @@ def _reason_line(finding) -> str:
 
 
 def run_once(workspace: Workspace, *, today: dt.date | None = None, progress: bool = True,
-             clock: Callable[[], dt.datetime] | None = None) -> RunSummary:
+             clock: Callable[[], dt.datetime] | None = None, console_level: int | None = None) -> RunSummary:
     """`xlq run`: process inbox/ once and rebuild the master if anything changed.
 
     SIGINT/SIGTERM finish the current file, rebuild and return. Raises WorkspaceBusy when a
-    watcher (or another run) holds the workspace.
+    watcher (or another run) holds the workspace. `console_level` overrides how much of the
+    per-file log reaches the console (the log file always has every line).
     """
     from xlq.watch import setup_logging, stop_on_signals
 
-    handlers = setup_logging(workspace, console_level=logging.WARNING if progress and sys.stderr.isatty()
-                             else logging.INFO)
+    if console_level is None:
+        console_level = logging.WARNING if progress and sys.stderr.isatty() else logging.INFO
+    handlers = setup_logging(workspace, console_level=console_level)
     try:
         with stop_on_signals() as stopped, Pipeline(workspace, today=today, clock=clock) as pipeline:
             return pipeline.run_once(None if progress else (lambda result: None), should_stop=stopped.is_set)
