@@ -26,6 +26,10 @@ MAX_CELLS           worksheet (last row x last column) at most 2,000,000 cells, 
                     these limits is refused as well, so no reader that trusts it can be fed.
 MAX_TAG_BYTES       1 MB for one cell element: a longer one is not a spreadsheet a person made.
 
+Office Open XML parts never carry a DTD (ECMA-376 Part 2 tells consumers to treat one as an
+error), so a part that declares one (billion laughs, external entities) is refused here rather
+than left to each parser's own defences.
+
 Macros are never run: calamine does not execute VBA. An .xlsm is read and flagged.
 """
 
@@ -58,6 +62,7 @@ OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 _CHUNK = 256 * 1024
+_DTDS = tuple("<!DOCTYPE".encode(codec) for codec in ("utf-8", "utf-16-le", "utf-16-be"))
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -230,8 +235,12 @@ def _check_package(path: Path, archive: zipfile.ZipFile) -> Sniffed:
     budget = [MAX_INFLATED_BYTES]
     for info in infos:
         if info.filename.endswith((".xml", ".rels", ".vml")):
-            for _ in _inflate(archive, info, budget):
-                pass
+            tail = b""
+            for chunk in _inflate(archive, info, budget):
+                window = tail + chunk
+                if any(dtd in window for dtd in _DTDS):
+                    raise Refused("file-unreadable", f"{info.filename} declares a DTD, which a workbook never has")
+                tail = chunk[-20:]
     sheets = _worksheets(archive)
     if len(sheets) > MAX_SHEETS:
         raise Refused("file-too-large", f"{len(sheets):,} sheets, limit {MAX_SHEETS}")
