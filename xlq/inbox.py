@@ -144,8 +144,11 @@ class Settler:
             since = now
             if seen is None:
                 age = time.time() - candidate.mtime_ns / 1e9
-                if age >= self.settle and zip_state(candidate.path) == "complete":
+                state = zip_state(candidate.path) if age >= self.settle else None
+                if age >= self.settle and state == "complete":
                     since = now - age  # moved in whole, or arrived while we were down
+                elif state == "incomplete" and (untouched := _untouched_for(candidate, age)) >= self.incomplete:
+                    since = now - untouched  # cut short long ago: `xlq run` would otherwise never judge it
             self._seen[candidate.path] = (*key, since)
             seen = self._seen[candidate.path]
         stable_for = now - seen[2]
@@ -159,6 +162,17 @@ class Settler:
         now = time.monotonic() if now is None else now
         waits = [since + self.settle - now for _, _, since in self._seen.values()]
         return max(0.05, min(waits, default=self.settle))
+
+
+def _untouched_for(candidate: Candidate, age: float) -> float:
+    """Seconds since the file last changed. A copy tool may give the file its source's old
+    mtime, but never an old ctime (inode change on Unix, creation time on Windows), so the
+    younger of the two says whether a copy could still be running."""
+    try:
+        changed = os.stat(candidate.path).st_ctime
+    except OSError:
+        return 0.0
+    return min(age, time.time() - changed)
 
 
 class TtyProgress:
