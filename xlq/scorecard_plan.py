@@ -37,7 +37,9 @@ SUBMISSIONS = "Submissions"
 ABOUT = "About"
 SHEETS = (SCORECARD, BREAKDOWN, ERRORS, SUBMISSIONS, ABOUT)
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+"""Control characters, and the bidi embeddings, overrides and isolates (U+202A-U+202E,
+U+2066-U+2069) that make text display other than it reads."""
 
 
 def clean(text: object, limit: int = TEXT_LIMIT) -> str:
