@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import subprocess
 import sys
 import zipfile
@@ -120,7 +121,7 @@ def test_the_planted_faults_are_on_the_validation_errors_sheet(master):
     for fault in [
         ("percent-out-of-range", "CORP", "2023-08", "PULSE-WORK"),
         ("numerator-above-denominator", "ICASH", "2023-10", "TRN-FIRE"),
-        ("not-a-number", "MSK", "2023-12", "INC-NEW"),
+        ("not-a-number", "MSK", "2023-12", "OUTBREAKS"),
         ("return-missing", "DENT", "2023-12", None),
         ("correction", "MSK", "2023-11", None),
     ]:
@@ -143,3 +144,53 @@ def test_a_rerun_of_the_demo_replaces_the_old_one(demo):
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Returns accepted: 91, rejected: 0" in result.stdout
+
+
+def xlq(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "xlq.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_status_names_the_missing_return_in_text_and_json(demo):
+    text = xlq("status", "--workspace", str(demo))
+    assert text.returncode == 0, text.stderr
+    dent = next(line for line in text.stdout.splitlines() if line.strip().startswith("DENT"))
+    assert "missing" in dent
+    data = json.loads(xlq("status", "--workspace", str(demo), "--period", "2023-11", "--json").stdout)
+    assert {d["department"]: d["status"] for d in data["departments"]}["DENT"] in {"accepted", "accepted_with_warnings"}
+
+
+def test_history_shows_the_superseded_first_draft_and_its_correction(demo):
+    result = xlq("history", "INC-NEW", "--workspace", str(demo))
+    assert result.returncode == 0, result.stderr
+    msk_november = [line for line in result.stdout.splitlines() if "2023-11  MSK" in line]
+    assert len(msk_november) == 2
+    assert msk_november[0].lstrip().startswith("*") and "correction" in msk_november[1]
+
+
+def test_unknown_indicator_in_history_is_a_one_line_error(demo):
+    result = xlq("history", "NOPE", "--workspace", str(demo))
+    assert result.returncode == 2 and result.stderr.startswith("xlq: ") and "Traceback" not in result.stderr
+
+
+def test_next_months_template_shows_decembers_figures_as_last_month(demo):
+    result = xlq("template", "--workspace", str(demo), "--period", "2024-01", "--department", "LUT")
+    assert result.returncode == 0, result.stderr
+    path = demo / "templates" / "2024-01" / "LUT.xlsx"
+    assert result.stdout.strip() == str(path)
+    sheet = load_workbook(path)["Return"]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = next(i for i, row in enumerate(rows) if row and "Last month" in row)
+    code, last = rows[header].index("Code"), rows[header].index("Last month")
+    last_month = {row[code]: row[last] for row in rows[header + 1:] if row[code]}
+    assert last_month["TRN-FIRE"] not in (None, "")
+
+
+def test_validate_exits_0_for_an_archived_good_return_and_1_for_a_faulty_one(demo):
+    archived = sorted((demo / "archive" / "2023-12" / "LUT").glob("*.xlsx"))[0]
+    ok = xlq("validate", "--workspace", str(demo), str(archived), "--json")
+    assert ok.returncode == 0, ok.stdout
+    faulty = sorted((demo / "archive" / "2023-10" / "ICASH").glob("*.xlsx"))[0]
+    bad = xlq("validate", "--workspace", str(demo), str(faulty), "--json")
+    assert bad.returncode == 1
+    rules = {(f["rule"], f["indicator"]) for f in json.loads(bad.stdout)[0]["findings"]}
+    assert ("numerator-above-denominator", "TRN-FIRE") in rules

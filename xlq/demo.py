@@ -190,7 +190,7 @@ def demo_faults() -> tuple[tuple[Fault, ...], dict[tuple[str, str], str], list[t
     faults = (
         Fault("CORP", "2023-08", "PULSE-WORK", Entry(value=850), "a percentage typed as 850"),
         Fault("ICASH", "2023-10", "TRN-FIRE", Entry(numerator=130, denominator=120), "numerator above its denominator"),
-        Fault("MSK", "2023-12", "INC-NEW", Entry(value="see comment", comment="figures to follow"),
+        Fault("MSK", "2023-12", "OUTBREAKS", Entry(value="see comment", comment="figures to follow"),
               "text where a count belongs"),
     )
     missing = {("DENT", "2023-12"): "Dental's December return never arrived"}
@@ -318,18 +318,24 @@ def run_demo(root: Path) -> DemoSummary:
                 dropped = fill_template(template, root / "inbox" / dept / f"{dept} return {period}.xlsx",
                                         dept_entries, prepared_by=f"{dept} service manager")
                 os.utime(dropped, (saved, saved))
-        for dept, first_period, when in resubmissions:
-            if when == period:
-                corrected = department_entries(catalogue, workspace, figures, first_period, faults)[dept]
-                dropped = fill_template(root / "templates" / first_period / f"{dept}.xlsx",
-                                        root / "inbox" / dept / f"{dept} return {first_period} (corrected).xlsx",
-                                        corrected, prepared_by=f"{dept} service manager")
-                os.utime(dropped, (saved, saved))
         summary = run_once(workspace, progress=False, clock=lambda arrived=arrived: arrived.astimezone(),
                            console_level=logging.WARNING)
         print(f"{month_label(period)}: {summary.describe()}", flush=True)
         accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
         rejected += summary.count("rejected")
+        for dept, first_period, when in resubmissions:
+            if when != period:
+                continue
+            later = arrived + dt.timedelta(days=3)
+            corrected = department_entries(catalogue, workspace, figures, first_period, faults)[dept]
+            dropped = fill_template(root / "templates" / first_period / f"{dept}.xlsx",
+                                    root / "inbox" / dept / f"{dept} return {first_period} (corrected).xlsx",
+                                    corrected, prepared_by=f"{dept} service manager")
+            os.utime(dropped, (later.timestamp(), later.timestamp()))
+            summary = run_once(workspace, progress=False, clock=lambda later=later: later.astimezone(),
+                               console_level=logging.WARNING)
+            print(f"{month_label(first_period)} corrected by {dept}: {summary.describe()}", flush=True)
+            accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
     with Store(workspace.store_path) as store:
         findings = reconcile(store, catalogue, workspace).findings
     errors = sum(f.severity == "error" for f in findings)

@@ -80,12 +80,13 @@ def status_table(status) -> str:
     counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(status.counts().items()))
     lines = [f"Returns for {status.period} (due {status.due}): {counts}"]
     for row in status.departments:
-        when = row.received or "-"
-        reason = f"  {plain(row.reason, 120)}" if row.reason else ""
+        when = (row.received or "-")[:16].replace("T", " ")
+        reason = f"  {plain(row.reason, 120)}" if row.reason and row.reason != row.status.replace("_", " ") else ""
         lines.append(f"  {row.department:<8} {row.status.replace('_', ' '):<24} {when:<20} {plain(row.file or '', 50)}"
                      f"{reason}")
     for sub in status.unidentified:
-        lines.append(f"  {'?':<8} {'rejected (unidentified)':<24} {sub.received_at:<20} {plain(sub.original_name, 50)}")
+        received = sub.received_at[:16].replace("T", " ")
+        lines.append(f"  {'?':<8} {'rejected (unidentified)':<24} {received:<20} {plain(sub.original_name, 50)}")
     return "\n".join(lines)
 
 
@@ -102,7 +103,7 @@ def history_table(indicator, history) -> str:
         shown = v.marker or ("" if v.value is None else shown_value(indicator, v.value))
         mark = " " if entry.current else "*"
         lines.append(f"   {mark}{v.period}  {v.department:<7} {shown:>10}  {v.sheet}!{v.cell} raw {plain(v.raw, 20)!r}"
-                     f"  from {plain(entry.file, 40)} ({entry.kind}, {entry.received_at})")
+                     f"  from {plain(entry.file, 40)} ({entry.kind}, {entry.received_at[:16].replace('T', ' ')})")
     return "\n".join(lines)
 
 
