@@ -521,8 +521,9 @@ class Pipeline:
         bar: TtyProgress | None = None
         while True:
             found = [c for c in self.scan() if c.path not in done]
-            ready = [c for c in found if settler.ready(c)]
-            waiting = [c for c in found if c not in ready]
+            ready, waiting = [], []
+            for c in found:
+                (ready if settler.ready(c) else waiting).append(c)
             if ready:
                 if progress is None and bar is None:
                     bar = TtyProgress(len(found))
