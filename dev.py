@@ -23,7 +23,7 @@ def _python() -> Path:
 
 
 def _ensure_env() -> Path:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script is what tells an older Python so
         sys.exit(f"xlq needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     python = _python()
     stamp = VENV / ".xlq-installed"

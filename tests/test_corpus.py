@@ -505,3 +505,23 @@ def test_a_disk_that_fills_while_the_master_is_written_leaves_the_previous_maste
     with Pipeline(built, today=TODAY) as pipeline:
         summary = pipeline.run_once(lambda r: None, wait=1)
     assert summary.rebuilt and not (built.root / STALE_MARKER).exists() and master.stat().st_ino != inode
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform != "linux", reason="RLIMIT_FSIZE and SIGXFSZ")
+def test_xlq_run_on_a_full_disk_says_so_in_one_line_and_keeps_the_master(built: Workspace) -> None:
+    import resource
+    import signal
+
+    master = built.master_path
+    before = master.read_bytes()
+    (built.root / STALE_MARKER).touch()
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 4, len(before) // 4))
+
+    done = subprocess.run([sys.executable, "-m", "xlq.cli", "run", "--workspace", str(built.root)],
+                          capture_output=True, text=True, timeout=120, preexec_fn=small_disk)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("xlq: ") and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert master.read_bytes() == before

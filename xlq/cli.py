@@ -94,10 +94,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from xlq.pipeline import WorkspaceBusy, run_once
 
     workspace = _workspace(args)
+    from xlsxwriter.exceptions import FileCreateError
+
     try:
         summary = run_once(workspace)
     except WorkspaceBusy as exc:
         raise UsageError(str(exc)) from None
+    except (FileCreateError, OSError) as exc:
+        raise UsageError(f"could not write the master ({exc}); the previous master is intact and the next "
+                         "run rebuilds it") from None
     print(summary.describe())
     return 0
 
@@ -218,11 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from xlq.catalogue import CatalogueError
     from xlq.config import ConfigError
+    from xlq.store import StoreError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CatalogueError, UsageError) as exc:
+    except (ConfigError, CatalogueError, StoreError, UsageError) as exc:
         print(f"xlq: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -61,7 +61,8 @@ _RULES = (
     Rule("nothing-filled", "error", "file", "Nothing filled in",
          "No values were filled in. Enter your figures in the yellow cells and resubmit."),
     Rule("macros-ignored", "warning", "file", "Macros ignored",
-         "The workbook contains macros; they were not run and are not kept. Submit a plain .xlsx next time."),
+         "The workbook contains macros; they were not run, and nothing from them reaches the master. "
+         "Submit a plain .xlsx next time."),
     # Cell level errors: the value is dropped, the rest of the return is kept.
     Rule("not-a-number", "error", "cell", "Not a number",
          "'{value}' is not a number. Enter a number, or N/A (not applicable) / TBA (not yet available)."),
