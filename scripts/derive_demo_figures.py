@@ -175,76 +175,133 @@ def part_interval(text: str, days: int) -> tuple[int, int]:
     return first, last
 
 
-def _side(seed: dict, index: int, level: Fraction) -> int:
-    """+1 for a shown month whose rate is above the Nov-23 rolling level, -1 below, 0 for history."""
-    if index < 11:
-        return 0
-    return 1 if Fraction(seed["SICK-MONTHLY", ALL_MONTHS[index]].rstrip("%")) / 100 >= level else -1
+def _month_range(seed: dict, period: str, days: int) -> tuple[int, int] | None:
+    """The days-lost totals whose short, long and monthly rates all round right, if any."""
+    s_lo, s_hi = part_interval(seed["SICK-SHORT", period], days)
+    l_lo, l_hi = part_interval(seed["SICK-LONG", period], days)
+    m_lo, m_hi = part_interval(seed["SICK-MONTHLY", period], days)
+    lo, hi = max(s_lo + l_lo, m_lo), min(s_hi + l_hi, m_hi)
+    return (lo, hi) if lo <= hi else None
 
 
-def _total_ranges(seed: dict, days: list[int]) -> dict[int, tuple[int, int]]:
-    """For each shown month, the days-lost totals whose short, long and monthly rates all round right."""
-    ranges = {}
-    for i, period in enumerate(PERIODS, start=11):
-        s_lo, s_hi = part_interval(seed["SICK-SHORT", period], days[i])
-        l_lo, l_hi = part_interval(seed["SICK-LONG", period], days[i])
-        m_lo, m_hi = part_interval(seed["SICK-MONTHLY", period], days[i])
-        lo, hi = max(s_lo + l_lo, m_lo), min(s_hi + l_hi, m_hi)
-        if lo > hi:
-            raise SystemExit(f"sickness {period}: short, long and monthly cannot all round to the seed")
-        ranges[i] = (lo, hi)
-    return ranges
+def _total_ranges(seed: dict, days: list[int]) -> dict[int, tuple[int, int] | None]:
+    return {i: _month_range(seed, period, days[i]) for i, period in enumerate(PERIODS, start=11)}
+
+
+def _rate_top(seed: dict, period: str) -> Fraction:
+    """The highest monthly rate (exclusive) at which short, long and monthly all still round right."""
+    return min(band(seed["SICK-MONTHLY", period])[1],
+               band(seed["SICK-SHORT", period])[1] + band(seed["SICK-LONG", period])[1])
+
+
+def trend_days(staff: list[int]) -> list[float]:
+    """Days available Jan-22..Dec-23 if FTE stayed a fixed share of staff in post."""
+    return [staff[i] * FTE_PER_HEAD * calendar.monthrange(int(m[:4]), int(m[5:]))[1] for i, m in enumerate(ALL_MONTHS)]
+
+
+def _shortfall(seed: dict, days: list[int], ranges: dict) -> tuple[int, Fraction]:
+    """Days lost the shared months lack, at the top of their ranges, for Nov-23's or Dec-23's
+    rolling figure to reach its band (the larger), and that band's floor."""
+    tops = sum(ranges[i][1] for i in range(12, 23))
+    nov, dec = band(seed["SICK-ROLLING", "2023-11"])[0], band(seed["SICK-ROLLING", "2023-12"])[0]
+    return max((-(-nov * sum(days[11:23]) // 1) - ranges[11][0] - tops, nov),
+               (-(-dec * sum(days[12:24]) // 1) - ranges[23][1] - tops, dec))
+
+
+def _swung_days(seed: dict, base: list[float], swing: Fraction) -> list[int]:
+    """Days available within `swing` of trend that favour Dec-23's rolling figure over Nov-23's.
+
+    The two windows share Jan..Nov-23; Dec-23's swaps Dec-22 (6.29%) for Dec-23 (6.40%) yet must
+    come out 0.07 points higher. So Dec-22 goes to the bottom of its allowance, Dec-23 to the top,
+    and the shared months to the bottom too (the fewer shared days, the more the swapped month
+    counts). Shared months are then raised, highest rate first, just until both windows can
+    reach their bands: the cheapest way, in days, to lift a window's average. History months
+    are in neither window and keep the trend.
+    """
+    def bounds(i: int) -> tuple[int, int]:
+        return -(-Fraction(base[i]) * (1 - swing) // 1), (Fraction(base[i]) * (1 + swing)).__floor__()
+
+    def usable(i: int, value: int, step: int) -> int:
+        """`value`, or the nearest count towards the allowance's other end whose month range is not
+        empty; the end itself when none is (the fit then fails for this swing)."""
+        lo, hi = bounds(i)
+        while _month_range(seed, ALL_MONTHS[i], value) is None and lo <= value + step <= hi:
+            value += step
+        return value
+
+    days = [round(b) for b in base]
+    days[11], days[23] = usable(11, bounds(11)[0], 1), usable(23, bounds(23)[1], -1)
+    for i in range(12, 23):
+        days[i] = usable(i, bounds(i)[0], 1)
+    order = sorted(range(12, 23), key=lambda i: -_rate_top(seed, ALL_MONTHS[i]))
+    while True:
+        ranges = _total_ranges(seed, days)
+        if any(r is None for r in ranges.values()):
+            return days
+        need, floor = _shortfall(seed, days, ranges)
+        room = [i for i in order if days[i] < bounds(i)[1] and _rate_top(seed, ALL_MONTHS[i]) > floor]
+        if need <= 0 or not room:
+            return days
+        i = room[0]
+        step = max(1, -(-need // (_rate_top(seed, ALL_MONTHS[i]) - floor)))
+        days[i] = usable(i, min(bounds(i)[1], days[i] + step), -1)
+
+
+def _spread(total: int, ranges: list[tuple[int, int]]) -> list[int]:
+    """`total` split over months, each at the same relative place in its own range."""
+    width = sum(hi - lo for lo, hi in ranges)
+    share = Fraction(total - sum(lo for lo, _ in ranges), width) if width else Fraction(0)
+    parts = [lo + (share * (hi - lo)).__floor__() for lo, hi in ranges]
+    for k, (_, hi) in enumerate(ranges):
+        step = min(total - sum(parts), hi - parts[k])
+        parts[k] += max(step, 0)
+    return parts
+
+
+def _shown_totals(seed: dict, days: list[int]) -> list[int] | None:
+    """Days lost for Dec-22..Dec-23 that reproduce every shown rate, or None when `days` cannot."""
+    ranges = _total_ranges(seed, days)
+    if any(r is None for r in ranges.values()):
+        return None
+    first, last = ranges[11][0], ranges[23][1]  # Dec-22 low and Dec-23 high favour Dec-23's figure
+    shared = [ranges[i] for i in range(12, 23)]
+    low, high = sum(lo for lo, _ in shared), sum(hi for _, hi in shared)
+    for period, outside in (("2023-11", first), ("2023-12", last)):
+        window = sum(days[11:23]) if period == "2023-11" else sum(days[12:24])
+        b_lo, b_hi = band(seed["SICK-ROLLING", period])
+        low = max(low, -(-b_lo * window // 1) - outside)
+        high = min(high, -(-b_hi * window // 1) - 1 - outside)
+    if low > high:
+        return None
+    return [first, *_spread((low + high) // 2, shared), last]
 
 
 def fit_sickness(seed: dict, staff: list[int]) -> tuple[list[int], list[int], list[int], list[str]]:
     """Days available, short- and long-term days lost for Jan-22..Dec-23.
 
-    Days available = FTE (a fixed share of staff in post) x calendar days, moved up for shown
-    months whose rate is above the Nov-23 rolling level and down for those below, by the smallest
-    swing (quarter-point steps) that lets Nov-23's rolling figure fit: with days following the
-    trend alone, the shown months' rates average too low. For each shown month
-    the short, long and monthly figures each constrain days lost; their intersection is an
-    interval of totals. Nov-23's rolling figure uses shown months only, so those totals are
-    moved within their intervals until it fits; Dec-23's rolling figure is then pushed as close
-    to the seed as those intervals allow. History months Nov-22 back to Jan-22 follow, each
-    fixed by the rolling figure of the month that first leaves it out of the window's end.
+    Days available follow a trend (FTE, a fixed share of staff in post, x calendar days) except
+    where the seed forces otherwise. Its Nov-23 (5.60%) and Dec-23 (5.67%) rolling rates cover
+    shown months only, and only unequal days available let them both come from its monthly
+    rates; the smallest swing from trend that does (0.1-point steps, the largest deviation of
+    any month) is found by trying each in turn. For each shown month the short, long and monthly
+    figures each constrain days lost; their intersection is an interval of totals, and the
+    shared months' totals are set together so both rolling figures fit. History months Nov-22
+    back to Jan-22 keep the trend and follow, each fixed by the rolling figure of the month that
+    first leaves it out of the window's end.
     Returns the problems found as text (empty when every figure is reproduced).
     """
-    base = [staff[i] * FTE_PER_HEAD * calendar.monthrange(int(m[:4]), int(m[5:]))[1] for i, m in enumerate(ALL_MONTHS)]
-    nov = band(seed["SICK-ROLLING", "2023-11"])
-    for step in range(41):
-        swing = Fraction(step, 400)  # 0 .. 10% in quarter-point steps
-        days = [round(b * float(1 + swing * _side(seed, i, nov[1]))) for i, b in enumerate(base)]
-        ranges = _total_ranges(seed, days)
-        window = sum(days[11:23])
-        least = ranges[11][0] + sum(ranges[i][0] for i in range(12, 23))
-        most = ranges[11][0] + sum(ranges[i][1] for i in range(12, 23))
-        if Fraction(least, window) < nov[1] and Fraction(most, window) >= nov[0]:
+    base = trend_days(staff)
+    for step in range(501):
+        swing = Fraction(step, 1000)
+        days = _swung_days(seed, base, swing)
+        shown = _shown_totals(seed, days)
+        if shown is not None:
             break
     else:
-        raise SystemExit("sickness: Nov-23 rolling figure out of reach")
-    total = [0] * 24
-    for i, (lo, hi) in ranges.items():
-        total[i] = (lo + hi) // 2
-    problems: list[str] = [f"note: days available swing {float(swing):.2%} above/below trend (Dec-22..Dec-23)"]
-
-    def rolling(t: int) -> Fraction:
-        return Fraction(sum(total[t - 11 : t + 1]), sum(days[t - 11 : t + 1]))
-
-    # Dec-22 out, Dec-23 in: lowest Dec-22 and highest Dec-23 totals favour the Dec-23 figure.
-    total[11], total[23] = ranges[11][0], ranges[23][1]
-    low, high = band(seed["SICK-ROLLING", "2023-11"])
-    for i in range(12, 23):
-        step = 1 if rolling(22) < low else -1
-        while not low <= rolling(22) < high and ranges[i][0] <= total[i] + step <= ranges[i][1]:
-            total[i] += step
-    if not low <= rolling(22) < high:
-        raise SystemExit("sickness: Nov-23 rolling figure out of reach")
-    for t in (22, 23):
-        text = seed["SICK-ROLLING", ALL_MONTHS[t]]
-        if shown_percent(rolling(t).numerator, rolling(t).denominator, 2) != text:
-            got = shown_percent(rolling(t).numerator, rolling(t).denominator, 2)
-            problems.append(f"SICK-ROLLING {ALL_MONTHS[t]}: seed {text}, demo {got}")
+        raise SystemExit("sickness: no days available within 50% of trend reproduce the seed")
+    total = [0] * 11 + shown
+    problems = [f"note: days available vs trend, largest {float(swing):.1%}; Dec-22..Dec-23: "
+                + " ".join(f"{days[i] / base[i] - 1:+.1%}" for i in range(11, 24))]
     for t in range(21, 10, -1):
         h = t - 11
         low, high = band(seed["SICK-ROLLING", ALL_MONTHS[t]])
@@ -253,6 +310,12 @@ def fit_sickness(seed: dict, staff: list[int]) -> tuple[list[int], list[int], li
         ideal = float(low + high) / 2 * window_days - others
         candidates = sorted(range(int(ideal) - 3, int(ideal) + 4), key=lambda c: (abs(c - ideal), c))
         total[h] = next(c for c in candidates if low <= Fraction(others + c, window_days) < high)
+    for t in range(11, 24):
+        got = Fraction(sum(total[t - 11 : t + 1]), sum(days[t - 11 : t + 1]))
+        text = seed["SICK-ROLLING", ALL_MONTHS[t]]
+        if shown_percent(got.numerator, got.denominator, 2) != text:
+            problems.append(f"SICK-ROLLING {ALL_MONTHS[t]}: seed {text}, demo "
+                            f"{shown_percent(got.numerator, got.denominator, 2)}")
     short, long_ = [0] * 24, [0] * 24
     for i in range(24):
         if i < 11:
