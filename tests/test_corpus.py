@@ -23,12 +23,12 @@ import sys
 import textwrap
 import time
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from corpus.make_corpus import DANGEROUS, EARLIER, FORMULA_NAME, LONG, Case, build_corpus, drop_all
+from deadline import wait_for
 from python_calamine import CalamineWorkbook
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
@@ -68,17 +68,6 @@ def corpus(tmp_path_factory) -> Corpus:
 def no_leaked_processes():
     yield
     wait_for(lambda: not multiprocessing.active_children(), 10, "reader processes to end")
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def workspace_at(root: Path, **watch: object) -> Workspace:

@@ -4,19 +4,19 @@ missing-vs-zero, cross-checks, derived rolling-year figures and the submissions 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import tempfile
 from pathlib import Path
 
 import pytest
+from checked import make_return
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xlq import rules
 from xlq.catalogue import Catalogue, load_catalogue
 from xlq.config import Workspace, load_workspace
-from xlq.model import Checked, Finding, Identity, ParsedReturn, Value
+from xlq.model import Checked, Finding, ParsedReturn
 from xlq.reconcile import indicator_history, months_ending, period_status, reconcile, shift_period
 from xlq.store import Receipt, Store
 
@@ -146,26 +146,6 @@ def setup(tmp_path: Path):
     catalogue = load_catalogue(tmp_path / "catalogue.toml", workspace.department_codes)
     with Store(tmp_path / "xlq.sqlite") as store:
         yield store, catalogue, workspace
-
-
-def make_return(dept: str, period: str, values: dict[str, object], *, outcome: str = "accepted",
-                findings: tuple[Finding, ...] = (), comments: dict[str, str] | None = None, tag: str = "") -> Checked:
-    comments = comments or {}
-    out = []
-    for row, (code, given_value) in enumerate(values.items(), start=10):
-        if isinstance(given_value, tuple):
-            num, den = given_value
-            v = Value(code, dept, period, num / den if den else None, float(num), float(den), raw=f"{num}/{den}")
-        elif isinstance(given_value, str):
-            v = Value(code, dept, period, None, marker=given_value, raw=given_value)
-        elif given_value is None:
-            v = Value(code, dept, period, None)
-        else:
-            v = Value(code, dept, period, float(given_value), raw=str(given_value))
-        out.append(Value(**{**v.__dict__, "cell": f"F{row}", "comment": comments.get(code, "")}))
-    sha = hashlib.sha256(repr((dept, period, values, outcome, findings, comments, tag)).encode()).hexdigest()
-    parsed = ParsedReturn(f"{dept}-{period}.xlsx", sha, 1000, Identity("Test Trust", dept, period, "t1", "1"))
-    return Checked(parsed, tuple(out) if outcome != "rejected" else (), findings, outcome)  # type: ignore[arg-type]
 
 
 def drop(store: Store, dept: str, period: str, values: dict[str, object], received: str | None = None, **kw):

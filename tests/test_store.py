@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import signal
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from checked import make_return
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -25,26 +25,6 @@ from xlq.model import Checked, Finding, Identity, ParsedReturn, Value
 from xlq.store import SCHEMA_VERSION, Receipt, Store, StoreBusy, StoreError, migrate
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def make_return(dept: str, period: str, values: dict[str, object], *, outcome: str = "accepted",
-                findings: tuple[Finding, ...] = (), comments: dict[str, str] | None = None, tag: str = "") -> Checked:
-    """A validated return as validate would hand it over: numbers, markers, (numerator, denominator)."""
-    comments = comments or {}
-    out = []
-    for row, (code, given_value) in enumerate(values.items(), start=10):
-        if isinstance(given_value, tuple):
-            num, den = given_value
-            v = Value(code, dept, period, num / den if den else None, float(num), float(den), raw=f"{num}/{den}")
-        elif isinstance(given_value, str):
-            v = Value(code, dept, period, None, marker=given_value, raw=given_value)
-        else:
-            v = Value(code, dept, period, float(given_value), raw=str(given_value))
-        out.append(Value(**{**v.__dict__, "cell": f"F{row}", "comment": comments.get(code, "")}))
-    sha = hashlib.sha256(repr((dept, period, values, outcome, findings, comments, tag)).encode()).hexdigest()
-    identity = Identity("Test Trust", dept, period, "t1", "1")
-    parsed = ParsedReturn(f"inbox/{dept}-{period}.xlsx", sha, 1000, identity)
-    return Checked(parsed, tuple(out) if outcome != "rejected" else (), findings, outcome)  # type: ignore[arg-type]
 
 
 def receipt(checked: Checked, received: str = "2024-04-05T09:00:00", name: str | None = None) -> Receipt:

@@ -13,11 +13,11 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from deadline import wait_for
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
 from xlq.config import load_workspace
@@ -27,17 +27,6 @@ from xlq.watch import Watcher
 
 DEPARTMENTS = ("LUT", "MSK", "ICASH", "DENT", "BEDS", "NORF")
 FAST = {"settle": 0.3, "batch": 0.3, "rescan": 30.0}
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.02)
 
 
 @dataclass(frozen=True)

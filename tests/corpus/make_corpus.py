@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from returns import GOOD, PERIOD, fill, ole_file, real_template, rewrite_member, zip_with
+from returns import GOOD, PERIOD, fill, ole_file, real_template, rewrite_member, zip_bomb, zip_with
 
 from xlq.catalogue import Catalogue
 from xlq.config import Workspace
@@ -193,7 +193,7 @@ def _bombs(m: _Maker) -> None:
     good = m.filled("bomb-source", "LUT", PERIOD)
     m.add("zip-bomb-declared", _declared_bomb(m.folder / "bomb-declared.xlsx", 4_000_000_000), "rejected",
           "file-too-large", "a 1 KB workbook-shaped zip whose directory declares a 4 GB sheet", value_has="inflates")
-    m.add("zip-bomb-inflating", _inflating_bomb(m.folder / "bomb-inflating.xlsx", 256 << 20), "rejected",
+    m.add("zip-bomb-inflating", zip_bomb(m.folder / "bomb-inflating.xlsx", 256 << 20), "rejected",
           "file-too-large", "about 250 KB on disk, 256 MB of zeros when inflated")
     m.add("zip-bomb-lying", _lying_bomb(m.folder / "bomb-lying.xlsx", 64 << 20), "rejected", "file-too-large",
           "a sharedStrings part that claims 1 KB in the zip directory and inflates to 64 MB", value_has="inflates")
@@ -231,19 +231,6 @@ def _patch_size(data: bytes, name: bytes, size: int) -> bytes:
                 struct.pack_into("<I", patched, start + offset, size)
             start += 4
     return bytes(patched)
-
-
-def _inflating_bomb(path: Path, inflated: int) -> Path:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("xl/workbook.xml", "<workbook/>")
-        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as member:
-            block = b"\0" * (1 << 20)
-            for _ in range(inflated >> 20):
-                member.write(block)
-    path.write_bytes(buffer.getvalue())
-    return path
 
 
 def _lying_bomb(path: Path, inflated: int) -> Path:
