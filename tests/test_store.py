@@ -322,6 +322,42 @@ def test_series_gives_current_numbers_before_the_month_oldest_first(tmp_path: Pa
         assert store.series("TRAIN", "B", "2024-03") == []
 
 
+def test_series_sees_writes_made_after_it_was_last_asked_by_this_store_or_another(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store, Store(path) as other:
+        record(store, make_return("A", "2024-01", {"FALLS": 3}))
+        assert store.series("FALLS", "A", "2024-03") == [("2024-01", 3.0)]
+        record(store, make_return("A", "2024-02", {"FALLS": 5}))
+        assert store.series("FALLS", "A", "2024-03") == [("2024-01", 3.0), ("2024-02", 5.0)]
+        record(other, make_return("A", "2024-01", {"FALLS": 4}))
+        assert store.series("FALLS", "A", "2024-03") == [("2024-01", 4.0), ("2024-02", 5.0)]
+
+
+def test_a_batch_keeps_each_return_whole_and_stores_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    broken = make_return("B", "2024-01", {"FALLS": 2}, findings=(object(),))  # type: ignore[arg-type]
+    with Store(path) as store, Store(path) as reader:
+        with store.batch():
+            record(store, make_return("A", "2024-01", {"FALLS": 1}))
+            with pytest.raises(AttributeError):
+                record(store, broken)  # fails after its submission row and values were written
+            record(store, make_return("C", "2024-01", {"FALLS": 3}))
+            assert reader.submissions() == [], "nothing is visible, or durable, before the batch ends"
+        assert [s.department for s in reader.submissions()] == ["A", "C"]
+        assert {sv.value.department for sv in reader.values(current=False)} == {"A", "C"}
+
+
+def test_a_batch_that_ends_in_an_error_keeps_none_of_its_returns(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        record(store, make_return("A", "2023-12", {"FALLS": 1}))
+        with pytest.raises(RuntimeError), store.batch():
+            record(store, make_return("A", "2024-01", {"FALLS": 2}))
+            raise RuntimeError("the caller failed before its files were moved")
+        assert [s.period for s in store.submissions()] == ["2023-12"]
+        record(store, make_return("A", "2024-01", {"FALLS": 2}))
+        assert [s.period for s in store.submissions()] == ["2023-12", "2024-01"]
+
+
 def test_last_month_gives_plain_text_or_catalogue_formatted_text(tmp_path: Path) -> None:
     catalogue_path = tmp_path / "catalogue.toml"
     catalogue_path.write_text(textwrap.dedent("""\

@@ -6,8 +6,10 @@ Order of operations for one file, chosen so a kill -9 at any point is repaired o
    interrupted (a submission with this hash, name and folder whose recorded location does not
    exist yet: finish its move, count nothing) or a duplicate drop (recorded as a duplicate);
 2. parse it in the worker process and validate it;
-3. mark the master stale (a marker file), then `Store.record` in one transaction, with the
-   receipt's `stored_path` set to the file's final destination: the store is the journal;
+3. mark the master stale (a marker file), then `Store.record` (all or nothing), with the
+   receipt's `stored_path` set to the file's final destination: the store is the journal.
+   Returns are recorded in groups committed together (one fsync per group, not per file);
+   steps 4 and 5 happen for a group's files only after its commit;
 4. write the reason file and the feedback copy of a rejected return (each written under a
    temporary name and renamed; recovery rewrites them from the stored findings when missing);
 5. move the file out of inbox/, never overwriting (the last step: a file still in inbox/ is
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("xlq")
 
 STALE_MARKER = ".xlq-master-stale"
+BATCH_FILES = 50
+BATCH_SECONDS = 0.25
 _UNREADABLE = frozenset(("file-empty", "file-incomplete", "file-not-workbook", "file-wrong-format", "file-encrypted",
                          "file-too-large", "file-unreadable"))
 
@@ -273,10 +277,13 @@ class Pipeline:
                      should_stop: Callable[[], bool] | None = None) -> list[FileResult]:
         """Process files in order; the worker parses the next few while this one is stored.
 
-        A store held by another process past its timeout leaves this file and the rest of the
-        batch in inbox/ (deferred), to be tried again, instead of failing the whole run.
+        Returns are stored in groups (`Store.batch`: one commit for up to BATCH_FILES returns
+        or BATCH_SECONDS, each return still all or nothing) and the group's files are moved
+        only once it is committed, so the store stays the journal. A store held by another
+        process past its timeout leaves this file and the rest in inbox/ (deferred), to be
+        tried again, instead of failing the whole run.
         """
-        from xlq.store import StoreBusy
+        from xlq.store import StoreBusy, StoreError
 
         jobs: list[tuple[Candidate, str, int, bool]] = []
         results: list[FileResult] = []
@@ -297,44 +304,80 @@ class Pipeline:
             parsed_stream = ((str(p), read_in_process(p)) for p, _, _ in to_read)
         else:
             parsed_stream = self.worker.read_many(to_read) if to_read else iter(())
+        position = 0
+        tail: list[FileResult] = []
+        failure: Exception | None = None
         try:
-            for index, (candidate, sha, size, fresh) in enumerate(jobs):
-                if should_stop is not None and should_stop():
-                    break
+            while position < len(jobs) and not tail and failure is None:
+                held: list[tuple[Candidate, FileResult, int | None]] = []
                 try:
-                    parsed = next(parsed_stream)[1] if fresh else None
-                except WorkerUnavailable as exc:
-                    log.error("%s", exc)
-                    results += [self._deferred(c, str(exc)) for c, *_ in jobs[index:]]
-                    break
-                try:
-                    result = self._one(candidate, sha, size, parsed)
-                except StoreBusy as exc:
-                    log.warning("%s; %d file(s) stay in inbox/ for the next round", exc, len(jobs) - index)
-                    results += [self._deferred(c, str(exc)) for c, *_ in jobs[index:]]
-                    break
-                log.info("%s", result.line())
-                results.append(result)
-                if progress is not None:
-                    progress(result)
+                    with self.store.batch():
+                        opened = time.monotonic()
+                        while position < len(jobs) and len(held) < BATCH_FILES and (
+                                time.monotonic() - opened < BATCH_SECONDS):
+                            candidate, sha, size, fresh = jobs[position]
+                            if should_stop is not None and should_stop():
+                                position = len(jobs)
+                                break
+                            try:
+                                parsed = next(parsed_stream)[1] if fresh else None
+                            except WorkerUnavailable as exc:
+                                log.error("%s", exc)
+                                tail = [self._deferred(c, str(exc)) for c, *_ in jobs[position:]]
+                                break
+                            try:
+                                held.append(self._one(candidate, sha, size, parsed))
+                            except StoreBusy as exc:
+                                log.warning("%s; %d file(s) stay in inbox/ for the next round", exc, len(jobs) - position)
+                                tail = [self._deferred(c, str(exc)) for c, *_ in jobs[position:]]
+                                break
+                            except Exception as exc:  # keep the returns before it, then let it surface
+                                failure = exc
+                                break
+                            position += 1
+                except StoreError as exc:  # the group's commit failed: none of it was kept
+                    log.warning("%s; %d file(s) stay in inbox/ for the next round", exc, len(held))
+                    held = [(c, self._deferred(c, str(exc)), None) for c, _, _ in held]
+                for candidate, result, submission_id in held:
+                    result = self._settle(candidate, result, submission_id)
+                    log.info("%s", result.line())
+                    results.append(result)
+                    if progress is not None:
+                        progress(result)
         finally:
             close = getattr(parsed_stream, "close", None)
             if close is not None:
                 close()
-        return results
+        if failure is not None:
+            raise failure
+        return results + tail
 
-    def _one(self, candidate: Candidate, sha: str, size: int, parsed: ParsedReturn | None) -> FileResult:
+    def _one(self, candidate: Candidate, sha: str, size: int, parsed: ParsedReturn | None
+             ) -> tuple[Candidate, FileResult, int | None]:
+        """Judge and record one file; the id is the submission whose file `_settle` moves."""
         try:
             if parsed is None or self._seen_before(candidate, sha):
                 return self._known(candidate, sha, size)
             if parsed.sha256 and parsed.sha256 != sha:
-                return self._deferred(candidate, "the file changed while it was read; it will be read again")
+                return candidate, self._deferred(candidate, "the file changed while it was read; it will be read again"), None
             from xlq.validate import validate
 
             checked = validate(parsed, self.catalogue, self.workspace, self.store,
                                folder_department=candidate.department, today=self.today)
             checked = self._folder_rule(candidate, checked)
             return self._commit(candidate, sha, checked)
+        except OSError as exc:
+            log.warning("could not finish %s: %s", candidate.path, exc)
+            return candidate, self._deferred(candidate, f"{type(exc).__name__}: {exc}"), None
+
+    def _settle(self, candidate: Candidate, result: FileResult, submission_id: int | None) -> FileResult:
+        """After the commit: the reason file, the feedback copy and the move out of inbox/."""
+        if submission_id is None:
+            return result
+        try:
+            submission = self.store.submission(submission_id)
+            assert submission is not None
+            return replace(result, moved_to=self._finish(candidate, submission))
         except OSError as exc:
             log.warning("could not finish %s: %s", candidate.path, exc)
             return self._deferred(candidate, f"{type(exc).__name__}: {exc}")
@@ -354,7 +397,7 @@ class Pipeline:
     def _deferred(self, candidate: Candidate, note: str) -> FileResult:
         return FileResult(str(candidate.path), candidate.department, None, "deferred", note=note)
 
-    def _commit(self, candidate: Candidate, sha: str, checked: Checked) -> FileResult:
+    def _commit(self, candidate: Candidate, sha: str, checked: Checked) -> tuple[Candidate, FileResult, int]:
         from xlq.store import Receipt
 
         identity = checked.parsed.identity
@@ -369,30 +412,26 @@ class Pipeline:
         receipt = Receipt(sha, candidate.path.name, candidate.arrived_in, moment.isoformat(), self._relative(dest))
         self._mark_stale()
         recorded = self.store.record(receipt, checked)
-        submission = self.store.submission(recorded.submission_id)
-        assert submission is not None
-        moved = self._finish(candidate, submission)
         errors = sum(1 for f in checked.findings if f.severity == "error")
         warnings = sum(1 for f in checked.findings if f.severity == "warning")
-        return FileResult(str(candidate.path), identity.department if identity else candidate.department, period,
-                          checked.outcome, errors, warnings, moved, sha, recorded.kind)
+        return candidate, FileResult(str(candidate.path), identity.department if identity else candidate.department,
+                                     period, checked.outcome, errors, warnings, None, sha, recorded.kind), recorded.submission_id
 
     def _seen_before(self, candidate: Candidate, sha: str) -> bool:
         """Accepted before, or this very file was recorded but a crash stopped its move."""
         return self.store.has_hash(sha, accepted_only=True) is not None or self._pending(candidate, sha) is not None
 
-    def _known(self, candidate: Candidate, sha: str, size: int) -> FileResult:
+    def _known(self, candidate: Candidate, sha: str, size: int) -> tuple[Candidate, FileResult, int | None]:
         """Content the store has seen: finish an interrupted move, or record a duplicate drop."""
         pending = self._pending(candidate, sha)
         if pending is not None:
-            moved = self._finish(candidate, pending)
-            return FileResult(str(candidate.path), pending.department, pending.period, pending.outcome,
-                              moved_to=moved, sha256=sha, kind=pending.kind, note="recovered an interrupted move")
+            return candidate, FileResult(str(candidate.path), pending.department, pending.period, pending.outcome,
+                                         sha256=sha, kind=pending.kind, note="recovered an interrupted move"), pending.id
         from xlq.store import Receipt
 
         first_id = self.store.has_hash(sha, accepted_only=True)
         if first_id is None:  # its twin earlier in the batch was not stored after all
-            return self._deferred(candidate, "read again in the next round")
+            return candidate, self._deferred(candidate, "read again in the next round"), None
         first = self.store.submission(first_id)
         assert first is not None
         moment = receipt_time(self._last_time, self.clock)
@@ -405,10 +444,9 @@ class Pipeline:
         recorded = self.store.record(receipt, blank)
         submission = self.store.submission(recorded.submission_id)
         assert submission is not None
-        moved = self._finish(candidate, submission)
         note = f"same content as {first.original_name} received {first.received_at[:16]}"
-        return FileResult(str(candidate.path), submission.department, submission.period, "duplicate",
-                          moved_to=moved, sha256=sha, kind="duplicate", note=note)
+        return candidate, FileResult(str(candidate.path), submission.department, submission.period, "duplicate",
+                                     sha256=sha, kind="duplicate", note=note), submission.id
 
     def _pending(self, candidate: Candidate, sha: str) -> Submission | None:
         """A recorded submission of this very file whose move out of inbox/ did not happen."""

@@ -210,6 +210,7 @@ class Store:
         self._lock = threading.RLock()
         self._series_key: tuple[str, str, int] | None = None
         self._series: dict[str, list[tuple[str, float]]] = {}
+        self._batch: bool | None = None  # None: no batch; False: batch open, nothing written yet
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -251,18 +252,64 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One return's writes, all or nothing: a transaction of its own, or a savepoint in a batch."""
         with self._lock:
             self._series_key = None
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise self._operational(exc) from None
+            if self._batch is not None:
+                if not self._batch:
+                    self._begin()
+                    self._batch = True
+                self._db.execute("SAVEPOINT xlq_one")
+                try:
+                    yield self._db
+                    self._db.execute("RELEASE xlq_one")
+                except BaseException:
+                    self._db.execute("ROLLBACK TO xlq_one")
+                    self._db.execute("RELEASE xlq_one")
+                    raise
+                return
+            self._begin()
             try:
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def _begin(self) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._operational(exc) from None
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group the writes of several returns into one transaction: one fsync for the group
+        instead of one per return (3.4 s of a 1,000-return run went on commits).
+
+        Each return stays all-or-nothing (a savepoint of its own, rolled back alone if its
+        record fails), but nothing in the group is durable until the block exits, so a caller
+        moves files only afterwards; an exception out of the block, or a failed commit
+        (StoreError), keeps none of the group. The write lock is taken at the first write,
+        so StoreBusy surfaces from that `record` as it would without a batch."""
+        with self._lock:
+            if self._batch is not None:  # nested: the outer batch commits
+                yield
+                return
+            self._batch = False
+            try:
+                yield
+                if self._batch:
+                    try:
+                        self._db.execute("COMMIT")
+                    except sqlite3.OperationalError as exc:
+                        raise self._operational(exc) from None
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            finally:
+                self._batch = None
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         with self._lock:
