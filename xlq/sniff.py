@@ -35,6 +35,7 @@ Macros are never run: calamine does not execute VBA. An .xlsm is read and flagge
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import struct
@@ -71,6 +72,19 @@ _TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c|dimension)\b([^<>]*)>")
 _CLOSE_C = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?c>")
 _ATTR = re.compile(rb"""\b(r|t|ref)\s*=\s*["']([^"']*)["']""")
 _CELL_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
+# The fast path (`_scan_plain`): no namespace prefixes, and every cell and row tag starts with
+# a double-quoted `r` and has no other, so `_ATTR` would read the same reference.
+_PREFIXED = re.compile(rb"</?[A-Za-z_][\w.-]*:(?:c|row|dimension|f|v)\b")
+_PLAIN_C = re.compile(rb'<c r="(\$?([A-Za-z]{1,3})\$?([0-9]{1,7}))"([^<>]*)>')
+_PLAIN_ROW = re.compile(rb'<row r="([0-9]{1,7})"([^<>]*)>')
+_ANY_C = re.compile(rb"<c\b")
+_ANY_ROW = re.compile(rb"<row\b")
+_ANY_R = re.compile(rb"r\s*=")  # finds every r `_ATTR` would, and more: only ever stricter
+_DIMENSION = re.compile(rb"<dimension\b([^<>]*)>")
+_FORMULA = re.compile(rb"<f\b")
+_ERROR_TYPE = re.compile(rb"""t\s*=\s*["']e["']""")  # a superset of the cells typed t="e"
+_PLAIN_V = re.compile(rb"<v\b[^>]*?(?:/>|>(.*?)</v>)", re.S)  # `_V` and `_F` where nothing has a prefix
+_PLAIN_F = re.compile(rb"<f\b[^>]*?(?:/>|>(.*?)</f>)", re.S)
 _V = re.compile(rb"<(?:[\w.-]+:)?v\b[^>]*?(?:/>|>(.*?)</(?:[\w.-]+:)?v>)", re.S)
 _F = re.compile(rb"<(?:[\w.-]+:)?f\b[^>]*?(?:/>|>(.*?)</(?:[\w.-]+:)?f>)", re.S)
 
@@ -355,11 +369,72 @@ def _normalise_part(target: str) -> str:
 
 
 def _scan_sheet(archive: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: SheetScan) -> None:
-    """Stream the sheet XML: track the largest row/column and note error and formula cells."""
+    """Scan the sheet XML: track the largest row/column and note error and formula cells.
+
+    A sheet under MAX_TAG_BYTES written the plain way every spreadsheet program writes it is
+    scanned whole with a few regular expressions (about 4x faster: this scan was most of the
+    cost of reading a return); anything else, or anything over a limit, goes through the
+    streaming tag-by-tag scan, which also words the refusal."""
+    chunks = _inflate(archive, info, [MAX_INFLATED_BYTES])
+    if info.file_size <= MAX_TAG_BYTES:
+        data = b"".join(chunks)
+        if len(data) <= MAX_TAG_BYTES and _scan_plain(data, sheet):
+            return
+        chunks = iter([data[i:i + _CHUNK] for i in range(0, len(data), _CHUNK)])
+    _scan_stream(chunks, sheet)
+
+
+def _scan_plain(data: bytes, sheet: SheetScan) -> bool:
+    """The whole-buffer scan; False (and `sheet` untouched) when the sheet is not plain or
+    breaks a limit, so the streaming scan decides. Gives exactly what `_scan_stream` gives."""
+    if _PREFIXED.search(data):
+        return False
+    cells = _PLAIN_C.findall(data)
+    rows = _PLAIN_ROW.findall(data)
+    if len(cells) != len(_ANY_C.findall(data)) or len(rows) != len(_ANY_ROW.findall(data)):
+        return False
+    cell_attrs = b"<".join(c[3] for c in cells) + b"<"
+    if _ANY_R.search(cell_attrs) or _ANY_R.search(b"<".join(r[1] for r in rows)):
+        return False  # a second r in some tag
+    if len(cells) - cell_attrs.count(b"/<") != data.count(b"</c>"):
+        return False  # a cell inside a cell
+    dimensions = [dict(_ATTR.findall(attrs)).get(b"ref", b"").decode("ascii", "replace")
+                  for attrs in _DIMENSION.findall(data)]
+    max_row = max(max((int(r[0]) for r in rows), default=0), max((int(c[2]) for c in cells), default=0))
+    max_column = max(map(_column, {c[1] for c in cells}), default=0)
+    extents = [_dimension_extent(d) for d in dimensions] + [(max_row, max_column)]
+    if any(r > MAX_ROW or c > MAX_COLUMN or r * c > MAX_CELLS for r, c in extents):
+        return False
+    sheet.max_row, sheet.max_column = max_row, max_column
+    if dimensions:
+        sheet.dimension = dimensions[-1]
+    marks = [m.start() for m in _FORMULA.finditer(data)] + [m.start() for m in _ERROR_TYPE.finditer(data)]
+    starts = sorted({data.rfind(b'<c r="', 0, at) for at in marks} - {-1})
+    for start in starts:
+        match = _TAG.match(data, start)
+        if match is None or match.group(2).rstrip().endswith(b"/"):
+            continue
+        close = data.find(b"</c>", match.end())
+        if close < 0:
+            continue
+        body = data[match.end():close]
+        values = dict(_ATTR.findall(match.group(2)))
+        kind = values.get(b"t", b"")
+        if kind == b"e" or b"f" in body:
+            _note_cell(sheet, values[b"r"].decode("ascii", "replace"), kind, body, _PLAIN_V, _PLAIN_F)
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _column(letters: bytes) -> int:
+    return column_index(letters.decode("ascii"))
+
+
+def _scan_stream(chunks: Iterator[bytes], sheet: SheetScan) -> None:
     row = 0
     column = 0
     carry = b""
-    for chunk in _inflate(archive, info, [MAX_INFLATED_BYTES]):
+    for chunk in chunks:
         buffer = carry + chunk
         position = 0
         incomplete = -1
@@ -431,15 +506,16 @@ def _check_box(sheet: SheetScan, rows: int, columns: int) -> None:
         )
 
 
-def _note_cell(sheet: SheetScan, ref: str, kind: bytes, body: bytes) -> None:
+def _note_cell(sheet: SheetScan, ref: str, kind: bytes, body: bytes, v: re.Pattern[bytes] = _V,
+               f: re.Pattern[bytes] = _F) -> None:
     if len(sheet.errors) + len(sheet.formula_cells) >= MAX_SPECIAL_CELLS:
         return
-    value = _V.search(body)
+    value = v.search(body)
     cached = value.group(1) if value else None
     if kind == b"e" and cached:
         sheet.errors[ref] = cached.decode("utf-8", "replace").strip()
         return
-    formula = _F.search(body)
+    formula = f.search(body)
     if formula:
         text = html.unescape((formula.group(1) or b"").decode("utf-8", "replace"))
         sheet.formula_cells[ref] = text
