@@ -140,6 +140,8 @@ class _Context:
         self.catalogue = catalogue
         self.workspace = workspace
         self.codes = workspace.department_codes
+        self._code_set = frozenset(self.codes)
+        self._reporters: dict[str, tuple[str, ...]] = {}
         self.periods = periods
         self.today = today or dt.date.today()
         history = months_ending(periods[-1], len(periods) + lookback)
@@ -184,7 +186,11 @@ class _Context:
         return self.current.get((code, department, period))
 
     def expected(self, indicator: Indicator, period: str) -> tuple[str, ...]:
-        return tuple(d for d in self.codes if indicator.reports(d, self.codes) and indicator.active(period))
+        if not indicator.active(period):
+            return ()
+        if indicator.code not in self._reporters:  # once per indicator: D x D membership tests otherwise
+            self._reporters[indicator.code] = tuple(d for d in self.codes if indicator.reports(d, self._code_set))
+        return self._reporters[indicator.code]
 
     def org(self, indicator: Indicator, period: str) -> OrgValue | None:
         key = (indicator.code, period)
@@ -260,7 +266,8 @@ class _Context:
         elif marked:
             flags.append("markers: " + ", ".join(f"{d} {m}" for d, m in marked.items())
                          + ("; figure from the others" if numeric else ""))
-        absent = [self._absent(code, d, period) for d in departments if d not in answered]
+        answering = set(answered)
+        absent = [self._absent(code, d, period) for d in departments if d not in answering]
         if answered and absent:
             coverage = f"{len(answered)} of {len(departments)}"
             flags.append(f"partial: {coverage} departments (none from {', '.join(absent)})")
@@ -326,6 +333,9 @@ def _returns(subs: object, catalogue: Catalogue, workspace: Workspace, periods: 
              today: dt.date) -> list[DepartmentReturn]:
     """Each department's state per month: the counted return, or why there is none."""
     codes = workspace.department_codes
+    code_set = frozenset(codes)
+    names = {d.code: d.name for d in workspace.departments}
+    reporting = {d: [i for i in catalogue.indicators if i.reports(d, code_set)] for d in codes}
     by_month: dict[tuple[str | None, str | None], list[Submission]] = {}
     for s in sorted(subs, key=lambda s: s.id):  # type: ignore[attr-defined]
         if s.kind != "duplicate":
@@ -335,9 +345,9 @@ def _returns(subs: object, catalogue: Catalogue, workspace: Workspace, periods: 
         due = workspace.due_date(period)
         for dept in codes:
             attempts = tuple(by_month.get((dept, period), ()))
-            if not attempts and not catalogue.for_department(dept, period, codes):
+            if not attempts and not any(i.active(period) for i in reporting[dept]):
                 continue
-            name = workspace.department(dept).name if workspace.department(dept) else dept  # type: ignore[union-attr]
+            name = names.get(dept, dept)
             current = next((s for s in attempts if s.current), None)
             if current:
                 first = min(_date(s.received_at) for s in attempts if s.outcome != "rejected")
