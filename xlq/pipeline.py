@@ -534,6 +534,7 @@ class Pipeline:
         marker = self.root / STALE_MARKER
         had_marker = marker.exists()
         started = time.monotonic()
+        self.store.forget_history()  # reconciling needs the memory more than the next validation does
         reconciled = reconcile(self.store, self.catalogue, self.workspace, today=self.today)
         path = write_scorecard(reconciled, self.catalogue, self.workspace)
         if had_marker:

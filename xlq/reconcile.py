@@ -147,8 +147,17 @@ class _Context:
         history = months_ending(periods[-1], len(periods) + lookback)
         self.subs = {s.id: s for s in store.submissions(periods=history)}
         self.current: dict[tuple[str, str, str], StoredValue] = {
-            (sv.value.indicator, sv.value.department, sv.value.period): sv for sv in store.values(periods=history)
+            (sv.value.indicator, sv.value.department, sv.value.period): sv for sv in store.values(periods=periods)
         }
+        # Months before the window are only summed (SPC history, rolling figures), so they are
+        # kept as bare numbers, read a month at a time: 10,000 returns' two years of history
+        # took the master rebuild to 440 MB as StoredValues.
+        self._earlier: dict[tuple[str, str, str], tuple[int, float | None, float | None, float | None, str | None]] = {}
+        for month in history:
+            if month not in periods:
+                self._earlier.update(
+                    ((v.indicator, v.department, v.period), (sv.submission_id, v.value, v.numerator, v.denominator, v.marker))
+                    for sv in store.values(period=month, numbers_only=True) for v in (sv.value,))
         current_ids = [s.id for s in self.subs.values() if s.current]
         self.stored_findings = store.findings(current_ids)
         self.cell_findings: dict[tuple[int, str], list[Finding]] = {}
@@ -183,7 +192,11 @@ class _Context:
         return out
 
     def value(self, code: str, department: str, period: str) -> StoredValue | None:
-        return self.current.get((code, department, period))
+        found = self.current.get((code, department, period))
+        if found is None and (bare := self._earlier.get((code, department, period))) is not None:
+            sid, value, numerator, denominator, marker = bare
+            return StoredValue(sid, Value(code, department, period, value, numerator, denominator, marker), True, "", "")
+        return found
 
     def expected(self, indicator: Indicator, period: str) -> tuple[str, ...]:
         if not indicator.active(period):

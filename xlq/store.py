@@ -446,8 +446,11 @@ class Store:
 
     def values(self, *, indicator: str | None = None, department: str | None = None, period: str | None = None,
                periods: Sequence[str] | None = None, submission_ids: Sequence[int] | None = None,
-               current: bool = True) -> list[StoredValue]:
-        """Stored values, oldest period first; `current=False` includes superseded ones too."""
+               current: bool = True, numbers_only: bool = False) -> list[StoredValue]:
+        """Stored values, oldest period first; `current=False` includes superseded ones too.
+
+        `numbers_only` leaves out where each value came from (sheet, cell, raw text, comment,
+        file, receipt time: empty), for history that is only ever summed."""
         where, params = _filters(indicator=indicator, department=department, period=period, periods=periods,
                                  prefix="v.")
         if submission_ids is not None:
@@ -468,8 +471,15 @@ class Store:
         out = []
         with self._lock:
             try:
+                rows = self._db.execute(sql, params)
+                if numbers_only:
+                    for sid, code, dept, month, value, num, den, marker, *_, is_current, _, _ in rows:
+                        out.append(StoredValue(sid, Value(one(code, code), one(dept, dept), one(month, month), value, num,
+                                                          den, marker and one(marker, marker)),
+                                               bool(is_current), "", ""))
+                    return out
                 for (sid, code, dept, month, value, num, den, marker, sheet, cell, raw, comment, comment_from, is_current,
-                     received, name) in self._db.execute(sql, params):
+                     received, name) in rows:
                     out.append(StoredValue(
                         sid, Value(one(code, code), one(dept, dept), one(month, month), value, num, den,
                                    marker and one(marker, marker), one(sheet, sheet), one(cell, cell), one(raw, raw),
@@ -510,6 +520,12 @@ class Store:
                         by_indicator.setdefault(code, []).append((period, number))
                 self._series_key, self._series = (department, before), by_indicator
             return list(self._series.get(indicator, ()))
+
+    def forget_history(self) -> None:
+        """Drop the cache behind `series` (a department's history of every indicator: ~60 MB
+        at 10,000 returns); it is rebuilt from the store when next asked."""
+        with self._lock:
+            self._forget()
 
     def _forget(self) -> None:
         self._months, self._stale, self._series_key, self._series = {}, {}, None, {}
