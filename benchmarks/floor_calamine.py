@@ -1,0 +1,31 @@
+"""THE FLOOR: read every cell of every workbook with python-calamine, and nothing else.
+
+No parsing into values, no checks, no store, no output: the least any tool that reads these
+files must spend. benchmarks/run.py compares xlq's whole pipeline with it.
+
+Usage: python benchmarks/floor_calamine.py INBOX_DIR
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from python_calamine import CalamineWorkbook
+
+
+def main(inbox: Path) -> int:
+    files = cells = 0
+    for path in sorted(inbox.rglob("*.xlsx")):
+        with CalamineWorkbook.from_path(str(path)) as book:
+            for name in book.sheet_names:
+                cells += sum(len(row) for row in book.get_sheet_by_name(name).to_python())
+        files += 1
+    print(f"{files} workbooks, {cells} cells")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__.strip().splitlines()[-1])
+    sys.exit(main(Path(sys.argv[1])))
