@@ -47,8 +47,8 @@ def main(argv: list[str]) -> int:
     if argv[0] == "demo":
         return subprocess.run([str(python), "-m", "xlq.cli", "demo", *argv[1:]], cwd=ROOT).returncode
     tests = subprocess.run([str(python), "-m", "pytest", *argv[1:]], cwd=ROOT).returncode
-    lint = subprocess.run([str(python), "-m", "ruff", "check", "xlq", "tests", "benchmarks", "dev.py"],
-                          cwd=ROOT).returncode
+    sources = [name for name in ("xlq", "tests", "benchmarks", "scripts", "dev.py") if (ROOT / name).exists()]
+    lint = subprocess.run([str(python), "-m", "ruff", "check", *sources], cwd=ROOT).returncode
     return tests or lint
 
 

@@ -25,6 +25,7 @@ from xlq.reconcile import reconcile
 from xlq.store import Store
 
 MARKERS = {"N/A", "TBA", "-"}
+pytestmark = pytest.mark.filterwarnings("ignore:Sparkline Group extension:UserWarning")  # openpyxl only reads here
 
 
 @pytest.fixture(scope="module")
