@@ -24,7 +24,6 @@ from xlq.config import load_workspace
 from xlq.reconcile import reconcile
 from xlq.store import Store
 
-MARKERS = {"N/A", "TBA", "-"}
 pytestmark = pytest.mark.filterwarnings("ignore:Sparkline Group extension:UserWarning")  # openpyxl only reads here
 
 
