@@ -338,3 +338,21 @@ def test_sigterm_stops_the_watcher_cleanly_with_its_reader(tmp_path: Path, retur
     assert all(part in line for part in ("accepted", "LUT", PERIOD, "errors=0", "warnings=0", "archive/"))
     assert "stopping after the current file (SIGTERM)" in text
     wait_for(lambda: not any(alive(pid) for pid in helpers), 15, "the reader process to end")
+
+
+@linux_only
+def test_an_idle_watcher_stops_within_a_second_of_sigterm(tmp_path: Path) -> None:
+    workspace, _ = new_workspace(tmp_path / "ws", settle_seconds=0.2)
+    log = workspace.root / "xlq.log"
+    with open(tmp_path / "watch.out", "wb") as out:
+        process = xlq("watch", "-w", str(workspace.root), stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: log.exists() and "watching" in log.read_text(encoding="utf-8"), 30, "the watcher to start")
+            wait_for(lambda: workspace.master_path.exists() and not (workspace.root / STALE_MARKER).exists(), 30,
+                     "the first master, after which the watcher has nothing to do")
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(5)  # the full rescan is 60 s away: only the stop check can end it this soon
+        finally:
+            process.kill()
+            process.wait(10)
+    assert code == 0

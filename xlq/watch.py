@@ -31,6 +31,7 @@ from xlq.config import Workspace
 from xlq.pipeline import Candidate, FileResult, Pipeline, Settler
 
 log = logging.getLogger("xlq")
+STOP_CHECK_SECONDS = 0.5
 
 LOG_NAME = "xlq.log"
 LOG_BYTES = 5 * 1024 * 1024
@@ -294,8 +295,10 @@ class Watcher:
             self._rebuild(pipeline)
 
     def _drain(self, timeout: float) -> list[InboxEvent]:
+        """Events that arrive within `timeout`, waking at least every STOP_CHECK_SECONDS: a signal
+        handler only sets the stop event (putting on the queue there could deadlock)."""
         try:
-            events = [self._events.get(timeout=timeout)]
+            events = [self._events.get(timeout=min(timeout, STOP_CHECK_SECONDS))]
         except queue.Empty:
             return []
         while True:
