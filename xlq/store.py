@@ -22,19 +22,12 @@ from typing import TYPE_CHECKING, Literal
 
 from xlq import rules
 from xlq.model import Checked, Finding, Outcome, Value
+from xlq.store_schema import SCHEMA_VERSION, StoreBusy, StoreError, migrate
 
 if TYPE_CHECKING:
     from xlq.catalogue import Catalogue
 
 Kind = Literal["new", "duplicate", "resubmission", "correction"]
-
-
-class StoreError(RuntimeError):
-    """A store that cannot be used; the message is one line for the user."""
-
-
-class StoreBusy(StoreError):
-    """Another process held the store longer than the busy timeout."""
 
 
 @dataclass(frozen=True)
@@ -106,95 +99,11 @@ class StoredFinding:
     finding: Finding
 
 
-_V1 = (
-    """CREATE TABLE submissions (
-        id INTEGER PRIMARY KEY,
-        sha256 TEXT NOT NULL,
-        original_name TEXT NOT NULL,
-        arrived_in TEXT NOT NULL,
-        received_at TEXT NOT NULL,
-        location TEXT NOT NULL,
-        department TEXT,
-        period TEXT,
-        outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'accepted_with_warnings', 'rejected')),
-        kind TEXT NOT NULL CHECK (kind IN ('new', 'duplicate', 'resubmission', 'correction')),
-        duplicate_of INTEGER REFERENCES submissions(id),
-        superseded_by INTEGER REFERENCES submissions(id) DEFERRABLE INITIALLY DEFERRED,
-        organisation TEXT,
-        catalogue_version TEXT,
-        template_version TEXT,
-        contact TEXT NOT NULL DEFAULT '[]',
-        recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S', 'now'))
-    )""",
-    """CREATE TABLE submitted_values (
-        submission_id INTEGER NOT NULL REFERENCES submissions(id),
-        indicator TEXT NOT NULL,
-        department TEXT NOT NULL,
-        period TEXT NOT NULL,
-        value REAL,
-        numerator REAL,
-        denominator REAL,
-        marker TEXT,
-        sheet TEXT NOT NULL,
-        cell TEXT NOT NULL,
-        raw TEXT NOT NULL,
-        comment TEXT NOT NULL,
-        comment_from INTEGER REFERENCES submissions(id),
-        PRIMARY KEY (submission_id, indicator)
-    )""",
-    """CREATE TABLE findings (
-        id INTEGER PRIMARY KEY,
-        submission_id INTEGER NOT NULL REFERENCES submissions(id),
-        rule TEXT NOT NULL,
-        severity TEXT NOT NULL,
-        message TEXT NOT NULL,
-        department TEXT,
-        period TEXT,
-        indicator TEXT,
-        sheet TEXT,
-        cell TEXT,
-        value TEXT,
-        file TEXT
-    )""",
-)
-_V2 = (
-    "CREATE INDEX submissions_by_hash ON submissions(sha256)",
-    "CREATE INDEX submissions_by_month ON submissions(department, period)",
-    "CREATE INDEX values_by_indicator ON submitted_values(indicator, period, department)",
-    "CREATE INDEX findings_by_submission ON findings(submission_id)",
-    """CREATE UNIQUE INDEX one_current_return ON submissions(department, period)
-        WHERE outcome != 'rejected' AND kind != 'duplicate' AND superseded_by IS NULL""",
-)
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
-"""Ordered schema steps; the store's `PRAGMA user_version` is how many have been applied."""
-SCHEMA_VERSION = len(MIGRATIONS)
-
 _SUBMISSION_COLUMNS = (
     "id, sha256, original_name, arrived_in, received_at, location, department, period, outcome, kind, "
     "duplicate_of, superseded_by, organisation, catalogue_version, template_version, contact, recorded_at"
 )
 _FINDING_FIELDS = ("rule", "severity", "message", "department", "period", "indicator", "sheet", "cell", "value", "file")
-
-
-def migrate(connection: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
-    """Apply the missing migrations, each in its own transaction, and return the version reached."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreError(f"the store has schema version {version}; this xlq knows up to {SCHEMA_VERSION} (upgrade xlq)")
-    for number in range(version + 1, upto + 1):
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            if connection.execute("PRAGMA user_version").fetchone()[0] >= number:
-                connection.execute("ROLLBACK")
-                continue
-            for statement in MIGRATIONS[number - 1]:
-                connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {number}")
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-    return connection.execute("PRAGMA user_version").fetchone()[0]
 
 
 class Store:
@@ -649,3 +558,9 @@ def _filters(prefix: str = "", **columns: object) -> tuple[list[str], list[objec
 def _submission(row: tuple) -> Submission:
     contact = tuple((str(k), str(v)) for k, v in json.loads(row[15] or "[]"))
     return Submission(*row[:15], contact, row[16])  # type: ignore[arg-type]
+
+
+__all__ = [
+    "SCHEMA_VERSION", "Receipt", "RecordResult", "Store", "StoreBusy", "StoreError", "StoredFinding", "StoredValue",
+    "Submission", "migrate", "previous_period",
+]
