@@ -26,7 +26,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -475,7 +475,7 @@ class Pipeline:
         return self._relative(dest)
 
     def _explain(self, candidate: Candidate, submission: Submission, dest: Path) -> None:
-        from xlq.report import plain, sort_findings
+        from xlq.report import plain, reason_text, sort_findings
 
         findings = [sf.finding for sf in self.store.findings([submission.id])]
         first = None
@@ -484,7 +484,7 @@ class Pipeline:
             findings = [sf.finding for sf in self.store.findings([submission.duplicate_of])]
         reason = dest.with_name(dest.name + ".reason.txt")
         if not reason.exists():
-            write_text(reason, _reason_text(candidate, submission, findings, first, self.workspace))
+            write_text(reason, reason_text(submission, findings, first, self.workspace))
         feedback = dest.with_name(dest.name + ".feedback.xlsx")
         wanted = (first is None and candidate.path.suffix.lower() in (".xlsx", ".xlsm")
                   and not any(f.rule in _UNREADABLE for f in findings) and zip_state(candidate.path) == "complete")
@@ -581,43 +581,6 @@ class Pipeline:
             rebuilt = self.rebuild()
         return RunSummary(tuple(results), rebuilt is not None, str(rebuilt) if rebuilt else None,
                           time.monotonic() - started, len(waiting))
-
-
-def _reason_text(candidate: Candidate, submission: Submission, findings: Iterable, first: Submission | None,
-                 workspace: Workspace) -> str:
-    from xlq.report import plain, sort_findings
-
-    ordered = sort_findings(findings)
-    folder = f"inbox/{submission.department}/" if submission.department else candidate.arrived_in + "/"
-    lines = [f"xlq did not accept this file: {plain(submission.original_name, 300)}", "",
-             f"Received:    {submission.received_at[:19].replace('T', ' ')}",
-             f"Dropped in:  {submission.arrived_in}/"]
-    if submission.department or submission.period:
-        lines.append(f"Return for:  {submission.department or '?'} {submission.period or ''}".rstrip())
-    lines.append("")
-    if first is not None:
-        lines += [f"This file is identical to {plain(first.original_name, 300)}, received "
-                  f"{first.received_at[:16].replace('T', ' ')}, which was rejected for the reasons below.", ""]
-    errors = [f for f in ordered if f.severity == "error"]
-    warnings = [f for f in ordered if f.severity == "warning"]
-    if workspace.watch.require_department_folders and submission.arrived_in == "inbox":
-        lines += ["This workspace takes returns only from department folders: inbox/<your code>/, "
-                  f"one of {', '.join(workspace.department_codes)}.", ""]
-    lines.append("Why it was not accepted:" if errors else "Why it was not accepted: see below.")
-    lines += [_reason_line(f) for f in errors]
-    if warnings:
-        lines += ["", "Also check (warnings):"] + [_reason_line(f) for f in warnings]
-    lines += ["", "What to do: correct your workbook (the .feedback.xlsx file beside this one, when there is one,",
-              "is a copy of it with the problem cells highlighted and commented), then save it as .xlsx and",
-              f"drop it into {folder} again. Nothing from this file was counted.", ""]
-    return "\n".join(lines)
-
-
-def _reason_line(finding) -> str:
-    from xlq.report import plain
-
-    where = " ".join(p for p in (finding.location, f"({finding.indicator})" if finding.indicator else "") if p)
-    return f"  - {where + ': ' if where else ''}{plain(finding.message, 600)}  [{finding.rule}]"
 
 
 def run_once(workspace: Workspace, *, today: dt.date | None = None, progress: bool = True,

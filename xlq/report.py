@@ -112,3 +112,37 @@ def shown_value(indicator, number: float) -> str:
     if indicator.is_percent:
         return f"{number * 100:.{indicator.decimals}f}%"
     return f"{number:,.{indicator.decimals}f}"
+
+
+def reason_text(submission, findings: Iterable[Finding], first, workspace) -> str:
+    """The plain-words `.reason.txt` beside a rejected file (`submission`, and `first` for a
+    duplicate of a rejected file, are store Submissions)."""
+    ordered = sort_findings(findings)
+    folder = f"inbox/{submission.department}/" if submission.department else submission.arrived_in + "/"
+    lines = [f"xlq did not accept this file: {plain(submission.original_name, 300)}", "",
+             f"Received:    {submission.received_at[:19].replace('T', ' ')}",
+             f"Dropped in:  {submission.arrived_in}/"]
+    if submission.department or submission.period:
+        lines.append(f"Return for:  {submission.department or '?'} {submission.period or ''}".rstrip())
+    lines.append("")
+    if first is not None:
+        lines += [f"This file is identical to {plain(first.original_name, 300)}, received "
+                  f"{first.received_at[:16].replace('T', ' ')}, which was rejected for the reasons below.", ""]
+    errors = [f for f in ordered if f.severity == "error"]
+    warnings = [f for f in ordered if f.severity == "warning"]
+    if workspace.watch.require_department_folders and submission.arrived_in == "inbox":
+        lines += ["This workspace takes returns only from department folders: inbox/<your code>/, "
+                  f"one of {', '.join(workspace.department_codes)}.", ""]
+    lines.append("Why it was not accepted:" if errors else "Why it was not accepted: see below.")
+    lines += [_reason_line(f) for f in errors]
+    if warnings:
+        lines += ["", "Also check (warnings):"] + [_reason_line(f) for f in warnings]
+    lines += ["", "What to do: correct your workbook (the .feedback.xlsx file beside this one, when there is one,",
+              "is a copy of it with the problem cells highlighted and commented), then save it as .xlsx and",
+              f"drop it into {folder} again. Nothing from this file was counted.", ""]
+    return "\n".join(lines)
+
+
+def _reason_line(finding: Finding) -> str:
+    where = " ".join(p for p in (finding.location, f"({finding.indicator})" if finding.indicator else "") if p)
+    return f"  - {where + ': ' if where else ''}{plain(finding.message, 600)}  [{finding.rule}]"
