@@ -192,3 +192,12 @@ def test_validate_exits_0_for_an_archived_good_return_and_1_for_a_faulty_one(dem
     assert bad.returncode == 1
     rules = {(f["rule"], f["indicator"]) for f in json.loads(bad.stdout)[0]["findings"]}
     assert ("numerator-above-denominator", "TRN-FIRE") in rules
+
+
+def test_demo_refuses_to_replace_a_folder_it_did_not_make(tmp_path):
+    precious = tmp_path / "workspace"
+    precious.mkdir()
+    (precious / "xlq.toml").write_text("# a real workspace\n", encoding="utf-8")
+    result = xlq("demo", str(precious))
+    assert result.returncode == 2 and "is not an xlq demo" in result.stderr
+    assert (precious / "xlq.toml").read_text(encoding="utf-8") == "# a real workspace\n"

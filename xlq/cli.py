@@ -155,9 +155,12 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from xlq.demo import run_demo
+    from xlq.demo import DemoError, run_demo
 
-    summary = run_demo(Path(args.dir))
+    try:
+        summary = run_demo(Path(args.dir or args.demo_workspace or "demo"))
+    except DemoError as exc:
+        raise UsageError(str(exc)) from None
     print(summary)
     return 0
 
@@ -215,8 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("import", cmd_import, "load figures kept before xlq from a CSV into the store")
     p.add_argument("file", metavar="FILE.csv")
     add("rules", cmd_rules, "list every validation rule code")
-    p = sub.add_parser("demo", help="build the whole story in a fresh workspace (default ./demo)")
-    p.add_argument("dir", nargs="?", default="demo")
+    p = sub.add_parser("demo", help="build the whole story in a fresh workspace (default ./demo)",
+                       description="build the whole story in a fresh workspace (default ./demo)")
+    p.add_argument("dir", nargs="?", default=None, help="the workspace to create (replaced if it is a demo)")
+    p.add_argument("--workspace", "-w", dest="demo_workspace", metavar="DIR", help="the same as DIR")
     p.set_defaults(func=cmd_demo)
     return parser
 

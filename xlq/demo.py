@@ -26,6 +26,12 @@ from xlq.config import SAMPLE_CONFIG, Workspace, init_workspace, load_workspace
 
 DEMO_DATA = Path(__file__).with_name("data") / "demo_org.csv"
 FIRST, LAST = "2022-12", "2023-12"
+DEMO_MARKER = ".xlq-demo"
+"""Marks a folder `xlq demo` made; only such a folder is ever replaced by the next demo."""
+
+
+class DemoError(ValueError):
+    """The demo cannot be built where asked; one line for the user."""
 SHARES = {"LUT": 24, "MSK": 14, "ICASH": 12, "DENT": 8, "BEDS": 20, "NORF": 16, "CORP": 6}
 """Each department's relative size, used to split organisation figures deterministically."""
 
@@ -288,9 +294,12 @@ def run_demo(root: Path) -> DemoSummary:
     from xlq.template import write_template
 
     root = root.resolve()
-    if (root / "xlq.toml").exists():
+    if (root / DEMO_MARKER).exists():
         shutil.rmtree(root)
+    elif root.exists() and any(root.iterdir()):
+        raise DemoError(f"{root} exists and is not an xlq demo; give a new or empty folder")
     init_workspace(root, SAMPLE_CONFIG.replace('# current = "2023-12"', 'current = "2023-12"'))
+    (root / DEMO_MARKER).write_text("made by `xlq demo`: the next demo here replaces this folder\n", encoding="utf-8")
     workspace = load_workspace(root)
     catalogue = load_catalogue(workspace.catalogue_path, workspace.department_codes)
     figures = load_figures()
