@@ -141,7 +141,7 @@ def test_a_rerun_of_the_demo_replaces_the_old_one(demo):
     result = subprocess.run([sys.executable, "-m", "xlq.cli", "demo", str(demo)], capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "Returns accepted: 91, rejected: 0" in result.stdout
+    assert "Returns accepted: 91, rejected: 1" in result.stdout
 
 
 def xlq(*args: str) -> subprocess.CompletedProcess:
@@ -201,3 +201,15 @@ def test_demo_refuses_to_replace_a_folder_it_did_not_make(tmp_path):
     result = xlq("demo", str(precious))
     assert result.returncode == 2 and "is not an xlq demo" in result.stderr
     assert (precious / "xlq.toml").read_text(encoding="utf-8") == "# a real workspace\n"
+
+
+def test_a_return_dropped_in_another_departments_folder_is_rejected_then_accepted_from_its_own(demo):
+    rejected = sorted(p.name for p in (demo / "rejected").iterdir())
+    assert [name.split("__", 1)[1] for name in rejected] == [
+        "NORF return 2023-03.xlsx", "NORF return 2023-03.xlsx.feedback.xlsx", "NORF return 2023-03.xlsx.reason.txt"]
+    reason = next((demo / "rejected").glob("*.reason.txt")).read_text(encoding="utf-8")
+    assert "[wrong-department-folder]" in reason and "inbox/NORF/" in reason
+    workspace = load_workspace(demo)
+    with Store(workspace.store_path) as store:
+        grid = reconcile(store, load_catalogue(workspace.catalogue_path), workspace).submissions
+    assert grid[("NORF", "2023-03")].status in {"accepted", "accepted_with_warnings"}

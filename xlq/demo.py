@@ -187,21 +187,31 @@ def fill_template(template: Path, out: Path, entries: Mapping[str, Entry], prepa
     return out
 
 
-def demo_faults() -> tuple[tuple[Fault, ...], dict[tuple[str, str], str], list[tuple[str, str, str]]]:
-    """The demo's deliberate problems: typed faults, missing returns, a corrected resubmission.
+@dataclass(frozen=True)
+class Scenario:
+    """The demo's deliberate problems: typed faults; returns that never arrive; returns sent
+    wrong and corrected later (department, month, month of the correction); returns first
+    dropped in another department's folder (department, month) -> that folder."""
 
-    Returns (faults, missing returns {(dept, period): why}, resubmissions [(dept, period,
-    period it is resubmitted in)]).
-    """
-    faults = (
-        Fault("CORP", "2023-08", "PULSE-WORK", Entry(value=850), "a percentage typed as 850"),
-        Fault("ICASH", "2023-10", "TRN-FIRE", Entry(numerator=130, denominator=120), "numerator above its denominator"),
-        Fault("MSK", "2023-12", "OUTBREAKS", Entry(value="see comment", comment="figures to follow"),
-              "text where a count belongs"),
+    faults: tuple[Fault, ...]
+    missing: frozenset[tuple[str, str]]
+    corrected: tuple[tuple[str, str, str], ...]
+    misfiled: tuple[tuple[tuple[str, str], str], ...]
+
+
+def demo_scenario() -> Scenario:
+    return Scenario(
+        faults=(
+            Fault("CORP", "2023-08", "PULSE-WORK", Entry(value=850), "a percentage typed as 850"),
+            Fault("ICASH", "2023-10", "TRN-FIRE", Entry(numerator=130, denominator=120),
+                  "numerator above its denominator"),
+            Fault("MSK", "2023-12", "OUTBREAKS", Entry(value="see comment", comment="figures to follow"),
+                  "text where a count belongs"),
+        ),
+        missing=frozenset({("DENT", "2023-12")}),
+        corrected=(("MSK", "2023-11", "2023-12"),),
+        misfiled=((("NORF", "2023-03"), "ICASH"),),
     )
-    missing = {("DENT", "2023-12"): "Dental's December return never arrived"}
-    resubmissions = [("MSK", "2023-11", "2023-12")]
-    return faults, missing, resubmissions
 
 
 @dataclass(frozen=True)
@@ -303,7 +313,8 @@ def run_demo(root: Path) -> DemoSummary:
     workspace = load_workspace(root)
     catalogue = load_catalogue(workspace.catalogue_path, workspace.department_codes)
     figures = load_figures()
-    faults, missing, resubmissions = demo_faults()
+    scenario = demo_scenario()
+    faults = scenario.faults
 
     history = sorted({p for (_, p) in figures if p < FIRST})
     if history:
@@ -314,8 +325,9 @@ def run_demo(root: Path) -> DemoSummary:
     for period in months(FIRST, LAST):
         arrived = dt.datetime.combine(workspace.due_date(period) - dt.timedelta(days=4), dt.time(9, 30))
         saved = arrived.timestamp() - 3600
-        absent = {d for (d, p) in missing if p == period}
-        wrong_first = {d for (d, p, _) in resubmissions if p == period}
+        absent = {d for (d, p) in scenario.missing if p == period}
+        wrong_first = {d for (d, p, _) in scenario.corrected if p == period}
+        misfiled = {d: folder for (d, p), folder in scenario.misfiled if p == period}
         entries = department_entries(catalogue, workspace, figures, period, faults, absent)
         with Store(workspace.store_path) as store:
             for dept, dept_entries in entries.items():
@@ -324,7 +336,7 @@ def run_demo(root: Path) -> DemoSummary:
                                           last_month=store.last_month(dept, period, catalogue))
                 if dept in wrong_first:
                     dept_entries = _first_draft(catalogue, dept_entries)
-                dropped = fill_template(template, root / "inbox" / dept / f"{dept} return {period}.xlsx",
+                dropped = fill_template(template, root / "inbox" / misfiled.get(dept, dept) / f"{dept} return {period}.xlsx",
                                         dept_entries, prepared_by=f"{dept} service manager")
                 os.utime(dropped, (saved, saved))
         summary = run_once(workspace, progress=False, clock=lambda arrived=arrived: arrived.astimezone(),
@@ -332,7 +344,18 @@ def run_demo(root: Path) -> DemoSummary:
         print(f"{month_label(period)}: {summary.describe()}", flush=True)
         accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
         rejected += summary.count("rejected")
-        for dept, first_period, when in resubmissions:
+        for dept, folder in misfiled.items():
+            rejected_copy = next((root / "rejected").glob(f"*__{dept} return {period}.xlsx"))
+            later = arrived + dt.timedelta(hours=2)
+            again = root / "inbox" / dept / f"{dept} return {period}.xlsx"
+            again.write_bytes(rejected_copy.read_bytes())
+            os.utime(again, (later.timestamp(), later.timestamp()))
+            summary = run_once(workspace, progress=False, clock=lambda later=later: later.astimezone(),
+                               console_level=logging.WARNING)
+            print(f"{month_label(period)}: {dept} moves its return from {folder}'s folder to its own: "
+                  f"{summary.describe()}", flush=True)
+            accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
+        for dept, first_period, when in scenario.corrected:
             if when != period:
                 continue
             later = arrived + dt.timedelta(days=3)
