@@ -364,3 +364,17 @@ def test_many_files_go_through_one_reader_process(ws) -> None:
     assert [r.outcome for r in summary.results] == ["accepted"] * 12
     assert len(files_under(ws[0].root / "archive")) == 12
     assert zipfile.is_zipfile(ws[0].master_path)
+
+
+def test_every_finding_is_a_line_in_the_log_file_but_not_on_the_console(ws) -> None:
+    import subprocess
+    import sys
+
+    filled(ws, "faulty.xlsx", {**GOOD, "WAIT": {"Value": -3}})
+    done = subprocess.run([sys.executable, "-m", "xlq.cli", "run", "--workspace", str(ws[0].root)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    log_text = (ws[0].root / "xlq.log").read_text(encoding="utf-8")
+    line = next(line for line in log_text.splitlines() if "negative-value" in line)
+    assert "faulty.xlsx" in line and "ERROR negative-value LUT" in line and "Return!" in line
+    assert "negative-value" not in done.stdout + done.stderr

@@ -412,6 +412,11 @@ class Pipeline:
         receipt = Receipt(sha, candidate.path.name, candidate.arrived_in, moment.isoformat(), self._relative(dest))
         self._mark_stale()
         recorded = self.store.record(receipt, checked)
+        if log.isEnabledFor(logging.DEBUG):
+            from xlq.report import log_line, sort_findings
+
+            for finding in sort_findings(checked.findings):
+                log.debug("  %s %s", candidate.path.name, log_line(finding))
         errors = sum(1 for f in checked.findings if f.severity == "error")
         warnings = sum(1 for f in checked.findings if f.severity == "warning")
         return candidate, FileResult(str(candidate.path), identity.department if identity else candidate.department,

@@ -51,10 +51,10 @@ class InboxEvent:
 
 def setup_logging(workspace: Workspace, *, console: bool = True, console_level: int = logging.INFO,
                   stream=None) -> list[logging.Handler]:
-    """One line per file to the console and to a rotating `xlq.log` in the workspace; returns
-    the handlers so the caller can remove them."""
+    """One line per file to the console and to a rotating `xlq.log` in the workspace, which also
+    gets one line per finding; returns the handlers so the caller can remove them."""
     logger = logging.getLogger("xlq")
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.DEBUG)  # the file gets every finding (DEBUG); the console its own level
     file_handler = logging.handlers.RotatingFileHandler(workspace.root / LOG_NAME, maxBytes=LOG_BYTES,
                                                         backupCount=LOG_BACKUPS, encoding="utf-8", delay=True)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
