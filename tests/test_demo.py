@@ -213,3 +213,22 @@ def test_a_return_dropped_in_another_departments_folder_is_rejected_then_accepte
     with Store(workspace.store_path) as store:
         grid = reconcile(store, load_catalogue(workspace.catalogue_path), workspace).submissions
     assert grid[("NORF", "2023-03")].status in {"accepted", "accepted_with_warnings"}
+
+
+def test_cells_left_partial_by_a_missing_return_link_to_a_finding_and_some_to_that_returns_row(master):
+    sheet = master["Scorecard"]
+    rows = list(sheet.iter_rows())
+    header = next(r for r in rows if any(c.value == "Code" for c in r) and any(c.value == "Trend" for c in r))
+    december = next(c.column for c in header if isinstance(c.value, dt.datetime) and c.value.month == 12
+                    and c.value.year == 2023)
+    errors = master["Validation Errors"]
+    partial = [sheet.cell(r[0].row, december) for r in rows[header[0].row:]]
+    partial = [c for c in partial if c.comment and "DENT (return missing)" in c.comment.text]
+    assert len(partial) > 30
+    assert all(c.hyperlink is not None and c.hyperlink.location.startswith("'Validation Errors'!") for c in partial)
+
+    def linked_rule(cell) -> str:
+        target = cell.hyperlink.location.split("!")[1].replace("$", "")
+        return errors[int("".join(ch for ch in target if ch.isdigit()))][1].value
+
+    assert "return-missing" in {linked_rule(c) for c in partial}

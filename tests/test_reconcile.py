@@ -176,7 +176,17 @@ def test_sum_adds_the_departments_and_a_missing_one_makes_it_partial(setup) -> N
     falls = got.org[("FALLS", "2024-03")]
     assert (falls.value, falls.contributors, falls.expected, falls.partial) == (7.0, 2, 3, True)
     assert falls.flags[0] == "partial: 2 of 3 departments (none from C (return missing))"
-    (partial,) = [f for f in rules_of(got.findings, "partial-coverage") if f.indicator == "FALLS"]
+    # The missing return is one finding, not one per indicator it leaves partial.
+    assert not [f for f in rules_of(got.findings, "partial-coverage") if f.indicator == "FALLS"]
+    assert [(f.department, f.period) for f in rules_of(got.findings, "return-missing")] == [("C", "2024-03")]
+
+
+def test_a_value_dropped_from_a_return_that_arrived_is_a_partial_coverage_finding(setup) -> None:
+    store = setup[0]
+    drop(store, "A", "2024-03", {"FALLS": 3})
+    drop(store, "B", "2024-03", {"FALLS": 4})
+    drop(store, "C", "2024-03", {"FALLS": None})
+    (partial,) = [f for f in rules_of(run(setup).findings, "partial-coverage") if f.indicator == "FALLS"]
     assert (partial.period, partial.value) == ("2024-03", "2 of 3")
 
 
@@ -565,7 +575,7 @@ def test_history_for_spc_reaches_back_before_the_window_without_adding_findings(
     assert got.periods == ("2024-02", "2024-03")
     # 24 months end at Mar-24 and start at Apr-22: Mar-22 is too old, and only months with a value appear
     assert got.history["FALLS"] == (("2022-04", 12.0), ("2023-12", 13.0), ("2024-02", 14.0), ("2024-03", 15.0))
-    assert {f.period for f in got.findings if f.rule == "partial-coverage"} == {"2024-02", "2024-03"}
+    assert {f.period for f in got.findings if f.rule == "return-missing"} == {"2024-02", "2024-03"}
     longer = reconcile(*setup, period="2024-03", months=2, today=LATER, history_months=25)
     assert longer.history["FALLS"][0] == ("2022-03", 11.0)
     assert longer.org == got.org and longer.findings == got.findings

@@ -220,6 +220,10 @@ class _Context:
             return self._central(indicator, period)
         return self._combine(indicator, period, self.expected(indicator, period))
 
+    def _whole_return_absent(self, department: str, period: str) -> bool:
+        status = self.grid.get((department, period))
+        return status is None or status.status in ("missing", "rejected")
+
     def _absent(self, code: str, department: str, period: str) -> str:
         status = self.grid.get((department, period))
         if status is None or status.status in ("missing", "rejected"):
@@ -284,7 +288,9 @@ class _Context:
         if answered and absent:
             coverage = f"{len(answered)} of {len(departments)}"
             flags.append(f"partial: {coverage} departments (none from {', '.join(absent)})")
-            self.findings.append(rules.finding("partial-coverage", coverage, indicator=code, period=period))
+            if not all(self._whole_return_absent(d, period) for d in departments if d not in answering):
+                # A missing or rejected return has its own finding; one per indicator would be noise.
+                self.findings.append(rules.finding("partial-coverage", coverage, indicator=code, period=period))
         elif absent and marker is None:
             flags.append(f"no value: none from {', '.join(absent)}")
         for d in numeric:

@@ -418,6 +418,11 @@ def _flag_cells(plan: Plan) -> None:
                 f = plan.findings[n]
                 who = f"{f.department}: " if f.department else ""
                 reasons.append(f"{who}{f.message}")
+            if org.partial and key not in plan.cell_findings:
+                for dept in reporters:
+                    status = subs.get((dept, period))
+                    if status is not None and status.status in NO_VALUE_STATUSES:
+                        plan.cell_findings.setdefault(key, []).extend(plan.submission_findings.get((dept, period), []))
             empty = org.value is None and org.marker is None
             if empty and ind.active(period):
                 absent = [(d, subs[(d, period)]) for d in reporters
