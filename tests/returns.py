@@ -87,10 +87,13 @@ reported_by = ["CORP"]
 LUT_CODES = ("INC", "INC_LOW", "INC_HIGH", "TRAIN", "SICK", "COMPL", "WAIT")
 
 
-def make_workspace(root: Path, *, current: str = PERIOD) -> tuple[Workspace, Catalogue]:
-    """The sample trust's workspace (xlq.toml) with a small test catalogue."""
+def make_workspace(root: Path, *, current: str = PERIOD, **watch: object) -> tuple[Workspace, Catalogue]:
+    """The sample trust's workspace (xlq.toml) with a small test catalogue; `watch` overrides
+    [watch] settings, e.g. settle_seconds=0.2."""
     root.mkdir(parents=True, exist_ok=True)
     config = SAMPLE_CONFIG.replace('# current = "2023-12"', f'current = "{current}"')
+    for key, value in watch.items():
+        config = config.replace(f"\n{key} = ", f"\n{key} = {value}  # ", 1)
     (root / "xlq.toml").write_text(config, encoding="utf-8")
     (root / "catalogue.toml").write_text(CATALOGUE_TOML, encoding="utf-8")
     workspace = load_workspace(root)

@@ -32,7 +32,7 @@ from deadline import wait_for
 from python_calamine import CalamineWorkbook
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
-from xlq.config import Workspace, load_workspace
+from xlq.config import Workspace
 from xlq.inbox import Candidate, Settler, short_name
 from xlq.pipeline import STALE_MARKER, Pipeline
 from xlq.store import Store
@@ -68,17 +68,6 @@ def corpus(tmp_path_factory) -> Corpus:
 def no_leaked_processes():
     yield
     wait_for(lambda: not multiprocessing.active_children(), 10, "reader processes to end")
-
-
-def workspace_at(root: Path, **watch: object) -> Workspace:
-    make_workspace(root)
-    if watch:
-        config = root / "xlq.toml"
-        text = config.read_text(encoding="utf-8")
-        for key, value in watch.items():
-            text = text.replace(f"\n{key} = ", f"\n{key} = {value}  # ", 1)
-        config.write_text(text, encoding="utf-8")
-    return load_workspace(root)
 
 
 def sha(path: Path) -> str:
@@ -163,7 +152,7 @@ def check_filed(workspace: Workspace, corpus: Corpus, landed: dict[str, Path]) -
 # ---- xlq validate ----------------------------------------------------------------------------
 
 def test_xlq_validate_judges_every_case_and_exits_1(corpus: Corpus, tmp_path: Path) -> None:
-    workspace = workspace_at(tmp_path / "ws")
+    workspace = make_workspace(tmp_path / "ws")[0]
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "xlq.cli", "validate", "-w", str(workspace.root), "--json",
                            *(str(c.path) for c in corpus.cases)], capture_output=True, text=True, timeout=BUDGET)
@@ -202,7 +191,7 @@ def test_xlq_run_files_every_case_and_its_reader_stays_under_the_memory_limit(co
     """`xlq run` twice, as a scheduler runs it: a zip cut short that is still young when the first
     run ends is left for the next one, which judges it at first sight (its ctime says no copy is
     running). Peak RSS is the kernel's for the finished processes: RUSAGE_CHILDREN is the readers."""
-    workspace = workspace_at(tmp_path / "ws", settle_seconds=0.2)
+    workspace = make_workspace(tmp_path / "ws", settle_seconds=0.2)[0]
     landed = drop_all(list(corpus.cases), workspace.root / "inbox", tmp_path / "staging")
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-c", RUN_AND_MEASURE, str(workspace.root)], capture_output=True,
@@ -237,7 +226,7 @@ def test_a_zip_cut_short_long_ago_is_handed_on_at_first_sight_and_a_young_one_is
 
 def test_the_watcher_takes_the_whole_corpus_at_once_and_goes_on_with_the_good_returns(
         corpus: Corpus, tmp_path: Path) -> None:
-    workspace = workspace_at(tmp_path / "ws")
+    workspace = make_workspace(tmp_path / "ws")[0]
     inbox = workspace.root / "inbox"
     for department in ("LUT", "MSK"):
         target = inbox / department / f"{department}.xlsx"
@@ -336,7 +325,7 @@ def test_a_template_claiming_an_earlier_month_is_its_departments_correction_and_
     """Decided: a department may correct its own earlier month (stored as a correction and flagged
     in the master); its folder, not the metadata, says who it is (a future month is refused: see
     the corpus case meta-claims-future-period)."""
-    workspace = workspace_at(tmp_path / "ws")
+    workspace = make_workspace(tmp_path / "ws")[0]
     inbox = workspace.root / "inbox"
     for period in (EARLIER, PERIOD):
         target = inbox / "LUT" / f"LUT-{period}.xlsx"
@@ -362,7 +351,7 @@ def test_a_template_claiming_an_earlier_month_is_its_departments_correction_and_
 @pytest.fixture
 def built(tmp_path: Path) -> Workspace:
     """A workspace with one accepted return and its master."""
-    workspace = workspace_at(tmp_path / "ws")
+    workspace = make_workspace(tmp_path / "ws")[0]
     target = workspace.root / "inbox" / "LUT" / "LUT.xlsx"
     target.parent.mkdir(parents=True)
     shutil.copyfile(good_return(workspace, tmp_path, "LUT"), target)

@@ -20,7 +20,6 @@ import pytest
 from deadline import wait_for
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
-from xlq.config import load_workspace
 from xlq.pipeline import STALE_MARKER
 from xlq.store import Store
 from xlq.watch import Watcher
@@ -59,21 +58,9 @@ def returns(tmp_path_factory) -> Returns:
     return Returns(folder, good, changed)
 
 
-def new_workspace(root: Path, **watch: object):
-    workspace, catalogue = make_workspace(root)
-    if watch:
-        config = root / "xlq.toml"
-        text = config.read_text(encoding="utf-8")
-        for key, value in watch.items():
-            text = text.replace(f"\n{key} = ", f"\n{key} = {value}  # ", 1)
-        config.write_text(text, encoding="utf-8")
-        workspace = load_workspace(root)
-    return workspace, catalogue
-
-
 @pytest.fixture
 def ws(tmp_path: Path):
-    return new_workspace(tmp_path / "ws")[0]
+    return make_workspace(tmp_path / "ws")[0]
 
 
 @pytest.fixture(autouse=True)
@@ -278,7 +265,7 @@ linux_only = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="re
 
 @linux_only
 def test_kill_9_mid_batch_then_restart_processes_every_file_exactly_once(tmp_path: Path, returns: Returns) -> None:
-    workspace, _ = new_workspace(tmp_path / "ws", settle_seconds=0.2)
+    workspace, _ = make_workspace(tmp_path / "ws", settle_seconds=0.2)
     total = 120
     staging = tmp_path / "staging"
     for n in range(total):
@@ -318,7 +305,7 @@ def test_kill_9_mid_batch_then_restart_processes_every_file_exactly_once(tmp_pat
 
 @linux_only
 def test_sigterm_stops_the_watcher_cleanly_with_its_reader(tmp_path: Path, returns: Returns) -> None:
-    workspace, _ = new_workspace(tmp_path / "ws", settle_seconds=0.2)
+    workspace, _ = make_workspace(tmp_path / "ws", settle_seconds=0.2)
     log = workspace.root / "xlq.log"
     with open(tmp_path / "watch.out", "wb") as out:
         process = xlq("watch", "-w", str(workspace.root), stdout=out, stderr=subprocess.STDOUT)
@@ -342,7 +329,7 @@ def test_sigterm_stops_the_watcher_cleanly_with_its_reader(tmp_path: Path, retur
 
 @linux_only
 def test_an_idle_watcher_stops_within_a_second_of_sigterm(tmp_path: Path) -> None:
-    workspace, _ = new_workspace(tmp_path / "ws", settle_seconds=0.2)
+    workspace, _ = make_workspace(tmp_path / "ws", settle_seconds=0.2)
     log = workspace.root / "xlq.log"
     with open(tmp_path / "watch.out", "wb") as out:
         process = xlq("watch", "-w", str(workspace.root), stdout=out, stderr=subprocess.STDOUT)
