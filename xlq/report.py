@@ -7,6 +7,7 @@ one story.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 
@@ -32,18 +33,17 @@ def _cell_key(cell: str | None) -> tuple[int, str]:
     return (int(digits) if digits else 0, letters)
 
 
+_UNSAFE = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    return " " if ch in "\r\n\t" else f"\\u{ord(ch):04x}"
+
+
 def plain(text: str, limit: int = 200) -> str:
     """One line of printable text: control characters and bidi overrides shown as escapes."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch in "\r\n\t":
-            out.append(" ")
-        elif code < 32 or code == 127 or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(ch)
-    result = "".join(out)
+    result = _UNSAFE.sub(_escape, text)
     return result if len(result) <= limit else result[: limit - 1] + "…"
 
 
