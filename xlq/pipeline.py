@@ -412,11 +412,11 @@ class Pipeline:
         receipt = Receipt(sha, candidate.path.name, candidate.arrived_in, moment.isoformat(), self._relative(dest))
         self._mark_stale()
         recorded = self.store.record(receipt, checked)
-        if log.isEnabledFor(logging.DEBUG):
-            from xlq.report import log_line, sort_findings
+        if checked.findings and log.isEnabledFor(logging.DEBUG):
+            from xlq.report import log_line, plain, sort_findings
 
-            for finding in sort_findings(checked.findings):
-                log.debug("  %s %s", candidate.path.name, log_line(finding))
+            name = plain(candidate.path.name, 120)
+            log.debug("%s", "\n".join(f"  {name} {log_line(f)}" for f in sort_findings(checked.findings)))
         errors = sum(1 for f in checked.findings if f.severity == "error")
         warnings = sum(1 for f in checked.findings if f.severity == "warning")
         return candidate, FileResult(str(candidate.path), identity.department if identity else candidate.department,
