@@ -289,6 +289,23 @@ def test_a_usual_value_raises_no_history_warning(env: Env) -> None:
     assert checked.findings == ()
 
 
+class Gapped:
+    """History with three months missing (Jun-Aug), as the store gives it: gaps simply absent."""
+
+    def series(self, indicator: str, department: str, before: str) -> list[tuple[str, float]]:
+        if indicator != "WAIT":
+            return []
+        months = ("2023-01", "2023-02", "2023-03", "2023-04", "2023-05", "2023-09", "2023-10", "2023-11")
+        return list(zip(months, (10, 11, 10, 11, 10, 30, 31, 30), strict=True))
+
+
+def test_history_limits_keep_missing_months_as_gaps_like_the_masters_spc(env: Env) -> None:
+    # Moving ranges only between adjacent months: all 1, so limits 17.875 +/- 2.66 and 25 is outside.
+    # Bridging the gap (10 -> 30) would widen them to about 8..27.8 and hide it.
+    checked = check(env, env.filled({"WAIT": {"Value": 25, "Comment": "new clinic"}}), Gapped())
+    assert ("outside-history", "WAIT") in {(f.rule, f.indicator) for f in checked.findings}
+
+
 def test_small_ratios_raise_no_history_warnings(env: Env) -> None:
     # 1/5 after months near 95%: a drop of 75 points, but five cases are not a trend to judge.
     checked = check(env, env.filled({"COMPL": {"Numerator": 1, "Denominator": 5}}),

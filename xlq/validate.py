@@ -30,7 +30,7 @@ from xlq import rules
 from xlq.catalogue import PERIOD_RE, Catalogue, Indicator
 from xlq.config import Workspace
 from xlq.model import Checked, Finding, ParsedReturn, RawCell, RawRow, Value
-from xlq.spc import Limits, xmr_limits
+from xlq.spc import Limits, monthly, xmr_limits
 from xlq.values import Reading, Token, classify, for_unit, shown, whole_part
 
 EARLIEST_PERIOD = "2000-01"
@@ -235,17 +235,19 @@ class _Judge:
     def check_history(self, indicator: Indicator, reading: Reading, cell: RawCell, comment: str) -> None:
         if self.history is None or reading.value is None:
             return
-        series = [float(v) for _, v in self.history.series(indicator.code, self.department, self.period)
-                  if v is not None and math.isfinite(v)]
-        if not series:
+        pairs = [(p, float(v)) for p, v in self.history.series(indicator.code, self.department, self.period)
+                 if v is not None and math.isfinite(v)]
+        if not pairs:
             return
+        series = [v for _, v in pairs]
         value = reading.value
         if indicator.unit == "percent" and reading.warning is None and len(series) >= 3 and 0 < value <= 1:
             mean = sum(series) / len(series)
             if _raw_is_bare_number(cell) and abs(value / 100 - mean) < abs(value - mean) / 10:
                 self.flag("percent-maybe-fraction", _raw_text(cell), indicator.code, cell.ref)
                 return
-        limits = xmr_limits(series) if len(series) >= MIN_HISTORY else None
+        # Missing months stay gaps, as in the master's SPC, so both judge by the same limits.
+        limits = xmr_limits(monthly(pairs)[1]) if len(series) >= MIN_HISTORY else None
         shown_value = _display(indicator, value)
         if limits is not None and not limits.collapsed and not limits.lower <= value <= limits.upper:
             self.flag("outside-history", shown_value, indicator.code, cell.ref)
