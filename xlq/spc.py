@@ -72,6 +72,7 @@ Edge cases (xlq's decisions):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -425,16 +426,21 @@ def monthly(series: Sequence[tuple[str, float | None]]) -> tuple[list[str], list
     for period in given:
         if not PERIOD_RE.match(period):
             raise ValueError(f"period {period!r} is not YYYY-MM")
-    first, last = min(given), max(given)
+    periods = list(_months_between(min(given), max(given)))
+    return periods, [given.get(p) for p in periods]
+
+
+@functools.lru_cache(maxsize=1024)
+def _months_between(first: str, last: str) -> tuple[str, ...]:
+    """Validation asks for the same few spans thousands of times a run."""
     year, month = (int(p) for p in first.split("-"))
     periods: list[str] = []
     while True:
         period = f"{year:04d}-{month:02d}"
         periods.append(period)
         if period >= last:
-            break
+            return tuple(periods)
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return periods, [given.get(p) for p in periods]
 
 
 def rebase_index_for(code: str, periods: Sequence[str], settings: SpcSettings) -> int | None:
