@@ -38,7 +38,7 @@ class WatchSettings:
     poll_seconds: float = 0.0
     settle_seconds: float = 1.0
     rescan_seconds: float = 60.0
-    batch_seconds: float = 0.5
+    batch_seconds: float = 0.25
     require_department_folders: bool = False
 
 
@@ -149,7 +149,7 @@ def load_workspace(root: Path | str = ".") -> Workspace:
             poll_seconds=float(watch.get("poll_seconds", 0)),
             settle_seconds=float(watch.get("settle_seconds", 1.0)),
             rescan_seconds=float(watch.get("rescan_seconds", 60)),
-            batch_seconds=float(watch.get("batch_seconds", 0.5)),
+            batch_seconds=float(watch.get("batch_seconds", 0.25)),
             require_department_folders=bool(watch.get("require_department_folders", False)),
         )
     except (TypeError, ValueError) as exc:
@@ -199,6 +199,7 @@ path = "catalogue.toml"
 poll_seconds = 0        # > 0 polls every N seconds (network shares raise no file events)
 settle_seconds = 1      # a file is read once its size and mtime have been stable this long
 rescan_seconds = 60     # full rescan regardless of events
+batch_seconds = 0.25    # rebuild this long after the last stored file (a burst gives one rebuild)
 require_department_folders = false
 
 [spc]
