@@ -4,6 +4,7 @@ an observed outcome; nothing sleeps a fixed time."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -303,22 +304,30 @@ def test_kill_9_mid_batch_then_restart_processes_every_file_exactly_once(tmp_pat
     assert workspace.master_path.stat().st_mtime >= restarted
 
 
+@contextlib.contextmanager
+def watching(workspace, out_path: Path):
+    """`xlq watch` as a real process, started and seen to be watching; killed if still alive."""
+    log = workspace.root / "xlq.log"
+    with open(out_path, "wb") as out:
+        process = xlq("watch", "-w", str(workspace.root), stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: log.exists() and "watching" in log.read_text(encoding="utf-8"), 30, "the watcher to start")
+            yield process
+        finally:
+            process.kill()
+            process.wait(10)
+
+
 @linux_only
 def test_sigterm_stops_the_watcher_cleanly_with_its_reader(tmp_path: Path, returns: Returns) -> None:
     workspace, _ = make_workspace(tmp_path / "ws", settle_seconds=0.2)
     log = workspace.root / "xlq.log"
-    with open(tmp_path / "watch.out", "wb") as out:
-        process = xlq("watch", "-w", str(workspace.root), stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_for(lambda: log.exists() and "watching" in log.read_text(encoding="utf-8"), 30, "the watcher to start")
-            drop(returns.good["LUT"], workspace.root / "inbox" / "LUT" / "Luton.xlsx")
-            wait_for(lambda: "Luton.xlsx" in log.read_text(encoding="utf-8"), 30, "the file to be logged")
-            helpers = children(process.pid)
-            process.send_signal(signal.SIGTERM)
-            code = process.wait(30)
-        finally:
-            process.kill()
-            process.wait(10)
+    with watching(workspace, tmp_path / "watch.out") as process:
+        drop(returns.good["LUT"], workspace.root / "inbox" / "LUT" / "Luton.xlsx")
+        wait_for(lambda: "Luton.xlsx" in log.read_text(encoding="utf-8"), 30, "the file to be logged")
+        helpers = children(process.pid)
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(30)
     assert code == 0
     text = log.read_text(encoding="utf-8")
     line = next(line for line in text.splitlines() if "Luton.xlsx" in line)
@@ -330,16 +339,9 @@ def test_sigterm_stops_the_watcher_cleanly_with_its_reader(tmp_path: Path, retur
 @linux_only
 def test_an_idle_watcher_stops_within_a_second_of_sigterm(tmp_path: Path) -> None:
     workspace, _ = make_workspace(tmp_path / "ws", settle_seconds=0.2)
-    log = workspace.root / "xlq.log"
-    with open(tmp_path / "watch.out", "wb") as out:
-        process = xlq("watch", "-w", str(workspace.root), stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_for(lambda: log.exists() and "watching" in log.read_text(encoding="utf-8"), 30, "the watcher to start")
-            wait_for(lambda: workspace.master_path.exists() and not (workspace.root / STALE_MARKER).exists(), 30,
-                     "the first master, after which the watcher has nothing to do")
-            process.send_signal(signal.SIGTERM)
-            code = process.wait(5)  # the full rescan is 60 s away: only the stop check can end it this soon
-        finally:
-            process.kill()
-            process.wait(10)
+    with watching(workspace, tmp_path / "watch.out") as process:
+        wait_for(lambda: workspace.master_path.exists() and not (workspace.root / STALE_MARKER).exists(), 30,
+                 "the first master, after which the watcher has nothing to do")
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(5)  # the full rescan is 60 s away: only the stop check can end it this soon
     assert code == 0
