@@ -15,6 +15,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from deadline import wait_for
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
 from xlq.config import load_workspace
@@ -332,7 +333,7 @@ def test_the_worker_survives_a_timeout_and_reads_the_next_file(ws) -> None:
         assert worker.restarts == 1
         worker.timeout = 30
         assert worker.read(path).identity is not None
-    assert multiprocessing.active_children() == []
+    wait_for(lambda: not multiprocessing.active_children(), 15, "both reader processes to be gone")
 
 
 def test_a_reader_process_killed_between_files_is_replaced_without_blaming_the_next(ws) -> None:
