@@ -61,13 +61,13 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlq.catalogue import DEFAULT_CATALOGUE, load_catalogue, month_label
+from xlq.catalogue import DEFAULT_CATALOGUE, load_catalogue, month_label, months_between, shift_period
 from xlq.config import SAMPLE_CONFIG, init_workspace, load_workspace
-from xlq.demo import Figure, department_entries, fill_template, load_figures, months
+from xlq.demo import Figure, department_entries, fill_template, load_figures
 
 HERE = Path(__file__).resolve().parent
 ROLES = ("LUT", "MSK", "ICASH", "DENT", "BEDS", "NORF", "CORP")
-SLOTS = tuple(months("2022-12", "2023-12"))
+SLOTS = tuple(months_between("2022-12", "2023-12"))
 LAYOUT = "2023-12"
 END = "2025-09"
 MAX_MONTHS = 24
@@ -95,12 +95,12 @@ class Plan:
             role, copy = ROLES[i % len(ROLES)], i // len(ROLES)
             code = role if copy == 0 else f"{role}_{copy:03d}"
             depts.append((code, names[role] + (f" {copy}" if copy else ""), role))
-        return cls(n, tuple(depts), tuple(months(_shift(END, 1 - m), END)))
+        return cls(n, tuple(depts), tuple(months_between(shift_period(END, 1 - m), END)))
 
     def returns(self) -> list[tuple[int, str, str, str, str]]:
         """(index, code, role, period, slot) month by month; the first N, plus one more to drop."""
         out = []
-        for m, period in enumerate(self.periods + (_shift(END, 1),)):
+        for m, period in enumerate(self.periods + (shift_period(END, 1),)):
             for k, (code, _, role) in enumerate(self.departments):
                 out.append((len(out), code, role, period, SLOTS[(m + k // len(ROLES)) % len(SLOTS)]))
         return out[: self.n + 1]
@@ -108,11 +108,6 @@ class Plan:
     @property
     def shape(self) -> str:
         return f"{len(self.departments)} x {len(self.periods)}"
-
-
-def _shift(period: str, by: int) -> str:
-    index = int(period[:4]) * 12 + int(period[5:]) - 1 + by
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 # -- the collection ------------------------------------------------------------------------------

@@ -234,3 +234,21 @@ def test_unknown_department_names_the_indicator(tmp_path):
     entries[5]["reported_by"] = ["CORP", "LEEDS"]
     message = _error(_write(tmp_path / "dept.toml", entries))
     assert "indicator PSII-LOCAL" in message and "LEEDS" in message
+
+
+def test_an_indicator_shows_its_numbers_by_unit_and_decimals():
+    catalogue = load_catalogue()
+    assert catalogue["TRN-FIRE"].display(0.93) == "93%"
+    assert catalogue["SICK-MONTHLY"].display(0.0629) == "6.29%"
+    assert catalogue["TRN-FIRE"].display(0.005, min_decimals=2) == "0.50%"
+    assert catalogue["INC-NEW"].display(1234.0) == "1,234"
+    assert catalogue["INC-NEW"].display(1234.0, grouping=False) == "1234"
+
+
+def test_month_arithmetic_crosses_years():
+    from xlq.catalogue import months_between, months_ending, shift_period
+
+    assert shift_period("2024-01", -1) == "2023-12" and shift_period("2023-12", 1) == "2024-01"
+    assert months_ending("2024-02", 3) == ("2023-12", "2024-01", "2024-02")
+    assert months_between("2023-11", "2024-02") == ("2023-11", "2023-12", "2024-01", "2024-02")
+    assert months_between("2024-02", "2023-11") == ()

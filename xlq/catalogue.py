@@ -92,6 +92,18 @@ class Indicator:
         """Derived indicators are computed from stored components, never typed in."""
         return self.aggregate == "rolling12"
 
+    def display(self, number: float, *, min_decimals: int = 0, grouping: bool = True) -> str:
+        """How this indicator's numbers read as text: 93%, 6.29%, 1,234. `min_decimals` keeps a
+        fraction of a percentage point visible (a tolerance of 0.5%); `grouping=False` gives
+        text a template can read back as a number."""
+        if self.is_percent:
+            return f"{number * 100:.{max(self.decimals, min_decimals)}f}%"
+        sep = "," if grouping else ""
+        if self.decimals:
+            return f"{number:{sep}.{self.decimals}f}"
+        rounded = round(float(number), 6)
+        return f"{int(rounded):{sep}d}" if rounded.is_integer() else f"{rounded:{sep}}"
+
     def reports(self, department: str, all_departments: tuple[str, ...] = ()) -> bool:
         if self.derived:
             return False
@@ -140,6 +152,24 @@ def month_label(period: str | None) -> str:
     year, month = period.split("-")
     names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     return f"{names[int(month) - 1]}-{year}"
+
+
+def shift_period(period: str, months: int) -> str:
+    """`2024-01` shifted by -1 -> `2023-12`."""
+    year, month = (int(p) for p in period.split("-"))
+    index = year * 12 + month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def months_ending(end: str, count: int) -> tuple[str, ...]:
+    """The `count` months ending with `end`, oldest first."""
+    return tuple(shift_period(end, n) for n in range(1 - count, 1))
+
+
+def months_between(first: str, last: str) -> tuple[str, ...]:
+    """Every month from `first` to `last`, both included (empty when `last` is earlier)."""
+    span = (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:]) + 1
+    return months_ending(last, span) if span > 0 else ()
 
 
 def parse_target(text: str, unit: str) -> Target:

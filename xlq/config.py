@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlq.catalogue import PERIOD_RE
+from xlq.catalogue import PERIOD_RE, shift_period
 
 CONFIG_NAME = "xlq.toml"
 FOLDERS = ("templates", "inbox", "outbox", "archive", "rejected")
@@ -88,8 +88,7 @@ class Workspace:
 
     def due_date(self, period: str) -> dt.date:
         """Returns for a month are due on `due_day` of the following month."""
-        year, month = (int(p) for p in period.split("-"))
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        year, month = (int(p) for p in shift_period(period, 1).split("-"))
         return dt.date(year, month, min(self.due_day, 28))
 
 

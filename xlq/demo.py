@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlq.catalogue import Catalogue, Indicator, load_catalogue, month_label
+from xlq.catalogue import Catalogue, Indicator, load_catalogue, month_label, months_between
 from xlq.config import SAMPLE_CONFIG, Workspace, init_workspace, load_workspace
 
 DEMO_DATA = Path(__file__).with_name("data") / "demo_org.csv"
@@ -65,14 +65,6 @@ class Fault:
     code: str
     typed: Entry
     why: str
-
-
-def months(first: str, last: str) -> list[str]:
-    out, (year, month) = [], (int(first[:4]), int(first[5:]))
-    while f"{year:04d}-{month:02d}" <= last:
-        out.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return out
 
 
 def load_figures(path: Path = DEMO_DATA) -> dict[tuple[str, str], Figure]:
@@ -322,7 +314,7 @@ def run_demo(root: Path) -> DemoSummary:
                        catalogue)
 
     accepted = rejected = 0
-    for period in months(FIRST, LAST):
+    for period in months_between(FIRST, LAST):
         arrived = dt.datetime.combine(workspace.due_date(period) - dt.timedelta(days=4), dt.time(9, 30))
         saved = arrived.timestamp() - 3600
         absent = {d for (d, p) in scenario.missing if p == period}

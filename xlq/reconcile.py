@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 from xlq import rules
-from xlq.catalogue import Indicator, month_label
+from xlq.catalogue import Indicator, month_label, months_ending, shift_period
 from xlq.model import Finding, OrgValue, Reconciled, SubmissionStatus, Value
 from xlq.store import StoredValue, Submission
 
@@ -31,17 +31,6 @@ SPC_HISTORY = 24
 more points for stable limits; two years also keeps the limits about the process as it runs now."""
 
 
-def shift_period(period: str, months: int) -> str:
-    year, month = (int(p) for p in period.split("-"))
-    index = year * 12 + month - 1 + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def months_ending(end: str, count: int) -> tuple[str, ...]:
-    """The `count` months ending with `end`, oldest first."""
-    return tuple(shift_period(end, n) for n in range(1 - count, 1))
-
-
 def _number(v: Value | None) -> float | None:
     if v is None:
         return None
@@ -50,12 +39,6 @@ def _number(v: Value | None) -> float | None:
     if v.numerator is not None and v.denominator:
         return v.numerator / v.denominator
     return None
-
-
-def _shown(indicator: Indicator, number: float) -> str:
-    if indicator.is_percent:
-        return f"{number * 100:.{max(indicator.decimals, 2)}f}%"
-    return f"{number:,.{indicator.decimals}f}" if indicator.decimals else f"{number:,.6g}"
 
 
 def _date(iso: str) -> dt.date:
@@ -319,8 +302,10 @@ class _Context:
         else:
             difference = own.value - them.value
             if abs(difference) > indicator.tolerance + 1e-9:
-                text = (f"{central} reports {_shown(indicator, own.value)}, departments {_shown(indicator, them.value)}: "
-                        f"difference {_shown(indicator, abs(difference))} (tolerance {_shown(indicator, indicator.tolerance)})")
+                own_text, their_text, gap, allowed = (indicator.display(x, min_decimals=2) for x in (
+                    own.value, them.value, abs(difference), indicator.tolerance))
+                text = (f"{central} reports {own_text}, departments {their_text}: "
+                        f"difference {gap} (tolerance {allowed})")
                 flags.append("reconcile-difference: " + text)
                 self.findings.append(rules.finding("reconcile-difference", text, indicator=indicator.code,
                                                    period=period, department=central))

@@ -94,24 +94,17 @@ def history_table(indicator, history) -> str:
     """`xlq history CODE`: organisation values by month, then every departmental value with provenance."""
     lines = [f"{indicator.code}  {indicator.name}  (target {indicator.target.text})", "  Organisation:"]
     for org in history.org:
-        shown = org.marker or ("" if org.value is None else shown_value(indicator, org.value))
+        shown = org.marker or ("" if org.value is None else indicator.display(org.value))
         note = f"  [{'; '.join(org.flags)}]" if org.flags else ""
         lines.append(f"    {org.period}  {shown:>10}  {org.contributors}/{org.expected} departments{note}")
     lines.append("  Departments (superseded values marked *):")
     for entry in sorted(history.entries, key=lambda e: (e.value.period, e.value.department, e.submission_id)):
         v = entry.value
-        shown = v.marker or ("" if v.value is None else shown_value(indicator, v.value))
+        shown = v.marker or ("" if v.value is None else indicator.display(v.value))
         mark = " " if entry.current else "*"
         lines.append(f"   {mark}{v.period}  {v.department:<7} {shown:>10}  {v.sheet}!{v.cell} raw {plain(v.raw, 20)!r}"
                      f"  from {plain(entry.file, 40)} ({entry.kind}, {entry.received_at[:16].replace('T', ' ')})")
     return "\n".join(lines)
-
-
-def shown_value(indicator, number: float) -> str:
-    """A number as the scorecard shows it: 93%, 6.29%, 1,234."""
-    if indicator.is_percent:
-        return f"{number * 100:.{indicator.decimals}f}%"
-    return f"{number:,.{indicator.decimals}f}"
 
 
 def reason_text(submission, findings: Iterable[Finding], first, workspace) -> str:

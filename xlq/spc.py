@@ -78,7 +78,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from xlq.catalogue import DIRECTIONS, PERIOD_RE, Indicator, Target
+from xlq.catalogue import DIRECTIONS, PERIOD_RE, Indicator, Target, months_between
 from xlq.config import SpcSettings
 
 LIMIT_FACTOR = 2.66
@@ -433,14 +433,7 @@ def monthly(series: Sequence[tuple[str, float | None]]) -> tuple[list[str], list
 @functools.lru_cache(maxsize=1024)
 def _months_between(first: str, last: str) -> tuple[str, ...]:
     """Validation asks for the same few spans thousands of times a run."""
-    year, month = (int(p) for p in first.split("-"))
-    periods: list[str] = []
-    while True:
-        period = f"{year:04d}-{month:02d}"
-        periods.append(period)
-        if period >= last:
-            return tuple(periods)
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months_between(first, last)
 
 
 def rebase_index_for(code: str, periods: Sequence[str], settings: SpcSettings) -> int | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from xlq import rules
+from xlq.catalogue import shift_period
 from xlq.model import Checked, Finding, Outcome, Value
 from xlq.store_schema import SCHEMA_VERSION, StoreBusy, StoreError, migrate
 
@@ -465,7 +466,7 @@ class Store:
         "Last month" column: markers as given; numbers as plain text ("0.93"), or shown the way
         the catalogue's unit and decimals say ("93%", "93% (93/100)") when `catalogue` is given."""
         out: dict[str, str] = {}
-        for stored in self.values(department=department, period=previous_period(period)):
+        for stored in self.values(department=department, period=shift_period(period, -1)):
             v = stored.value
             indicator = catalogue[v.indicator] if catalogue is not None and v.indicator in catalogue else None
             if v.marker:
@@ -476,19 +477,12 @@ class Store:
                 continue
             if indicator is None:
                 out[v.indicator] = _plain(number)
-            elif indicator.is_percent:
-                text = f"{number * 100:.{indicator.decimals}f}%"
-                if v.numerator is not None and v.denominator is not None:
+            else:
+                text = indicator.display(number, grouping=False)
+                if indicator.is_percent and v.numerator is not None and v.denominator is not None:
                     text += f" ({_plain(v.numerator)}/{_plain(v.denominator)})"
                 out[v.indicator] = text
-            else:
-                out[v.indicator] = f"{number:.{indicator.decimals}f}" if indicator.decimals else _plain(round(number, 6))
         return out
-
-
-def previous_period(period: str) -> str:
-    year, month = (int(p) for p in period.split("-"))
-    return f"{year - 1:04d}-12" if month == 1 else f"{year:04d}-{month - 1:02d}"
 
 
 def _plain(number: float) -> str:
@@ -562,5 +556,5 @@ def _submission(row: tuple) -> Submission:
 
 __all__ = [
     "SCHEMA_VERSION", "Receipt", "RecordResult", "Store", "StoreBusy", "StoreError", "StoredFinding", "StoredValue",
-    "Submission", "migrate", "previous_period",
+    "Submission", "migrate",
 ]
