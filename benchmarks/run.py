@@ -19,7 +19,7 @@ process (wall time; peak RSS from `wait4`, the larger of the process and its wai
 5. the baseline (benchmarks/baseline_pandas.py) and the floor (benchmarks/floor_calamine.py)
    over the same N files.
 
-The collection. Returns are the real templates (`xlq.template.write_template`) filled the way
+The collection. Returns are the real templates (`xlq.template.workbook.write_template`) filled the way
 `xlq demo` fills them (`xlq.demo.department_entries` splits the seed trust's figures across
 its seven departments, `fill_template` types them in with openpyxl). N = D departments x M
 months needs far more departments than the sample trust has, so department i plays sample
@@ -61,8 +61,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlq.catalogue import DEFAULT_CATALOGUE, load_catalogue, month_label, months_between, shift_period
-from xlq.config import SAMPLE_CONFIG, init_workspace, load_workspace
+from xlq.core.catalogue import DEFAULT_CATALOGUE, load_catalogue, month_label, months_between, shift_period
+from xlq.core.config import SAMPLE_CONFIG, init_workspace, load_workspace
 from xlq.demo import Figure, department_entries, fill_template, load_figures
 
 HERE = Path(__file__).resolve().parent
@@ -132,7 +132,7 @@ class Bases:
     def _load(self, role: str, slot: str) -> None:
         path = self.folder / slot / f"{role}.xlsx"
         if not path.exists():
-            from xlq.template import write_template
+            from xlq.template.workbook import write_template
 
             workspace = self.workspace
             if self._catalogue is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from xlq.model import Checked, Finding, Identity, ParsedReturn, Value
+from xlq.core.model import Checked, Finding, Identity, ParsedReturn, Value
 
 
 def make_return(dept: str, period: str, values: dict[str, object], *, outcome: str = "accepted",

@@ -1,5 +1,5 @@
 """Build real return workbooks for tests: a small workspace and catalogue, blank returns
-laid out by the template contract (or issued by xlq.template when it is available), and
+laid out by the template contract (or issued by xlq.template.workbook when it is available), and
 `fill`, which types values into any such workbook by indicator Code, as a person would.
 
 Hostile files (zip bombs, huge sheets, OLE look-alikes) are made here too, by hand, so no
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import openpyxl
 
-from xlq.catalogue import Catalogue, load_catalogue, month_label
-from xlq.config import SAMPLE_CONFIG, Workspace, load_workspace
+from xlq.core.catalogue import Catalogue, load_catalogue, month_label
+from xlq.core.config import SAMPLE_CONFIG, Workspace, load_workspace
 
 PERIOD = "2023-12"
 HEADERS = ("Code", "Indicator", "Unit", "Target", "Last month", "Value", "Numerator", "Denominator", "%", "Comment")
@@ -102,9 +102,9 @@ def make_workspace(root: Path, *, current: str = PERIOD, **watch: object) -> tup
 
 def real_template(catalogue: Catalogue, workspace: Workspace, path: Path, department: str = "LUT",
                   period: str = PERIOD) -> Path | None:
-    """The template xlq.template issues, or None while that module does not exist yet."""
+    """The template xlq.template.workbook issues, or None while that module does not exist yet."""
     try:
-        from xlq.template import write_template
+        from xlq.template.workbook import write_template
     except ImportError:
         return None
     return write_template(catalogue, workspace, department, period, path)

@@ -12,9 +12,9 @@ from pathlib import Path
 import openpyxl
 from openpyxl.worksheet.worksheet import Worksheet
 
-from xlq.catalogue import Catalogue, load_catalogue
-from xlq.config import SAMPLE_CONFIG, Workspace, load_workspace
-from xlq.template import HEADERS
+from xlq.core.catalogue import Catalogue, load_catalogue
+from xlq.core.config import SAMPLE_CONFIG, Workspace, load_workspace
+from xlq.template.workbook import HEADERS
 
 SMALL_CATALOGUE = """\
 version = "2023.12-test"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from xlq.config import SAMPLE_CONFIG, ConfigError, init_workspace, load_workspace
+from xlq.core.config import SAMPLE_CONFIG, init_workspace, load_workspace
+from xlq.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

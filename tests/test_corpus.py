@@ -32,12 +32,13 @@ from deadline import wait_for
 from python_calamine import CalamineWorkbook
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
-from xlq.config import Workspace
-from xlq.inbox import Candidate, Settler, short_name
-from xlq.pipeline import STALE_MARKER, Pipeline
-from xlq.store import Store
-from xlq.watch import Watcher
-from xlq.worker import DEFAULT_MEMORY_MB
+from xlq.core.config import Workspace
+from xlq.intake.worker import DEFAULT_MEMORY_MB
+from xlq.store.db import Store
+from xlq.watch.filing import short_name
+from xlq.watch.inbox import Candidate, Settler
+from xlq.watch.pipeline import STALE_MARKER, Pipeline
+from xlq.watch.watcher import Watcher
 
 TODAY = dt.date(2024, 1, 15)
 BUDGET = 120.0
@@ -76,7 +77,7 @@ def sha(path: Path) -> str:
 
 def good_return(workspace: Workspace, folder: Path, department: str, period: str = PERIOD,
                 cells: dict | None = None, name: str | None = None) -> Path:
-    from xlq.catalogue import load_catalogue
+    from xlq.core.catalogue import load_catalogue
 
     catalogue = load_catalogue(workspace.catalogue_path, workspace.department_codes)
     template = folder / f"template-{department}-{period}.xlsx"
@@ -452,8 +453,8 @@ def test_a_store_held_by_another_process_is_waited_for_then_the_file_is_left_for
 
 DISK_FULL = textwrap.dedent("""
     import datetime as dt, errno, resource, signal, sys
-    from xlq.config import load_workspace
-    from xlq.pipeline import Pipeline
+    from xlq.core.config import load_workspace
+    from xlq.watch.pipeline import Pipeline
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     with Pipeline(load_workspace(sys.argv[1]), today=dt.date(2024, 1, 15)) as pipeline:
         pipeline.store.count_files()
@@ -461,7 +462,11 @@ DISK_FULL = textwrap.dedent("""
         try:
             pipeline.rebuild()
         except Exception as exc:  # XlsxWriter wraps the OSError in its FileCreateError
-            cause = next((e for e in (exc, *exc.args, exc.__cause__, exc.__context__) if isinstance(e, OSError)), None)
+            chain, cause = [exc], None
+            while chain and cause is None:  # xlq's MasterUnwritable from XlsxWriter's FileCreateError from the OSError
+                e = chain.pop()
+                cause = e if isinstance(e, OSError) else None
+                chain += [x for x in (*e.args, e.__cause__, e.__context__) if isinstance(x, BaseException)]
             print(type(exc).__name__, errno.errorcode.get(getattr(cause, "errno", None), "no errno"))
         else:
             print("written")

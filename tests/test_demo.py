@@ -19,10 +19,10 @@ import pytest
 from openpyxl import load_workbook
 from test_seed_figures import PAIR, decimals_of, percent_text
 
-from xlq.catalogue import DEFAULT_CATALOGUE, load_catalogue
-from xlq.config import load_workspace
-from xlq.reconcile import reconcile
-from xlq.store import Store
+from xlq.core.catalogue import DEFAULT_CATALOGUE, load_catalogue
+from xlq.core.config import load_workspace
+from xlq.master.reconcile import reconcile
+from xlq.store.db import Store
 
 pytestmark = pytest.mark.filterwarnings("ignore:Sparkline Group extension:UserWarning")  # openpyxl only reads here
 

@@ -18,10 +18,13 @@ import pytest
 from deadline import wait_for
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
-from xlq.config import load_workspace
-from xlq.pipeline import STALE_MARKER, Candidate, Pipeline, Settler, WorkspaceBusy, ignored, zip_state
-from xlq.store import Receipt, Store
-from xlq.worker import Mark, Worker, WorkerUnavailable, write_feedback
+from xlq.core.config import load_workspace
+from xlq.core.errors import WorkerUnavailable, WorkspaceBusy
+from xlq.intake.feedback import Mark, write_feedback
+from xlq.intake.worker import Worker
+from xlq.store.db import Receipt, Store
+from xlq.watch.inbox import Candidate, Settler, ignored, zip_state
+from xlq.watch.pipeline import STALE_MARKER, Pipeline
 
 TODAY = dt.date(2024, 1, 15)
 
@@ -190,8 +193,8 @@ def test_a_file_recorded_before_a_crash_is_moved_on_restart_and_not_counted_agai
     path = filled(ws, "crashed.xlsx")
     original = path.read_bytes()
     workspace, catalogue = ws
-    from xlq.reader import read_return
-    from xlq.validate import validate
+    from xlq.intake.reader import read_return
+    from xlq.intake.validate import validate
 
     with Store(workspace.store_path) as store:
         checked = validate(read_return(path), catalogue, workspace, store, folder_department="LUT", today=TODAY)
@@ -211,8 +214,8 @@ def test_a_file_recorded_before_a_crash_is_moved_on_restart_and_not_counted_agai
 def test_a_rejected_file_recorded_before_a_crash_gets_its_reason_file_on_restart(ws) -> None:
     path = filled(ws, "early.xlsx", meta={"period": "2024-05"})
     workspace, catalogue = ws
-    from xlq.reader import read_return
-    from xlq.validate import validate
+    from xlq.intake.reader import read_return
+    from xlq.intake.validate import validate
 
     with Store(workspace.store_path) as store:
         checked = validate(read_return(path), catalogue, workspace, store, folder_department="LUT", today=TODAY)

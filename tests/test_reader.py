@@ -17,9 +17,9 @@ import openpyxl
 import pytest
 from returns import GOOD, LUT_CODES, blank_return, fill, make_workspace, ole_file, real_template, rewrite_member, zip_with
 
-from xlq import sniff as sniff_module
-from xlq.reader import read_return
-from xlq.sniff import Refused, sniff
+from xlq.intake import sniff as sniff_module
+from xlq.intake.reader import read_return
+from xlq.intake.sniff import Refused, sniff
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from xlq.cli import build_parser
-from xlq.rules import RULES, rules_markdown
+from xlq.core.rules import RULES, rules_markdown
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

@@ -13,12 +13,12 @@ from checked import make_return
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xlq import rules
-from xlq.catalogue import Catalogue, load_catalogue
-from xlq.config import Workspace, load_workspace
-from xlq.model import Checked, Finding, ParsedReturn
-from xlq.reconcile import indicator_history, months_ending, period_status, reconcile, shift_period
-from xlq.store import Receipt, Store
+from xlq.core import rules
+from xlq.core.catalogue import Catalogue, load_catalogue, months_ending, shift_period
+from xlq.core.config import Workspace, load_workspace
+from xlq.core.model import Checked, Finding, ParsedReturn
+from xlq.master.reconcile import indicator_history, period_status, reconcile
+from xlq.store.db import Receipt, Store
 
 CATALOGUE = """\
 version = "t1"
@@ -525,8 +525,8 @@ def test_the_default_window_is_thirteen_months_ending_at_the_reporting_period(se
 def test_real_returns_read_and_validated_reconcile_to_hand_computed_figures(tmp_path: Path) -> None:
     from returns import blank_return, fill, make_workspace
 
-    from xlq.reader import read_return
-    from xlq.validate import validate
+    from xlq.intake.reader import read_return
+    from xlq.intake.validate import validate
 
     workspace, catalogue = make_workspace(tmp_path, current="2023-12")
     figures = {"LUT": {"INC": {"Value": 5}, "TRAIN": {"Value": "91%"}, "COMPL": {"Numerator": 45, "Denominator": 50}},

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xlq import rules
-from xlq.report import findings_table, log_line, plain, sort_findings
+from xlq.core import rules
+from xlq.core.report import findings_table, log_line, plain, sort_findings
 
 
 def test_plain_shows_control_and_bidi_characters_as_escapes_and_keeps_one_line():

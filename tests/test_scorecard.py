@@ -15,12 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from xlsx_parts import Xlsx, split_ref
 
-from xlq import rules
-from xlq.catalogue import load_catalogue
-from xlq.config import SAMPLE_CONFIG, load_workspace
-from xlq.model import OrgValue, Reconciled, SubmissionStatus, Value
-from xlq.scorecard import write_scorecard
-from xlq.scorecard_plan import (
+from xlq.core import rules
+from xlq.core.catalogue import load_catalogue
+from xlq.core.config import SAMPLE_CONFIG, load_workspace
+from xlq.core.model import OrgValue, Reconciled, SubmissionStatus, Value
+from xlq.master.plan import (
     LINK_LIMIT,
     NOTE_LIMIT,
     SHEETS,
@@ -32,7 +31,8 @@ from xlq.scorecard_plan import (
     scorecard_layout,
     thresholds,
 )
-from xlq.scorecard_style import Links
+from xlq.master.style import Links
+from xlq.master.workbook import write_scorecard
 
 PERIODS = tuple(f"{y}-{m:02d}" for y, m in [(2022, 12)] + [(2023, n) for n in range(1, 13)])
 BUILT = dt.datetime(2024, 1, 9, 10, 12)
@@ -590,7 +590,7 @@ def test_master_replaces_the_old_one_atomically_and_keeps_its_permissions(worksp
 def test_a_target_that_cannot_be_replaced_gets_a_dated_copy_beside_it(workspace, catalogue, caplog):
     target = workspace.master_path
     (target / "locked").mkdir(parents=True)  # a non-empty directory cannot be replaced by a file
-    with caplog.at_level(logging.WARNING, logger="xlq.scorecard"):
+    with caplog.at_level(logging.WARNING, logger="xlq.master.workbook"):
         path = write_scorecard(make_reconciled(workspace), catalogue, workspace, built_at=BUILT)
     assert path.parent == target.parent and path != target
     assert path.name.startswith("scorecard-") and path.suffix == ".xlsx"

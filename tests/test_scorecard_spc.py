@@ -13,13 +13,12 @@ from xml.etree import ElementTree as ET
 import pytest
 from xlsx_parts import Xlsx, split_ref
 
-from xlq.catalogue import load_catalogue
-from xlq.config import SAMPLE_CONFIG, load_workspace
-from xlq.model import OrgValue, Reconciled
-from xlq.reconcile import months_ending
-from xlq.scorecard import write_scorecard
-from xlq.scorecard_plan import SHEETS, cell_ref, make_plan
-from xlq.scorecard_spc import plan_spc, sheet_name
+from xlq.core.catalogue import load_catalogue, months_ending
+from xlq.core.config import SAMPLE_CONFIG, load_workspace
+from xlq.core.model import OrgValue, Reconciled
+from xlq.master.plan import SHEETS, cell_ref, make_plan
+from xlq.master.spc_sheets import plan_spc, sheet_name
+from xlq.master.workbook import write_scorecard
 
 PERIODS = months_ending("2023-12", 13)
 BUILT = dt.datetime(2024, 1, 9, 10, 12)

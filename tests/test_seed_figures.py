@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from xlq.catalogue import DEFAULT_CATALOGUE, load_catalogue
+from xlq.core.catalogue import DEFAULT_CATALOGUE, load_catalogue
 
 DATA = DEFAULT_CATALOGUE.parent
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "derive_demo_figures.py"

@@ -25,9 +25,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xlq.catalogue import Target, load_catalogue
-from xlq.config import SpcSettings, load_workspace
-from xlq.spc import (
+from xlq.core.catalogue import Target, load_catalogue
+from xlq.core.config import SpcSettings, load_workspace
+from xlq.core.spc import (
     BLUE,
     GREY,
     LEGEND,

@@ -19,10 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from xlq import rules
-from xlq.catalogue import load_catalogue
-from xlq.model import Checked, Finding, Identity, ParsedReturn, Value
-from xlq.store import SCHEMA_VERSION, Receipt, Store, StoreBusy, StoreError, migrate
+from xlq.core import rules
+from xlq.core.catalogue import load_catalogue
+from xlq.core.errors import StoreBusy, StoreError
+from xlq.core.model import Checked, Finding, Identity, ParsedReturn, Value
+from xlq.store.db import Receipt, Store
+from xlq.store.schema import SCHEMA_VERSION, migrate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -404,7 +406,7 @@ _CHILD = """
 import os, sys, time
 sys.path.insert(0, {tests!r})
 from test_store import big_return, receipt
-from xlq.store import Store
+from xlq.store.db import Store
 store = Store({path!r})
 mode = sys.argv[1]
 if mode == "hook":

@@ -11,8 +11,16 @@ from openpyxl.utils.cell import coordinate_from_string, range_boundaries
 from python_calamine import CalamineWorkbook
 from template_fixtures import contact_cells, fill_template, locate, make_catalogue, make_workspace, read_meta
 
-from xlq.catalogue import DEFAULT_CATALOGUE, load_catalogue
-from xlq.template import HEADERS, INPUT_FILL, META_KEYS, TEMPLATE_FORMAT, TEMPLATE_VERSION, write_template, write_templates
+from xlq.core.catalogue import DEFAULT_CATALOGUE, load_catalogue
+from xlq.template.workbook import (
+    HEADERS,
+    INPUT_FILL,
+    META_KEYS,
+    TEMPLATE_FORMAT,
+    TEMPLATE_VERSION,
+    write_template,
+    write_templates,
+)
 
 PERIOD = "2023-12"
 INPUT_RGB = INPUT_FILL.fgColor.rgb

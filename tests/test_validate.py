@@ -24,9 +24,9 @@ from returns import (
     zip_with,
 )
 
-from xlq import rules
-from xlq.reader import read_return
-from xlq.validate import validate
+from xlq.core import rules
+from xlq.intake.reader import read_return
+from xlq.intake.validate import validate
 
 
 class Series:
@@ -352,7 +352,7 @@ def test_libreoffice_resave_of_a_faulty_return_gives_the_same_pairs(env: Env, li
 
 
 def test_check_files_judges_each_file_in_order(env: Env) -> None:
-    from xlq.validate import check_files
+    from xlq.intake.validate import check_files
 
     good, bad = env.filled().path, env.path()
     bad.write_bytes(b"")
@@ -402,7 +402,7 @@ unit = "ratio"
 aggregate = "ratio"
 """
     (tmp_path / "ws" / "catalogue.toml").write_text(toml)
-    from xlq.catalogue import load_catalogue
+    from xlq.core.catalogue import load_catalogue
 
     catalogue = load_catalogue(tmp_path / "ws" / "catalogue.toml")
     blank = blank_return(tmp_path / "blank.xlsx", catalogue, workspace)

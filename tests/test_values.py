@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xlq.values import Token, classify, for_unit, parse_text, shown, whole_part
+from xlq.core.values import Token, classify, for_unit, parse_text, shown, whole_part
 
 
 @given(st.text())

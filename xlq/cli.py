@@ -1,7 +1,9 @@
-"""The `xlq` command: a thin layer over the library; every command takes `--workspace DIR`.
+"""The `xlq` command: each command parses its options, calls the library and prints the result.
 
-Imports happen inside each command so `xlq validate one.xlsx` loads only what it needs
-(pandas and XlsxWriter are never imported to check a file).
+Every command takes `--workspace DIR`. Stage modules are imported inside each command, for
+start-up time: `xlq validate one.xlsx` loads only what checking a file needs (XlsxWriter and
+the watcher are never imported for it). Every failure xlq reports is an `XlqError`, printed
+by `main` as one line with exit status 2.
 """
 
 from __future__ import annotations
@@ -14,25 +16,25 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
-
-class UsageError(Exception):
-    """A problem the user can fix; printed as one line, exit status 2."""
+from xlq.core.catalogue import PERIOD_RE, load_catalogue
+from xlq.core.config import init_workspace, load_workspace
+from xlq.core.errors import UsageError, XlqError
+from xlq.core.report import finding_dict, findings_table, history_table, sort_findings, status_table
+from xlq.core.rules import rules_markdown
+from xlq.store.db import Store
 
 
 def _workspace(args: argparse.Namespace):
-    from xlq.config import load_workspace
 
     return load_workspace(args.workspace)
 
 
 def _catalogue(workspace):
-    from xlq.catalogue import load_catalogue
 
     return load_catalogue(workspace.catalogue_path, workspace.department_codes)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from xlq.config import init_workspace
 
     root = init_workspace(Path(args.dir))
     print(f"Created workspace {root}")
@@ -42,9 +44,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_template(args: argparse.Namespace) -> int:
-    from xlq.catalogue import PERIOD_RE
-    from xlq.store import Store
-    from xlq.template import write_templates
+    # imported here for start-up time (see the module docstring)
+    from xlq.template.workbook import write_templates
 
     if not PERIOD_RE.match(args.period):
         raise UsageError(f"--period {args.period!r} is not a month written YYYY-MM")
@@ -62,15 +63,13 @@ def cmd_template(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from xlq.report import finding_dict, findings_table, sort_findings
-    from xlq.validate import check_files
+    # imported here for start-up time (see the module docstring)
+    from xlq.intake.validate import check_files
 
     workspace = _workspace(args)
     catalogue = _catalogue(workspace)
     files = [Path(f) for f in args.files]
     if workspace.store_path.exists():
-        from xlq.store import Store
-
         with Store(workspace.store_path) as store:
             results = check_files(files, catalogue, workspace, store)
     else:
@@ -92,40 +91,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from xlq.pipeline import WorkspaceBusy, run_once
+    # imported here for start-up time (see the module docstring)
+    from xlq.watch.service import run_once
 
-    workspace = _workspace(args)
-    from xlsxwriter.exceptions import FileCreateError
-
-    try:
-        summary = run_once(workspace)
-    except WorkspaceBusy as exc:
-        raise UsageError(str(exc)) from None
-    except (FileCreateError, OSError) as exc:
-        raise UsageError(f"could not write the master ({exc}); the previous master is intact and the next "
-                         "run rebuilds it") from None
+    summary = run_once(_workspace(args))
     print(summary.describe())
     return 0
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from xlq.pipeline import WorkspaceBusy
-    from xlq.watch import watch_forever
+    # imported here for start-up time (see the module docstring)
+    from xlq.watch.service import watch_forever
 
-    workspace = _workspace(args)
-    try:
-        watch_forever(workspace, poll=args.poll)
-    except WorkspaceBusy as exc:
-        raise UsageError(str(exc)) from None
+    watch_forever(_workspace(args), poll=args.poll)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     workspace = _workspace(args)
     catalogue = _catalogue(workspace)
-    from xlq.reconcile import period_status
-    from xlq.report import status_table
-    from xlq.store import Store
+    # imported here for start-up time (see the module docstring)
+    from xlq.master.reconcile import period_status
+    from xlq.store.db import Store
 
     with Store(workspace.store_path) as store:
         status = period_status(store, catalogue, workspace, args.period)
@@ -141,9 +128,9 @@ def cmd_history(args: argparse.Namespace) -> int:
     catalogue = _catalogue(workspace)
     if args.code not in catalogue:
         raise UsageError(f"indicator {args.code!r} is not in {catalogue.path}")
-    from xlq.reconcile import indicator_history
-    from xlq.report import history_table
-    from xlq.store import Store
+    # imported here for start-up time (see the module docstring)
+    from xlq.master.reconcile import indicator_history
+    from xlq.store.db import Store
 
     with Store(workspace.store_path) as store:
         history = indicator_history(store, catalogue, workspace, args.code)
@@ -155,30 +142,24 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from xlq.demo import DemoError, run_demo
+    # imported here for start-up time (see the module docstring)
+    from xlq.demo import run_demo
 
-    try:
-        summary = run_demo(Path(args.dir or args.demo_workspace or "demo"))
-    except DemoError as exc:
-        raise UsageError(str(exc)) from None
+    summary = run_demo(Path(args.dir or args.demo_workspace or "demo"))
     print(summary)
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from xlq.importer import HistoryImportError, import_history
+    # imported here for start-up time (see the module docstring)
+    from xlq.importer import import_history
 
-    workspace = _workspace(args)
-    try:
-        count = import_history(workspace, Path(args.file))
-    except (HistoryImportError, FileNotFoundError) as exc:
-        raise UsageError(str(exc)) from None
+    count = import_history(_workspace(args), Path(args.file))
     print(f"Imported {count} values from {args.file}")
     return 0
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from xlq.rules import rules_markdown
 
     print(rules_markdown())
     return 0
@@ -227,14 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from xlq.catalogue import CatalogueError
-    from xlq.config import ConfigError
-    from xlq.store import StoreError
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CatalogueError, StoreError, UsageError) as exc:
+    except XlqError as exc:
         print(f"xlq: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

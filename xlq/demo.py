@@ -21,8 +21,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlq.catalogue import Catalogue, Indicator, load_catalogue, month_label, months_between
-from xlq.config import SAMPLE_CONFIG, Workspace, init_workspace, load_workspace
+from openpyxl import load_workbook
+
+from xlq.core.catalogue import Catalogue, Indicator, load_catalogue, month_label, months_between
+from xlq.core.config import SAMPLE_CONFIG, Workspace, init_workspace, load_workspace
+from xlq.core.errors import InputRefused
+from xlq.importer import COLUMNS, import_history
+from xlq.master.reconcile import reconcile
+from xlq.store.db import Store
+from xlq.template.workbook import write_template
+from xlq.watch.service import run_once
 
 DEMO_DATA = Path(__file__).with_name("data") / "demo_org.csv"
 FIRST, LAST = "2022-12", "2023-12"
@@ -30,8 +38,10 @@ DEMO_MARKER = ".xlq-demo"
 """Marks a folder `xlq demo` made; only such a folder is ever replaced by the next demo."""
 
 
-class DemoError(ValueError):
+class DemoError(InputRefused):
     """The demo cannot be built where asked; one line for the user."""
+
+
 SHARES = {"LUT": 24, "MSK": 14, "ICASH": 12, "DENT": 8, "BEDS": 20, "NORF": 16, "CORP": 6}
 """Each department's relative size, used to split organisation figures deterministically."""
 
@@ -149,8 +159,6 @@ def _value_entry(indicator: Indicator, value: float | None) -> Entry:
 
 def fill_template(template: Path, out: Path, entries: Mapping[str, Entry], prepared_by: str = "") -> Path:
     """Type entries into a template by Code, the way a department fills it in Excel."""
-    from openpyxl import load_workbook
-
     workbook = load_workbook(template)
     sheet = workbook["Return"]
     columns: dict[str, int] = {}
@@ -252,7 +260,6 @@ def department_entries(
 def write_history_csv(path: Path, catalogue: Catalogue, workspace: Workspace,
                       figures: Mapping[tuple[str, str], Figure], periods: Iterable[str]) -> Path:
     """The months before the demo's first return, as the CSV `xlq import` reads."""
-    from xlq.importer import COLUMNS
 
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -289,11 +296,6 @@ def _total_from_parts(indicator: Indicator, entries: dict[str, Entry]) -> None:
 
 def run_demo(root: Path) -> DemoSummary:
     """Build the demo workspace at `root` (replacing an earlier demo there)."""
-    from xlq.importer import import_history
-    from xlq.pipeline import run_once
-    from xlq.reconcile import reconcile
-    from xlq.store import Store
-    from xlq.template import write_template
 
     root = root.resolve()
     if (root / DEMO_MARKER).exists():

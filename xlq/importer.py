@@ -15,17 +15,18 @@ import hashlib
 from collections import defaultdict
 from pathlib import Path
 
-from xlq.catalogue import Catalogue, load_catalogue
-from xlq.config import Workspace
-from xlq.model import Identity, ParsedReturn, RawCell, RawRow
-from xlq.store import Receipt, Store
-from xlq.validate import validate
+from xlq.core.catalogue import Catalogue, load_catalogue
+from xlq.core.config import Workspace
+from xlq.core.errors import InputRefused
+from xlq.core.model import Identity, ParsedReturn, RawCell, RawRow
+from xlq.intake.validate import validate
+from xlq.store.db import Receipt, Store
 
 COLUMNS = ("department", "period", "code", "value", "numerator", "denominator", "comment")
 _NOT_FOR_IMPORTS = frozenset({"required-missing", "nothing-filled"})
 
 
-class HistoryImportError(ValueError):
+class HistoryImportError(InputRefused):
     """A CSV that cannot be imported; the message is one line for the user."""
 
 
@@ -37,7 +38,11 @@ def import_history(workspace: Workspace, path: Path, catalogue: Catalogue | None
     """Import `path` (columns: department, period, code, value, numerator, denominator, comment);
     returns how many values were stored."""
     catalogue = catalogue or load_catalogue(workspace.catalogue_path, workspace.department_codes)
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise HistoryImportError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    with handle:
         reader = csv.DictReader(handle)
         missing = [c for c in COLUMNS[:4] if c not in (reader.fieldnames or ())]
         if missing:

@@ -2,7 +2,7 @@
 
 `build_corpus(folder, workspace, catalogue)` writes each case into `folder` and returns the
 frozen `Case` list saying where it is dropped and what must happen to it. Nothing here is a
-committed binary: returns are filled into the real template (xlq.template via tests/returns.py)
+committed binary: returns are filled into the real template (xlq.template.workbook via tests/returns.py)
 and every other file is made by hand, byte by byte, from the formats' own rules.
 
 The expected outcome is the pipeline's (the watcher and `xlq run`); `validate_outcome` is what
@@ -23,8 +23,8 @@ from xml.sax.saxutils import escape
 
 from returns import GOOD, PERIOD, fill, ole_file, real_template, rewrite_member, zip_bomb, zip_with
 
-from xlq.catalogue import Catalogue
-from xlq.config import Workspace
+from xlq.core.catalogue import Catalogue
+from xlq.core.config import Workspace
 
 EARLIER = "2023-11"
 FUTURE = "2024-06"
@@ -94,7 +94,7 @@ class _Maker:
         path = self.folder / "templates" / f"{department}-{period}.xlsx"
         if not path.exists():
             made = real_template(self.catalogue, self.workspace, path, department, period)
-            assert made is not None, "xlq.template is needed to build the corpus"
+            assert made is not None, "xlq.template.workbook is needed to build the corpus"
         return path
 
     def filled(self, key: str, department: str, period: str, cells: Mapping[str, Mapping[str, object]] = GOOD,

@@ -1,0 +1,332 @@
+"""The indicator catalogue: what each department reports, how it is judged and summed.
+
+It lives in a TOML file an analyst can edit (`catalogue.toml` in the workspace), so a new
+indicator needs no code. Loading checks everything a later stage relies on and reports
+problems as one-line `CatalogueError`s naming the file and the indicator.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from xlq.core.errors import CatalogueError
+
+Unit = Literal["count", "percent", "ratio", "rate", "days", "number"]
+Direction = Literal["higher", "lower", "neither"]
+Aggregate = Literal["sum", "ratio", "mean", "central", "rolling12"]
+
+UNITS: tuple[str, ...] = ("count", "percent", "ratio", "rate", "days", "number")
+DIRECTIONS: tuple[str, ...] = ("higher", "lower", "neither")
+AGGREGATES: tuple[str, ...] = ("sum", "ratio", "mean", "central", "rolling12")
+PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_TARGET_RE = re.compile(
+    r"^\s*(?P<op>>=|<=|=)?\s*(?P<num>-?\d+(?:\.\d+)?)\s*(?P<pct>%)?\s*(?:by\s+(?P<by>\d{4}-\d{2}))?\s*$"
+)
+
+DEFAULT_CATALOGUE = Path(__file__).parent.parent / "data" / "catalogue.toml"
+
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target as the seed states it: a floor ("90%"), a ceiling ("0"), or none.
+
+    `by` (YYYY-MM) makes it a trajectory target such as "90% by March 2024".
+    Percent targets are fractions (0.9).
+    """
+
+    kind: Literal["floor", "ceiling", "none"]
+    value: float | None = None
+    by: str | None = None
+    percent: bool = False
+
+    @property
+    def text(self) -> str:
+        if self.kind == "none" or self.value is None:
+            return "No target"
+        number = f"{self.value * 100:g}%" if self.percent else f"{self.value:g}"
+        sign = ">=" if self.kind == "floor" else "<="
+        return f"{sign}{number}" + (f" by {month_label(self.by)}" if self.by else "")
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One row of the scorecard and of each reporting department's template."""
+
+    code: str
+    domain: str
+    subdomain: str
+    name: str
+    description: str
+    unit: Unit
+    target: Target
+    direction: Direction
+    tolerance: float
+    aggregate: Aggregate
+    reported_by: tuple[str, ...]
+    weight: str | None = None
+    central: str | None = None
+    cross_check: str | None = None
+    source: str | None = None
+    denominator: Literal["sum", "mean"] = "sum"
+    parts: tuple[str, ...] = ()
+    required: bool = True
+    active_from: str | None = None
+    active_until: str | None = None
+    decimals: int = 0
+    show: bool = True
+    note: str = ""
+
+    @property
+    def is_percent(self) -> bool:
+        """Percent and ratio values are fractions shown as percentages."""
+        return self.unit in ("percent", "ratio")
+
+    @property
+    def derived(self) -> bool:
+        """Derived indicators are computed from stored components, never typed in."""
+        return self.aggregate == "rolling12"
+
+    def display(self, number: float, *, min_decimals: int = 0, grouping: bool = True) -> str:
+        """How this indicator's numbers read as text: 93%, 6.29%, 1,234. `min_decimals` keeps a
+        fraction of a percentage point visible (a tolerance of 0.5%); `grouping=False` gives
+        text a template can read back as a number."""
+        if self.is_percent:
+            return f"{number * 100:.{max(self.decimals, min_decimals)}f}%"
+        sep = "," if grouping else ""
+        if self.decimals:
+            return f"{number:{sep}.{self.decimals}f}"
+        rounded = round(float(number), 6)
+        return f"{int(rounded):{sep}d}" if rounded.is_integer() else f"{rounded:{sep}}"
+
+    def reports(self, department: str, all_departments: tuple[str, ...] = ()) -> bool:
+        if self.derived:
+            return False
+        if self.reported_by == ("all",):
+            return department in all_departments if all_departments else True
+        return department in self.reported_by
+
+    def active(self, period: str) -> bool:
+        return (self.active_from is None or period >= self.active_from) and (
+            self.active_until is None or period <= self.active_until
+        )
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The loaded catalogue; indicators keep the file's order, which is the scorecard's."""
+
+    version: str
+    indicators: tuple[Indicator, ...]
+    path: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_code", {i.code: i for i in self.indicators})
+
+    def __getitem__(self, code: str) -> Indicator:
+        return self._by_code[code]  # type: ignore[attr-defined]
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._by_code  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return len(self.indicators)
+
+    def domains(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(i.domain for i in self.indicators))
+
+    def for_department(self, department: str, period: str, departments: tuple[str, ...] = ()) -> tuple[Indicator, ...]:
+        """The indicators a department's template for `period` asks for."""
+        return tuple(i for i in self.indicators if i.reports(department, departments) and i.active(period))
+
+
+def month_label(period: str | None) -> str:
+    """`2024-03` -> `Mar-2024`, the way the seed and the templates show a period."""
+    if not period:
+        return ""
+    year, month = period.split("-")
+    names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    return f"{names[int(month) - 1]}-{year}"
+
+
+def shift_period(period: str, months: int) -> str:
+    """`2024-01` shifted by -1 -> `2023-12`."""
+    year, month = (int(p) for p in period.split("-"))
+    index = year * 12 + month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def months_ending(end: str, count: int) -> tuple[str, ...]:
+    """The `count` months ending with `end`, oldest first."""
+    return tuple(shift_period(end, n) for n in range(1 - count, 1))
+
+
+def months_between(first: str, last: str) -> tuple[str, ...]:
+    """Every month from `first` to `last`, both included (empty when `last` is earlier)."""
+    span = (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:]) + 1
+    return months_ending(last, span) if span > 0 else ()
+
+
+def parse_target(text: str, unit: str) -> Target:
+    """Parse the catalogue's target notation: `none`, `>= 90%`, `<= 0`, `>= 90% by 2024-03`.
+
+    A bare number is a floor for percent-like units and a ceiling otherwise, matching how
+    the seed writes "90%" (a floor) and "0" (never events: a ceiling).
+    """
+    cleaned = text.strip().lower()
+    if cleaned in ("", "none", "no target", "n/a"):
+        return Target("none")
+    match = _TARGET_RE.match(cleaned)
+    if not match:
+        raise ValueError(f"target {text!r} is not 'none', '>= N', '<= N' or '>= N% by YYYY-MM'")
+    percent = bool(match["pct"])
+    number = float(match["num"]) / (100 if percent else 1)
+    op = match["op"]
+    kind: Literal["floor", "ceiling"]
+    if op == ">=":
+        kind = "floor"
+    elif op == "<=":
+        kind = "ceiling"
+    else:
+        kind = "floor" if unit in ("percent", "ratio") and number > 0 else "ceiling"
+    by = match["by"]
+    if by and not PERIOD_RE.match(by):
+        raise ValueError(f"target date {by!r} is not YYYY-MM")
+    return Target(kind, number, by, percent)
+
+
+def parse_amount(text: str | float | int) -> float:
+    """Tolerances use the target's notation: `2%` is two percentage points (0.02)."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    cleaned = text.strip()
+    if cleaned.endswith("%"):
+        return float(cleaned[:-1]) / 100
+    return float(cleaned or 0)
+
+
+def load_catalogue(path: Path | str | None = None, departments: tuple[str, ...] = ()) -> Catalogue:
+    """Load and check a catalogue; `departments` (from xlq.toml) checks `reported_by`."""
+    source = Path(path) if path else DEFAULT_CATALOGUE
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogueError(f"{source}: catalogue file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(f"{source}: {exc}") from None
+    version = str(data.get("version", "")).strip()
+    if not version:
+        raise CatalogueError(f"{source}: missing top-level key 'version'")
+    entries = data.get("indicator")
+    if not isinstance(entries, list) or not entries:
+        raise CatalogueError(f"{source}: no [[indicator]] entries")
+    indicators = tuple(_indicator(source, n, entry) for n, entry in enumerate(entries, 1))
+    catalogue = Catalogue(version, indicators, str(source))
+    _check_references(source, catalogue, departments)
+    return catalogue
+
+
+_FIELDS = {
+    "code", "domain", "subdomain", "name", "description", "unit", "target", "direction", "tolerance",
+    "aggregate", "reported_by", "weight", "central", "cross_check", "source", "denominator", "parts",
+    "required", "active_from", "active_until", "decimals", "show", "note",
+}
+
+
+def _indicator(source: Path, number: int, entry: dict) -> Indicator:
+    code = str(entry.get("code", "")).strip()
+    where = f"{source}: indicator {code or '#' + str(number)}"
+
+    def fail(message: str) -> CatalogueError:
+        return CatalogueError(f"{where}: {message}")
+
+    if not code:
+        raise fail("missing 'code'")
+    unknown = set(entry) - _FIELDS
+    if unknown:
+        raise fail(f"unknown key(s) {', '.join(sorted(unknown))}")
+    for key in ("domain", "name", "unit"):
+        if not str(entry.get(key, "")).strip():
+            raise fail(f"missing '{key}'")
+    unit = entry["unit"]
+    if unit not in UNITS:
+        raise fail(f"unit {unit!r} is not one of {', '.join(UNITS)}")
+    direction = entry.get("direction", "neither")
+    if direction not in DIRECTIONS:
+        raise fail(f"direction {direction!r} is not one of {', '.join(DIRECTIONS)}")
+    aggregate = entry.get("aggregate", "sum")
+    if aggregate not in AGGREGATES:
+        raise fail(f"aggregate {aggregate!r} is not one of {', '.join(AGGREGATES)}")
+    try:
+        target = parse_target(str(entry.get("target", "none")), unit)
+        tolerance = parse_amount(entry.get("tolerance", 0))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if aggregate == "ratio" and unit != "ratio":
+        raise fail("aggregate 'ratio' needs unit 'ratio' (numerator and denominator)")
+    if aggregate == "mean" and not entry.get("weight"):
+        raise fail("aggregate 'mean' needs 'weight' (the indicator whose value weights each department)")
+    if aggregate == "central" and not entry.get("central"):
+        raise fail("aggregate 'central' needs 'central' (the department that reports it)")
+    if aggregate == "rolling12" and not entry.get("source"):
+        raise fail("aggregate 'rolling12' needs 'source' (the monthly ratio indicator)")
+    if entry.get("denominator", "sum") not in ("sum", "mean"):
+        raise fail("denominator must be 'sum' or 'mean'")
+    if entry.get("cross_check") not in (None, "", "sum", "ratio"):
+        raise fail("cross_check must be 'sum' or 'ratio'")
+    for key in ("active_from", "active_until"):
+        if entry.get(key) and not PERIOD_RE.match(str(entry[key])):
+            raise fail(f"{key} {entry[key]!r} is not YYYY-MM")
+    reported = entry.get("reported_by", "all")
+    reported_by = ("all",) if reported == "all" else tuple(str(d) for d in reported)
+    if not reported_by:
+        raise fail("reported_by is empty")
+    return Indicator(
+        code=code,
+        domain=str(entry["domain"]).strip(),
+        subdomain=str(entry.get("subdomain", "")).strip(),
+        name=str(entry["name"]).strip(),
+        description=str(entry.get("description", "")).strip(),
+        unit=unit,
+        target=target,
+        direction=direction,
+        tolerance=tolerance,
+        aggregate=aggregate,
+        reported_by=reported_by,
+        weight=entry.get("weight") or None,
+        central=entry.get("central") or None,
+        cross_check=entry.get("cross_check") or None,
+        source=entry.get("source") or None,
+        denominator=entry.get("denominator", "sum"),
+        parts=tuple(entry.get("parts", ())),
+        required=bool(entry.get("required", True)),
+        active_from=entry.get("active_from") or None,
+        active_until=entry.get("active_until") or None,
+        decimals=int(entry.get("decimals", 0)),
+        show=bool(entry.get("show", True)),
+        note=str(entry.get("note", "")).strip(),
+    )
+
+
+def _check_references(source: Path, catalogue: Catalogue, departments: tuple[str, ...]) -> None:
+    seen: set[str] = set()
+    for indicator in catalogue.indicators:
+        if indicator.code in seen:
+            raise CatalogueError(f"{source}: indicator {indicator.code}: code is used twice")
+        seen.add(indicator.code)
+    for indicator in catalogue.indicators:
+        where = f"{source}: indicator {indicator.code}"
+        for ref in (indicator.weight, indicator.source, *indicator.parts):
+            if ref and ref not in catalogue:
+                raise CatalogueError(f"{where}: refers to unknown indicator {ref!r}")
+        if indicator.source and catalogue[indicator.source].unit != "ratio":
+            raise CatalogueError(f"{where}: source {indicator.source} must be a ratio indicator")
+        if departments:
+            named = [d for d in (*indicator.reported_by, indicator.central) if d and d != "all"]
+            for dept in named:
+                if dept not in departments:
+                    raise CatalogueError(f"{where}: unknown department {dept!r} (not in xlq.toml)")

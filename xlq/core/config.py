@@ -1,0 +1,257 @@
+"""A workspace: one folder holding `xlq.toml`, the catalogue, the store and the drop folders.
+
+Every command works on one workspace (`--workspace DIR`, default the current folder).
+Configuration problems are `ConfigError`s whose message is one line naming the file, the
+line and the key, so the CLI can print it instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xlq.core.catalogue import DEFAULT_CATALOGUE, PERIOD_RE, shift_period
+from xlq.core.errors import ConfigError
+
+CONFIG_NAME = "xlq.toml"
+FOLDERS = ("templates", "inbox", "outbox", "archive", "rejected")
+_CODE_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}$")
+
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str
+    name: str
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """How the watcher finds files: native events unless `poll_seconds` > 0 (network shares)."""
+
+    poll_seconds: float = 0.0
+    settle_seconds: float = 1.0
+    rescan_seconds: float = 60.0
+    batch_seconds: float = 0.25
+    require_department_folders: bool = False
+
+
+@dataclass(frozen=True)
+class SpcSettings:
+    """Making Data Count defaults as NHSRplotthedots sets them: 7 points trending, 7 on one side."""
+
+    trend_length: int = 7
+    shift_length: int = 7
+    baseline_points: int = 0
+    rebase: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    organisation: str
+    departments: tuple[Department, ...]
+    due_day: int = 10
+    current_period: str | None = None
+    store_path: Path = field(default=Path("xlq.sqlite"))
+    catalogue_path: Path = field(default=Path("catalogue.toml"))
+    watch: WatchSettings = WatchSettings()
+    spc: SpcSettings = SpcSettings()
+
+    @property
+    def department_codes(self) -> tuple[str, ...]:
+        return tuple(d.code for d in self.departments)
+
+    def department(self, code: str) -> Department | None:
+        return next((d for d in self.departments if d.code == code), None)
+
+    def folder(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def master_path(self) -> Path:
+        return self.root / "outbox" / "scorecard.xlsx"
+
+    def reporting_period(self, today: dt.date | None = None) -> str:
+        """The month being collected: `current` from xlq.toml, else last month."""
+        if self.current_period:
+            return self.current_period
+        today = today or dt.date.today()
+        first = today.replace(day=1) - dt.timedelta(days=1)
+        return f"{first.year:04d}-{first.month:02d}"
+
+    def due_date(self, period: str) -> dt.date:
+        """Returns for a month are due on `due_day` of the following month."""
+        year, month = (int(p) for p in shift_period(period, 1).split("-"))
+        return dt.date(year, month, min(self.due_day, 28))
+
+
+def _line_of(text: str, key: str) -> int:
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
+    match = pattern.search(text)
+    return text.count("\n", 0, match.start()) + 1 if match else 1
+
+
+def load_workspace(root: Path | str = ".") -> Workspace:
+    """Read `xlq.toml` in `root`; any problem is one `ConfigError` line."""
+    root = Path(root).resolve()
+    path = root / CONFIG_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (run 'xlq init {root}' to create a workspace)") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(f"{path}:{_line_of(text, key.split('.')[-1])}: {key}: {message}")
+
+    org = data.get("organisation", {})
+    name = org.get("name") if isinstance(org, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        raise fail("organisation.name", "missing; give the organisation's name")
+    departments = []
+    for n, entry in enumerate(data.get("department", []), 1):
+        code = entry.get("code") if isinstance(entry, dict) else None
+        if not isinstance(code, str) or not _CODE_RE.match(code):
+            raise fail("department.code", f"department #{n}: code {code!r} must be 1-16 capitals, digits or _")
+        if not isinstance(entry.get("name"), str) or not entry["name"].strip():
+            raise fail("department.name", f"department {code}: missing name")
+        departments.append(Department(code, entry["name"].strip(), str(entry.get("email", ""))))
+    if not departments:
+        raise fail("department", "no [[department]] entries")
+    if len({d.code for d in departments}) != len(departments):
+        raise fail("department.code", "a department code is used twice")
+
+    calendar = data.get("calendar", {})
+    due_day = calendar.get("due_day", 10)
+    if not isinstance(due_day, int) or not 1 <= due_day <= 28:
+        raise fail("calendar.due_day", f"{due_day!r} must be a day of the month from 1 to 28")
+    current = calendar.get("current") or None
+    if current is not None and not PERIOD_RE.match(str(current)):
+        raise fail("calendar.current", f"{current!r} is not a month written YYYY-MM")
+
+    store = data.get("store", {})
+    catalogue = data.get("catalogue", {})
+    watch = data.get("watch", {})
+    spc = data.get("spc", {})
+    try:
+        watch_settings = WatchSettings(
+            poll_seconds=float(watch.get("poll_seconds", 0)),
+            settle_seconds=float(watch.get("settle_seconds", 1.0)),
+            rescan_seconds=float(watch.get("rescan_seconds", 60)),
+            batch_seconds=float(watch.get("batch_seconds", 0.25)),
+            require_department_folders=bool(watch.get("require_department_folders", False)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise fail("watch", f"settings must be numbers ({exc})") from None
+    rebase = spc.get("rebase", {})
+    if not isinstance(rebase, dict) or not all(PERIOD_RE.match(str(v)) for v in rebase.values()):
+        raise fail("spc.rebase", "must map indicator codes to months written YYYY-MM")
+    for key in ("trend_length", "shift_length", "baseline_points"):
+        if not isinstance(spc.get(key, 7), int) or spc.get(key, 7) < (0 if key == "baseline_points" else 2):
+            raise fail(f"spc.{key}", f"{spc.get(key)!r} must be a whole number (at least 2 for run lengths)")
+    spc_settings = SpcSettings(
+        trend_length=int(spc.get("trend_length", 7)),
+        shift_length=int(spc.get("shift_length", 7)),
+        baseline_points=int(spc.get("baseline_points", 0)),
+        rebase=tuple(sorted((str(k), str(v)) for k, v in rebase.items())),
+    )
+    return Workspace(
+        root=root,
+        organisation=name.strip(),
+        departments=tuple(departments),
+        due_day=due_day,
+        current_period=current,
+        store_path=root / str(store.get("path", "xlq.sqlite")),
+        catalogue_path=root / str(catalogue.get("path", "catalogue.toml")),
+        watch=watch_settings,
+        spc=spc_settings,
+    )
+
+
+SAMPLE_CONFIG = """\
+# xlq workspace settings. Periods are months written YYYY-MM.
+
+[organisation]
+name = "Cambridgeshire Community Services NHS Trust"
+
+[calendar]
+due_day = 10            # a month's returns are due on this day of the next month
+# current = "2023-12"   # the month being collected; default: last month
+
+[store]
+path = "xlq.sqlite"     # SQLite file, relative to this folder
+
+[catalogue]
+path = "catalogue.toml"
+
+[watch]
+poll_seconds = 0        # > 0 polls every N seconds (network shares raise no file events)
+settle_seconds = 1      # a file is read once its size and mtime have been stable this long
+rescan_seconds = 60     # full rescan regardless of events
+batch_seconds = 0.25    # rebuild this long after the last stored file (a burst gives one rebuild)
+require_department_folders = false
+
+[spc]
+trend_length = 7        # points in a row rising or falling (NHSRplotthedots default)
+shift_length = 7        # points in a row on one side of the mean
+
+[[department]]
+code = "LUT"
+name = "Luton Adult Services"
+email = "luton.adults@example.nhs.uk"
+
+[[department]]
+code = "MSK"
+name = "MSK Services"
+email = "msk@example.nhs.uk"
+
+[[department]]
+code = "ICASH"
+name = "iCaSH (sexual health)"
+email = "icash@example.nhs.uk"
+
+[[department]]
+code = "DENT"
+name = "Community Dental Services"
+email = "dental@example.nhs.uk"
+
+[[department]]
+code = "BEDS"
+name = "Bedfordshire Children's 0-19 Services"
+email = "beds.0-19@example.nhs.uk"
+
+[[department]]
+code = "NORF"
+name = "Norfolk Children's 0-19 Services"
+email = "norfolk.0-19@example.nhs.uk"
+
+[[department]]
+code = "CORP"
+name = "Corporate Services (Workforce, Governance)"
+email = "corporate@example.nhs.uk"
+"""
+
+
+def init_workspace(root: Path, config_text: str = SAMPLE_CONFIG) -> Path:
+    """Create a workspace; never overwrites an existing xlq.toml or catalogue."""
+
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    for name in FOLDERS:
+        (root / name).mkdir(exist_ok=True)
+    config = root / CONFIG_NAME
+    if not config.exists():
+        config.write_text(config_text, encoding="utf-8")
+    catalogue = root / "catalogue.toml"
+    if not catalogue.exists():
+        shutil.copyfile(DEFAULT_CATALOGUE, catalogue)
+    return root

@@ -1,0 +1,187 @@
+"""The small frozen values that flow between pipeline stages.
+
+file -> ParsedReturn (reader) -> Checked (validate) -> store -> Reconciled (reconcile) -> workbook.
+Each stage accepts and returns only these, so no stage needs another's internals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning", "info"]
+Outcome = Literal["accepted", "accepted_with_warnings", "rejected"]
+Marker = Literal["N/A", "TBA", "-"]
+
+MARKERS: tuple[str, ...] = ("N/A", "TBA", "-")
+"""Seed markers kept distinct from numbers: not applicable, not yet available, nothing to report."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One validation or reconciliation finding: a value, not an exception.
+
+    `rule` is a code from `xlq.core.rules.RULES`; `cell` is as Excel shows it (`F14`), and
+    `location` joins it with the sheet the way a user types it in the Name Box.
+    """
+
+    rule: str
+    severity: Severity
+    message: str
+    department: str | None = None
+    period: str | None = None
+    indicator: str | None = None
+    sheet: str | None = None
+    cell: str | None = None
+    value: str | None = None
+    file: str | None = None
+
+    @property
+    def location(self) -> str:
+        if self.sheet and self.cell:
+            return f"{self.sheet}!{self.cell}"
+        return self.cell or self.sheet or ""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who sent a return and for when, as the template's metadata states it."""
+
+    organisation: str
+    department: str
+    period: str
+    catalogue_version: str
+    template_version: str
+
+
+@dataclass(frozen=True)
+class RawCell:
+    """A cell exactly as read: `raw` is the reader's Python value (str, float, int,
+    bool, datetime, None); `error` holds an Excel error literal such as `#DIV/0!`;
+    `formula` is set only for a formula saved without its result (raw is then None)."""
+
+    ref: str
+    raw: object = None
+    error: str | None = None
+    formula: str | None = None
+
+    @property
+    def is_blank(self) -> bool:
+        return self.error is None and self.formula is None and (
+            self.raw is None or (isinstance(self.raw, str) and not self.raw.strip()))
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """One indicator row of a return table, located by its `Code`, never by position."""
+
+    code: RawCell
+    value: RawCell
+    numerator: RawCell
+    denominator: RawCell
+    comment: RawCell
+    row: int
+
+
+@dataclass(frozen=True)
+class ParsedReturn:
+    """What the reader could get out of one file; `findings` holds file-level problems.
+
+    When the file could not be read at all, `identity` is None, `rows` is empty and the
+    findings say why.
+    """
+
+    path: str
+    sha256: str
+    size: int
+    identity: Identity | None
+    sheet: str = "Return"
+    rows: tuple[RawRow, ...] = ()
+    contact: tuple[tuple[str, str], ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True)
+class Value:
+    """An accepted value with its provenance.
+
+    `value` is None when the department gave a marker (`N/A`, `TBA`, `-`) or left it
+    blank; blank never becomes zero. Percent and ratio values are fractions (0.85).
+    """
+
+    indicator: str
+    department: str
+    period: str
+    value: float | None
+    numerator: float | None = None
+    denominator: float | None = None
+    marker: str | None = None
+    sheet: str = "Return"
+    cell: str = ""
+    raw: str = ""
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The validated return: accepted values plus every finding, ready to store.
+
+    `outcome` is decided by `xlq.intake.validate`: a file-level error rejects the whole return,
+    cell-level errors only drop their own values.
+    """
+
+    parsed: ParsedReturn
+    values: tuple[Value, ...]
+    findings: tuple[Finding, ...]
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class OrgValue:
+    """An organisation-level figure for one indicator and month, as reconciled.
+
+    `flags` say why a reviewer should look at it (partial coverage, a reconciliation
+    difference, a correction, a warning on a contributing value); they become cell notes.
+    """
+
+    indicator: str
+    period: str
+    value: float | None
+    marker: str | None = None
+    numerator: float | None = None
+    denominator: float | None = None
+    contributors: int = 0
+    expected: int = 0
+    flags: tuple[str, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return 0 < self.contributors < self.expected
+
+
+@dataclass(frozen=True)
+class SubmissionStatus:
+    """A department's state for one month: accepted, accepted_with_warnings, rejected,
+    missing or late; `received` is an ISO timestamp or None."""
+
+    department: str
+    period: str
+    status: str
+    received: str | None = None
+    file: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """Everything the master workbook shows, computed from the store alone."""
+
+    periods: tuple[str, ...]
+    org: dict[tuple[str, str], OrgValue] = field(default_factory=dict)
+    by_department: dict[tuple[str, str, str], Value] = field(default_factory=dict)
+    submissions: dict[tuple[str, str], SubmissionStatus] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+    files_in: int = 0
+    history: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+    """Indicator code -> (period, organisation value) for months with a value, oldest first,
+    reaching back before `periods` where the store has it: the series SPC limits come from."""

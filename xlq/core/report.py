@@ -1,0 +1,141 @@
+"""Findings as people and machines read them: a text table, a log line, a JSON record.
+
+The same `Finding` value feeds all three (and the master's Validation Errors sheet), so a
+department reading `xlq validate`, an analyst reading the log and a script reading JSON see
+one story.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+
+from xlq.core.model import Finding
+
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Errors first, then by where they are, so the worst is read first."""
+    return sorted(
+        findings,
+        key=lambda f: (_SEVERITY_ORDER.get(f.severity, 3), f.file or "", f.department or "", f.period or "",
+                       _cell_key(f.cell), f.indicator or ""),
+    )
+
+
+def _cell_key(cell: str | None) -> tuple[int, str]:
+    if not cell:
+        return (0, "")
+    letters = cell.rstrip("0123456789")
+    digits = cell[len(letters):]
+    return (int(digits) if digits else 0, letters)
+
+
+_UNSAFE = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    return " " if ch in "\r\n\t" else f"\\u{ord(ch):04x}"
+
+
+def plain(text: str, limit: int = 200) -> str:
+    """One line of printable text: control characters and bidi overrides shown as escapes."""
+    result = _UNSAFE.sub(_escape, text)
+    return result if len(result) <= limit else result[: limit - 1] + "…"
+
+
+def findings_table(findings: Sequence[Finding]) -> str:
+    """A fixed-width table for the terminal."""
+    headers = ("Severity", "Rule", "Cell", "Indicator", "Value", "Message")
+    rows = [
+        (f.severity, f.rule, f.location, f.indicator or "", plain(f.value or "", 24), plain(f.message, 400))
+        for f in sort_findings(findings)
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers[:-1])]
+    lines = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers[:-1], widths, strict=True)) + "  " + headers[-1]]
+    for row in rows:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1])
+    return "\n".join(lines)
+
+
+def finding_dict(finding: Finding) -> dict[str, str | None]:
+    data = asdict(finding)
+    data["location"] = finding.location
+    return data
+
+
+def log_line(finding: Finding) -> str:
+    """The single log line a finding becomes."""
+    where = " ".join(
+        part for part in (finding.department, finding.period, finding.indicator, finding.location) if part
+    )
+    return f"{finding.severity.upper()} {finding.rule} {where}: {plain(finding.message)}"
+
+
+def status_table(status) -> str:
+    """`xlq status`: one line per department for a month (a reconcile.PeriodStatus)."""
+    counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(status.counts().items()))
+    lines = [f"Returns for {status.period} (due {status.due}): {counts}"]
+    for row in status.departments:
+        when = (row.received or "-")[:16].replace("T", " ")
+        reason = f"  {plain(row.reason, 120)}" if row.reason and row.reason != row.status.replace("_", " ") else ""
+        lines.append(f"  {row.department:<8} {row.status.replace('_', ' '):<24} {when:<20} {plain(row.file or '', 50)}"
+                     f"{reason}")
+    for sub in status.unidentified:
+        received = sub.received_at[:16].replace("T", " ")
+        lines.append(f"  {'?':<8} {'rejected (unidentified)':<24} {received:<20} {plain(sub.original_name, 50)}")
+    return "\n".join(lines)
+
+
+def history_table(indicator, history) -> str:
+    """`xlq history CODE`: organisation values by month, then every departmental value with provenance."""
+    lines = [f"{indicator.code}  {indicator.name}  (target {indicator.target.text})", "  Organisation:"]
+    for org in history.org:
+        shown = org.marker or ("" if org.value is None else indicator.display(org.value))
+        note = f"  [{'; '.join(org.flags)}]" if org.flags else ""
+        lines.append(f"    {org.period}  {shown:>10}  {org.contributors}/{org.expected} departments{note}")
+    lines.append("  Departments (superseded values marked *):")
+    for entry in sorted(history.entries, key=lambda e: (e.value.period, e.value.department, e.submission_id)):
+        v = entry.value
+        shown = v.marker or ("" if v.value is None else indicator.display(v.value))
+        mark = " " if entry.current else "*"
+        lines.append(f"   {mark}{v.period}  {v.department:<7} {shown:>10}  {v.sheet}!{v.cell} raw {plain(v.raw, 20)!r}"
+                     f"  from {plain(entry.file, 40)} ({entry.kind}, {entry.received_at[:16].replace('T', ' ')})")
+    return "\n".join(lines)
+
+
+def reason_text(submission, findings: Iterable[Finding], first, workspace) -> str:
+    """The plain-words `.reason.txt` beside a rejected file (`submission`, and `first` for a
+    duplicate of a rejected file, are store Submissions)."""
+    ordered = sort_findings(findings)
+    folder = f"inbox/{submission.department}/" if submission.department else submission.arrived_in + "/"
+    lines = [f"xlq did not accept this file: {plain(submission.original_name, 300)}", "",
+             f"Received:    {submission.received_at[:19].replace('T', ' ')}",
+             f"Dropped in:  {submission.arrived_in}/"]
+    if submission.department or submission.period:
+        lines.append(f"Return for:  {submission.department or '?'} {submission.period or ''}".rstrip())
+    lines.append("")
+    if first is not None:
+        lines += [f"This file is identical to {plain(first.original_name, 300)}, received "
+                  f"{first.received_at[:16].replace('T', ' ')}, which was rejected for the reasons below.", ""]
+    errors = [f for f in ordered if f.severity == "error"]
+    warnings = [f for f in ordered if f.severity == "warning"]
+    if workspace.watch.require_department_folders and submission.arrived_in == "inbox":
+        lines += ["This workspace takes returns only from department folders: inbox/<your code>/, "
+                  f"one of {', '.join(workspace.department_codes)}.", ""]
+    lines.append("Why it was not accepted:" if errors else "Why it was not accepted: see below.")
+    lines += [_reason_line(f) for f in errors]
+    if warnings:
+        lines += ["", "Also check (warnings):"] + [_reason_line(f) for f in warnings]
+    lines += ["", "What to do: correct your workbook (the .feedback.xlsx file beside this one, when there is one,",
+              "is a copy of it with the problem cells highlighted and commented), then save it as .xlsx and",
+              f"drop it into {folder} again. Nothing from this file was counted.", ""]
+    return "\n".join(lines)
+
+
+def _reason_line(finding: Finding) -> str:
+    where = " ".join(p for p in (finding.location, f"({finding.indicator})" if finding.indicator else "") if p)
+    return f"  - {where + ': ' if where else ''}{plain(finding.message, 600)}  [{finding.rule}]"

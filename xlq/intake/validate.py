@@ -1,0 +1,316 @@
+"""Judge a parsed return against the catalogue, the workspace and the indicator's history.
+
+Three tiers, as the rule catalogue (xlq.core.rules) states them: a file-level error rejects the
+whole return and nothing from it is kept; a cell-level error drops that one value and keeps
+the rest; a warning keeps the value and flags it. Every finding names the department,
+period, indicator, sheet and cell, and carries the value received.
+
+Statistical warnings need the indicator's accepted history (`History.series`):
+- outside-history: the value is outside the XmR natural process limits of the history
+  (`xlq.core.spc.xmr_limits`, at least MIN_HISTORY points), mean +/- 2.66 x mean moving range;
+- large-change-unexplained (only when Comment is empty): with MIN_HISTORY points or more,
+  the change from the previous value exceeds the moving-range upper limit (3.267 x mean
+  moving range); with less history, or a flat one, a change of more than half of the previous
+  value (at least 10 for counts) or of more than 20 percentage points in percent rows;
+- both are skipped for ratios over fewer than MIN_DENOMINATOR cases (2/3 -> 3/3 is not news),
+  and a change must be material (10 for counts, 10 percentage points) to be "large";
+- percent-maybe-fraction: a bare number from 0 to 1 in a percent row that sits closer to
+  the history's mean when read as percentage points (a bare 1 that usually runs near 1%).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from xlq.core import rules
+from xlq.core.catalogue import PERIOD_RE, Catalogue, Indicator
+from xlq.core.config import Workspace
+from xlq.core.model import Checked, Finding, ParsedReturn, RawCell, RawRow, Value
+from xlq.core.spc import Limits, monthly, xmr_limits
+from xlq.core.values import Reading, Token, classify, for_unit, shown, whole_part
+from xlq.intake.reader import read_return
+
+EARLIEST_PERIOD = "2000-01"
+MIN_HISTORY = 5
+COMMENT_LIMIT = 1000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+LARGE_RELATIVE = 0.5
+MR_UPPER = 3.267
+LARGE_COUNT_FLOOR = 10.0
+LARGE_PERCENT_POINTS = 0.2
+MATERIAL_PERCENT_POINTS = 0.1
+MIN_DENOMINATOR = 20
+
+
+class History(Protocol):
+    def series(self, indicator: str, department: str, before: str) -> Sequence[tuple[str, float]]:
+        """Accepted values of earlier periods, oldest first."""
+        ...
+
+
+def validate(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, history: History | None = None, *,
+             folder_department: str | None = None, today: dt.date | None = None) -> Checked:
+    """Judge `parsed`; the outcome is rejected on any file-level error."""
+    file = Path(parsed.path).name
+    findings = list(parsed.findings)
+    if not _rejected(findings):
+        findings += _file_checks(parsed, catalogue, workspace, folder_department, today, file)
+    if _rejected(findings) or parsed.identity is None:
+        return Checked(parsed, (), tuple(findings), "rejected")
+    judge = _Judge(parsed, catalogue, workspace, history, file)
+    values = judge.run()
+    findings += judge.findings
+    if _rejected(findings):
+        return Checked(parsed, (), tuple(findings), "rejected")
+    warned = any(f.severity in ("error", "warning") for f in findings)
+    return Checked(parsed, tuple(values), tuple(findings), "accepted_with_warnings" if warned else "accepted")
+
+
+def _rejected(findings: Sequence[Finding]) -> bool:
+    return any(f.rule in rules.FILE_RULES for f in findings)
+
+
+def _file_checks(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, folder: str | None,
+                 today: dt.date | None, file: str) -> list[Finding]:
+    identity = parsed.identity
+    if identity is None:
+        return [rules.finding("not-a-template", "no template metadata", file=file)]
+    where = {"department": identity.department or None, "period": identity.period or None, "file": file}
+    out: list[Finding] = []
+    if _norm(identity.organisation) != _norm(workspace.organisation):
+        out.append(rules.finding("wrong-organisation", identity.organisation, **where))
+    if workspace.department(identity.department) is None:
+        out.append(rules.finding("unknown-department", identity.department, **where))
+    elif folder is not None and folder != identity.department:
+        out.append(rules.finding("wrong-department-folder", identity.department, **where))
+    if not PERIOD_RE.match(identity.period) or identity.period < EARLIEST_PERIOD:
+        out.append(rules.finding("unknown-period", identity.period, **where))
+    elif identity.period > workspace.reporting_period(today):
+        out.append(rules.finding("future-period", identity.period, **where))
+    if not out and identity.catalogue_version != catalogue.version:
+        expected = {i.code for i in catalogue.for_department(identity.department, identity.period, workspace.department_codes)}
+        given = {_code(row.code) for row in parsed.rows}
+        if given != expected:
+            out.append(rules.finding("catalogue-mismatch", identity.catalogue_version, **where))
+    return out
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _code(cell: RawCell) -> str:
+    return shown(cell.raw).strip()
+
+
+class _Judge:
+    """Cell-level checks for one return that has passed the file-level ones."""
+
+    def __init__(self, parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace,
+                 history: History | None, file: str) -> None:
+        assert parsed.identity is not None
+        self.parsed, self.catalogue, self.history, self.file = parsed, catalogue, history, file
+        self.department = parsed.identity.department
+        self.period = parsed.identity.period
+        self.expected = {i.code: i for i in catalogue.for_department(self.department, self.period, workspace.department_codes)}
+        self.findings: list[Finding] = []
+
+    def flag(self, code: str, value: object, indicator: str | None, cell: str | None) -> None:
+        self.findings.append(rules.finding(
+            code, value, department=self.department, period=self.period, indicator=indicator,
+            sheet=self.parsed.sheet, cell=cell or None, file=self.file))
+
+    def run(self) -> list[Value]:
+        seen: dict[str, RawRow] = {}
+        for row in self.parsed.rows:
+            code = _code(row.code)
+            if code not in self.expected:
+                self.flag("unknown-indicator", code, code, row.code.ref)
+            elif code in seen:
+                self.flag("duplicate-indicator", code, code, row.code.ref)
+            else:
+                seen[code] = row
+        if not any(_filled(row) for row in seen.values()):
+            self.findings = [rules.finding("nothing-filled", "", department=self.department, period=self.period,
+                                           sheet=self.parsed.sheet, file=self.file)]
+            return []
+        values: dict[str, Value] = {}
+        for code, indicator in self.expected.items():
+            row = seen.get(code)
+            if row is None:
+                if indicator.required:
+                    self.flag("required-missing", "", code, None)
+                continue
+            value = self.judge_row(indicator, row)
+            if value is not None:
+                values[code] = value
+        self.check_parts(values)
+        return list(values.values())
+
+    def judge_row(self, indicator: Indicator, row: RawRow) -> Value | None:
+        comment = self.check_comment(indicator.code, row.comment)
+        if indicator.unit == "ratio":
+            judged = self.judge_ratio(indicator, row)
+        else:
+            token = classify(row.value.raw, error=row.value.error, formula=row.value.formula)
+            judged = self.judge_value(indicator, row.value, token)
+        if judged is None:
+            return None
+        reading, cell, numerator, denominator = judged
+        if reading.blank:
+            if indicator.required:
+                self.flag("required-missing", "", indicator.code, cell.ref)
+            return Value(indicator.code, self.department, self.period, None, sheet=self.parsed.sheet,
+                         cell=cell.ref, comment=comment)
+        if reading.value is not None and (denominator is None or denominator >= MIN_DENOMINATOR):
+            self.check_history(indicator, reading, cell, comment)
+        raw = f"{shown(numerator)}/{shown(denominator)}" if numerator is not None and denominator is not None else _raw_text(cell)
+        return Value(indicator.code, self.department, self.period, reading.value, numerator, denominator,
+                     reading.marker, self.parsed.sheet, cell.ref, raw, comment)
+
+    def judge_value(self, indicator: Indicator, cell: RawCell, token: Token):
+        reading = for_unit(token, indicator.unit)
+        if reading.error:
+            self.flag(reading.error, cell.error or _raw_text(cell), indicator.code, cell.ref)
+            return None
+        if reading.warning:
+            self.flag(reading.warning, _raw_text(cell), indicator.code, cell.ref)
+        return reading, cell, None, None
+
+    def judge_ratio(self, indicator: Indicator, row: RawRow):
+        num_token = classify(row.numerator.raw, error=row.numerator.error, formula=row.numerator.formula)
+        den_token = classify(row.denominator.raw, error=row.denominator.error, formula=row.denominator.formula)
+        if num_token.kind == "blank" and den_token.kind == "blank":
+            value_token = classify(row.value.raw, error=row.value.error, formula=row.value.formula)
+            if value_token.kind == "ratio":
+                num_token = Token("number", number=value_token.numerator)
+                den_token = Token("number", number=value_token.denominator)
+                return self.judge_parts(indicator, num_token, den_token, row.value, row.value, row.value)
+            if value_token.kind in ("blank", "marker"):
+                return for_unit(value_token, "ratio"), row.value, None, None
+            if value_token.kind == "invalid":
+                return self.judge_value(indicator, row.value, value_token)
+            self.flag("missing-part", f"Value only: {_raw_text(row.value)}", indicator.code, row.numerator.ref or row.value.ref)
+            return None
+        if num_token.kind == "marker" or den_token.kind == "marker":
+            marker = num_token.marker or den_token.marker
+            return Reading(marker=marker), row.numerator if num_token.kind == "marker" else row.denominator, None, None
+        if num_token.kind == "blank" or den_token.kind == "blank":
+            given = row.denominator if num_token.kind == "blank" else row.numerator
+            self.flag("missing-part", _raw_text(given), indicator.code, given.ref)
+            return None
+        return self.judge_parts(indicator, num_token, den_token, row.numerator, row.denominator, row.numerator)
+
+    def judge_parts(self, indicator: Indicator, num_token: Token, den_token: Token,
+                    num_cell: RawCell, den_cell: RawCell, value_cell: RawCell):
+        numerator, num_error = whole_part(num_token)
+        denominator, den_error = whole_part(den_token)
+        if num_error:
+            self.flag(num_error, num_cell.error or _raw_text(num_cell), indicator.code, num_cell.ref)
+        if den_error:
+            self.flag(den_error, den_cell.error or _raw_text(den_cell), indicator.code, den_cell.ref)
+        if numerator is None or denominator is None:
+            return None
+        if denominator == 0:
+            if numerator > 0:
+                self.flag("zero-denominator", shown(numerator), indicator.code, den_cell.ref)
+                return None
+            return Reading(value=None), value_cell, 0.0, 0.0
+        if numerator > denominator:
+            self.flag("numerator-above-denominator", shown(numerator), indicator.code, num_cell.ref)
+            return None
+        return Reading(value=numerator / denominator), value_cell, numerator, denominator
+
+    def check_comment(self, code: str, cell: RawCell) -> str:
+        text = "=" + cell.formula if cell.formula is not None else "" if cell.is_blank else shown(cell.raw)
+        if text.startswith(FORMULA_STARTS):
+            self.flag("comment-formula-like", text[:1].encode("unicode_escape").decode(), code, cell.ref)
+        if len(text) > COMMENT_LIMIT:
+            self.flag("comment-too-long", f"{len(text):,}", code, cell.ref)
+        return text.strip()
+
+    def check_history(self, indicator: Indicator, reading: Reading, cell: RawCell, comment: str) -> None:
+        if self.history is None or reading.value is None:
+            return
+        pairs = [(p, float(v)) for p, v in self.history.series(indicator.code, self.department, self.period)
+                 if v is not None and math.isfinite(v)]
+        if not pairs:
+            return
+        series = [v for _, v in pairs]
+        value = reading.value
+        if indicator.unit == "percent" and reading.warning is None and len(series) >= 3 and 0 < value <= 1:
+            mean = sum(series) / len(series)
+            if _raw_is_bare_number(cell) and abs(value / 100 - mean) < abs(value - mean) / 10:
+                self.flag("percent-maybe-fraction", _raw_text(cell), indicator.code, cell.ref)
+                return
+        # Missing months stay gaps, as in the master's SPC, so both judge by the same limits.
+        limits = xmr_limits(monthly(pairs)[1]) if len(series) >= MIN_HISTORY else None
+        shown_value = _display(indicator, value)
+        if limits is not None and not limits.collapsed and not limits.lower <= value <= limits.upper:
+            self.flag("outside-history", shown_value, indicator.code, cell.ref)
+        if not comment and _large_change(indicator, series, value, limits):
+            self.flag("large-change-unexplained", f"{_display(indicator, series[-1])} -> {shown_value}",
+                      indicator.code, cell.ref)
+
+    def check_parts(self, values: dict[str, Value]) -> None:
+        """Parts add up to their total; for ratios the numerators do (the catalogue's rule)."""
+        for indicator in self.expected.values():
+            total = values.get(indicator.code)
+            if not indicator.parts or total is None:
+                continue
+            field = "numerator" if indicator.unit == "ratio" else "value"
+            stated = getattr(total, field)
+            parts = [getattr(values[code], field) if code in values else None for code in indicator.parts]
+            if stated is None or any(p is None for p in parts):
+                continue
+            added = math.fsum(p for p in parts if p is not None)
+            if abs(added - stated) > 1e-9 * max(1.0, abs(stated)):
+                self.flag("parts-do-not-sum", shown(added), indicator.code, total.cell)
+
+
+def _filled(row: RawRow) -> bool:
+    return not (row.value.is_blank and row.numerator.is_blank and row.denominator.is_blank)
+
+
+def _raw_text(cell: RawCell) -> str:
+    if cell.error:
+        return cell.error
+    if cell.formula is not None:
+        return "=" + cell.formula
+    return shown(cell.raw)
+
+
+def _raw_is_bare_number(cell: RawCell) -> bool:
+    return isinstance(cell.raw, (int, float)) and not isinstance(cell.raw, bool) or (
+        isinstance(cell.raw, str) and "%" not in cell.raw and "/" not in cell.raw)
+
+
+def _display(indicator: Indicator, value: float) -> str:
+    if indicator.is_percent:
+        return f"{value * 100:.4g}%"
+    return shown(float(value))
+
+
+def _large_change(indicator: Indicator, series: list[float], value: float, limits: Limits | None) -> bool:
+    previous = series[-1]
+    change = abs(value - previous)
+    material = change >= (MATERIAL_PERCENT_POINTS if indicator.is_percent else LARGE_COUNT_FLOOR)
+    if limits is not None and not limits.collapsed:
+        return material and change > MR_UPPER * limits.mr_mean
+    if indicator.is_percent:
+        return change > LARGE_PERCENT_POINTS
+    return change > LARGE_RELATIVE * max(abs(previous), LARGE_COUNT_FLOOR)
+
+
+def check_files(paths: Sequence[Path], catalogue: Catalogue, workspace: Workspace, history: History | None = None, *,
+                today: dt.date | None = None) -> list[tuple[Path, Checked]]:
+    """`xlq validate`: judge each file without storing it, in order; bad files give findings.
+
+    A department checks its own file here, so it is read in this process; the watcher reads
+    untrusted files in its worker instead.
+    """
+    return [(path, validate(read_return(path), catalogue, workspace, history, today=today)) for path in paths]

@@ -1,0 +1,484 @@
+"""Organisation-level figures from the store's current values, the way an auditor would check them.
+
+Rules (the catalogue's `aggregate`): `sum`; `ratio` = summed numerators over summed
+denominators (never a mean of percentages, 0/0 gives no value); `mean` weighted by the
+department's value of the `weight` indicator; `central` = one department's figure, optionally
+cross-checked against the others; `rolling12` derived from the source ratio's monthly
+components. A blank is never a zero: a missing department leaves the figure partial, and a
+month nobody reported stays empty. Departments that answered N/A or "-" count as having
+answered (they have nothing to add); TBA counts as not yet contributed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
+
+from xlq.core import rules
+from xlq.core.catalogue import Indicator, month_label, months_ending
+from xlq.core.model import Finding, OrgValue, Reconciled, SubmissionStatus, Value
+from xlq.store.db import StoredValue, Submission
+
+if TYPE_CHECKING:
+    from xlq.core.catalogue import Catalogue
+    from xlq.core.config import Workspace
+    from xlq.store.db import Store
+
+_ANSWER_MARKERS = ("N/A", "-")
+SPC_HISTORY = 24
+"""Months of organisation history `reconcile` returns for SPC: Making Data Count wants 20 or
+more points for stable limits; two years also keeps the limits about the process as it runs now."""
+
+
+def _number(v: Value | None) -> float | None:
+    if v is None:
+        return None
+    if v.value is not None:
+        return v.value
+    if v.numerator is not None and v.denominator:
+        return v.numerator / v.denominator
+    return None
+
+
+def _date(iso: str) -> dt.date:
+    return dt.datetime.fromisoformat(iso).date()
+
+
+@dataclass(frozen=True)
+class DepartmentReturn:
+    """One department's return for one month, for `xlq status` and the Submissions grid.
+
+    `received` is when the counted return arrived (the current accepted one, else the latest
+    rejected one); `attempts` is every file received for the month, oldest first."""
+
+    department: str
+    name: str
+    period: str
+    status: str
+    due: str
+    received: str | None = None
+    file: str | None = None
+    reason: str = ""
+    attempts: tuple[Submission, ...] = ()
+
+    def as_status(self) -> SubmissionStatus:
+        return SubmissionStatus(self.department, self.period, self.status, self.received, self.file, self.reason)
+
+
+@dataclass(frozen=True)
+class PeriodStatus:
+    """`xlq status` for one month; `unidentified` are rejected files whose department or
+    month could not be read (received since the month began)."""
+
+    period: str
+    due: str
+    departments: tuple[DepartmentReturn, ...]
+    unidentified: tuple[Submission, ...] = ()
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for row in self.departments:
+            out[row.status] = out.get(row.status, 0) + 1
+        return out
+
+    def as_dict(self) -> dict:
+        """JSON-ready (`xlq status --json`)."""
+        return asdict(self) | {"counts": self.counts()}
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One stored value of an indicator with its provenance; superseded values stay listed."""
+
+    value: Value
+    current: bool
+    submission_id: int
+    file: str
+    received_at: str
+    kind: str
+    location: str
+    comment_from: int | None = None
+
+
+@dataclass(frozen=True)
+class IndicatorHistory:
+    """`xlq history CODE`: organisation values by month and every departmental value stored."""
+
+    code: str
+    name: str
+    periods: tuple[str, ...]
+    org: tuple[OrgValue, ...]
+    entries: tuple[HistoryEntry, ...]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Context:
+    """Everything reconciliation reads from the store, loaded once for the window."""
+
+    def __init__(self, store: Store, catalogue: Catalogue, workspace: Workspace, periods: tuple[str, ...],
+                 today: dt.date | None, lookback: int = 11) -> None:
+        self.catalogue = catalogue
+        self.workspace = workspace
+        self.codes = workspace.department_codes
+        self._code_set = frozenset(self.codes)
+        self._reporters: dict[str, tuple[str, ...]] = {}
+        self.periods = periods
+        self.today = today or dt.date.today()
+        history = months_ending(periods[-1], len(periods) + lookback)
+        self.subs = {s.id: s for s in store.submissions(periods=history)}
+        self.current: dict[tuple[str, str, str], StoredValue] = {
+            (sv.value.indicator, sv.value.department, sv.value.period): sv for sv in store.values(periods=periods)
+        }
+        # Months before the window are only summed (SPC history, rolling figures), so they are
+        # kept as bare numbers, read a month at a time: 10,000 returns' two years of history
+        # took the master rebuild to 440 MB as StoredValues.
+        self._earlier: dict[tuple[str, str, str], tuple[int, float | None, float | None, float | None, str | None]] = {}
+        for month in history:
+            if month not in periods:
+                self._earlier.update(
+                    ((v.indicator, v.department, v.period), (sv.submission_id, v.value, v.numerator, v.denominator, v.marker))
+                    for sv in store.values(period=month, numbers_only=True) for v in (sv.value,))
+        current_ids = [s.id for s in self.subs.values() if s.current]
+        self.stored_findings = store.findings(current_ids)
+        self.cell_findings: dict[tuple[int, str], list[Finding]] = {}
+        for sf in self.stored_findings:
+            if sf.finding.indicator:
+                self.cell_findings.setdefault((sf.submission_id, sf.finding.indicator), []).append(sf.finding)
+        self.corrected = self._corrections(store)
+        self.grid = {(r.department, r.period): r for r in _returns(self.subs.values(), catalogue, workspace, history,
+                                                                    self.today)}
+        self.findings: list[Finding] = []
+        self._org: dict[tuple[str, str], OrgValue | None] = {}
+
+    def _corrections(self, store: Store) -> dict[tuple[str, str, str], str]:
+        """Flags for values a correction of an earlier month changed, keyed like `current`."""
+        out: dict[tuple[str, str, str], str] = {}
+        for sub in self.subs.values():
+            if not (sub.current and sub.kind == "correction"):
+                continue
+            replaced = [s for s in self.subs.values() if s.superseded_by == sub.id and s.outcome != "rejected"]
+            if not replaced:
+                continue
+            old = {sv.value.indicator: sv.value for sv in store.values(submission_ids=[replaced[-1].id], current=False)}
+            new = {sv.value.indicator: sv.value for sv in store.values(submission_ids=[sub.id])}
+            for code in old.keys() | new.keys():
+                before, after = old.get(code), new.get(code)
+                key = lambda v: None if v is None else (v.value, v.numerator, v.denominator, v.marker)  # noqa: E731
+                if key(before) != key(after):
+                    was = "blank" if before is None else (before.marker or before.raw or str(_number(before)))
+                    now = "blank" if after is None else (after.marker or after.raw or str(_number(after)))
+                    out[(code, sub.department or "", sub.period or "")] = (
+                        f"corrected: {sub.department} sent a correction on {sub.received_at[:10]} ({was} -> {now})")
+        return out
+
+    def value(self, code: str, department: str, period: str) -> StoredValue | None:
+        found = self.current.get((code, department, period))
+        if found is None and (bare := self._earlier.get((code, department, period))) is not None:
+            sid, value, numerator, denominator, marker = bare
+            return StoredValue(sid, Value(code, department, period, value, numerator, denominator, marker), True, "", "")
+        return found
+
+    def expected(self, indicator: Indicator, period: str) -> tuple[str, ...]:
+        if not indicator.active(period):
+            return ()
+        if indicator.code not in self._reporters:  # once per indicator: D x D membership tests otherwise
+            self._reporters[indicator.code] = tuple(d for d in self.codes if indicator.reports(d, self._code_set))
+        return self._reporters[indicator.code]
+
+    def org(self, indicator: Indicator, period: str) -> OrgValue | None:
+        key = (indicator.code, period)
+        if key not in self._org:
+            self._org[key] = self._compute(indicator, period)
+        return self._org[key]
+
+    def _compute(self, indicator: Indicator, period: str) -> OrgValue | None:
+        if not indicator.active(period):
+            return None
+        if indicator.aggregate == "rolling12":
+            return self._rolling(indicator, period)
+        if indicator.aggregate == "central":
+            return self._central(indicator, period)
+        return self._combine(indicator, period, self.expected(indicator, period))
+
+    def _whole_return_absent(self, department: str, period: str) -> bool:
+        status = self.grid.get((department, period))
+        return status is None or status.status in ("missing", "rejected")
+
+    def _absent(self, code: str, department: str, period: str) -> str:
+        status = self.grid.get((department, period))
+        if status is None or status.status in ("missing", "rejected"):
+            return f"{department} (return {status.status if status else 'missing'})"
+        stored = self.value(code, department, period)
+        if stored is not None and stored.value.marker == "TBA":
+            return f"{department} (TBA)"
+        subs = [s for s in status.attempts if s.current]
+        errors = [f for s in subs for f in self.cell_findings.get((s.id, code), []) if f.severity == "error"]
+        return f"{department} ({rules.RULES[errors[0].rule].title.lower()})" if errors else f"{department} (blank)"
+
+    def _combine(self, indicator: Indicator, period: str, departments: tuple[str, ...]) -> OrgValue:
+        code = indicator.code
+        given = {d: sv for d in departments if (sv := self.value(code, d, period)) is not None}
+        numeric = {d: sv.value for d, sv in given.items() if _number(sv.value) is not None
+                   or (sv.value.numerator is not None and sv.value.denominator is not None)}
+        marked = {d: sv.value.marker for d, sv in given.items() if d not in numeric and sv.value.marker}
+        answered = [d for d in departments if d in numeric or marked.get(d) in _ANSWER_MARKERS]
+        flags: list[str] = []
+        value = numerator = denominator = None
+        if indicator.aggregate == "ratio":
+            parts = {d: v for d, v in numeric.items() if v.numerator is not None and v.denominator is not None}
+            if len(parts) < len(numeric):
+                flags.append(f"left out (no numerator/denominator): {', '.join(sorted(numeric.keys() - parts.keys()))}")
+            if parts:
+                numerator = sum(v.numerator or 0.0 for v in parts.values())
+                denominator = sum(v.denominator or 0.0 for v in parts.values())
+                if denominator:
+                    value = numerator / denominator
+                else:
+                    flags.append("no value: every denominator is 0 (0/0)")
+        elif indicator.aggregate == "mean" and indicator.weight:
+            pairs: list[tuple[float, float]] = []
+            unweighted: list[str] = []
+            for d, v in numeric.items():
+                stored_weight = self.value(indicator.weight, d, period)
+                weight = _number(stored_weight.value) if stored_weight else None
+                if weight is None:
+                    unweighted.append(d)
+                else:
+                    pairs.append((_number(v) or 0.0, weight))
+            if unweighted:
+                flags.append(f"left out (no {indicator.weight} to weight by): {', '.join(unweighted)}")
+            total = sum(w for _, w in pairs)
+            if total:
+                value = sum(x * w for x, w in pairs) / total
+            elif pairs:
+                flags.append(f"no value: the weights ({indicator.weight}) add up to 0")
+        elif numeric:
+            value = sum(_number(v) or 0.0 for v in numeric.values())
+            if len(departments) == 1:
+                only = next(iter(numeric.values()))
+                numerator, denominator = only.numerator, only.denominator
+        marker = None
+        if not numeric and marked and len(set(marked.values())) == 1 and len(marked) == len(given):
+            marker = next(iter(marked.values()))
+        elif marked:
+            flags.append("markers: " + ", ".join(f"{d} {m}" for d, m in marked.items())
+                         + ("; figure from the others" if numeric else ""))
+        answering = set(answered)
+        absent = [self._absent(code, d, period) for d in departments if d not in answering]
+        if answered and absent:
+            coverage = f"{len(answered)} of {len(departments)}"
+            flags.append(f"partial: {coverage} departments (none from {', '.join(absent)})")
+            if not all(self._whole_return_absent(d, period) for d in departments if d not in answering):
+                # A missing or rejected return has its own finding; one per indicator would be noise.
+                self.findings.append(rules.finding("partial-coverage", coverage, indicator=code, period=period))
+        elif absent and marker is None:
+            flags.append(f"no value: none from {', '.join(absent)}")
+        for d in numeric:
+            for f in self.cell_findings.get((given[d].submission_id, code), []):
+                if f.severity == "warning":
+                    flags.append(f"warning ({d}): {rules.RULES[f.rule].title if f.rule in rules.RULES else f.rule}")
+        for d in departments:
+            if (note := self.corrected.get((code, d, period))) is not None:
+                flags.append(note)
+        return OrgValue(code, period, value, marker, numerator, denominator, len(answered), len(departments),
+                        tuple(flags))
+
+    def _central(self, indicator: Indicator, period: str) -> OrgValue:
+        central = indicator.central or ""
+        own = self._combine(indicator, period, (central,))
+        others = tuple(d for d in self.expected(indicator, period) if d != central)
+        if not indicator.cross_check or not others or own.value is None:
+            return own
+        rule = "ratio" if indicator.cross_check == "ratio" else "sum"
+        them = self._combine(replace(indicator, aggregate=rule), period, others)
+        flags = list(own.flags)
+        if them.value is None:
+            return own
+        if them.partial:
+            flags.append(f"cross-check not made: only {them.contributors} of {them.expected} departments reported")
+        else:
+            difference = own.value - them.value
+            if abs(difference) > indicator.tolerance + 1e-9:
+                own_text, their_text, gap, allowed = (indicator.display(x, min_decimals=2) for x in (
+                    own.value, them.value, abs(difference), indicator.tolerance))
+                text = (f"{central} reports {own_text}, departments {their_text}: "
+                        f"difference {gap} (tolerance {allowed})")
+                flags.append("reconcile-difference: " + text)
+                self.findings.append(rules.finding("reconcile-difference", text, indicator=indicator.code,
+                                                   period=period, department=central))
+        return OrgValue(own.indicator, period, own.value, own.marker, own.numerator, own.denominator,
+                        own.contributors, own.expected, tuple(flags))
+
+    def _rolling(self, indicator: Indicator, period: str) -> OrgValue:
+        source = self.catalogue[indicator.source or ""]
+        window = months_ending(period, 12)
+        parts = [(m, self.org(source, m)) for m in window]
+        missing = [m for m, o in parts if o is None or o.numerator is None or o.denominator is None]
+        latest = parts[-1][1]
+        contributors, expected = (latest.contributors, latest.expected) if latest else (0, 0)
+        if missing:
+            shown = ", ".join(month_label(m) for m in missing[:4]) + (" ..." if len(missing) > 4 else "")
+            flag = f"no value: {source.code} components missing for {len(missing)} of 12 months ({shown})"
+            return OrgValue(indicator.code, period, None, None, None, None, contributors, expected, (flag,))
+        numerator = sum(o.numerator or 0.0 for _, o in parts if o)
+        denominator = sum(o.denominator or 0.0 for _, o in parts if o)
+        if indicator.denominator == "mean":
+            denominator /= 12
+        flags = [f"built from partial months: {', '.join(month_label(m) for m, o in parts if o and o.partial)}"] \
+            if any(o and o.partial for _, o in parts) else []
+        value = numerator / denominator if denominator else None
+        return OrgValue(indicator.code, period, value, None, numerator, denominator, contributors, expected, tuple(flags))
+
+
+def _returns(subs: object, catalogue: Catalogue, workspace: Workspace, periods: tuple[str, ...],
+             today: dt.date) -> list[DepartmentReturn]:
+    """Each department's state per month: the counted return, or why there is none."""
+    codes = workspace.department_codes
+    code_set = frozenset(codes)
+    names = {d.code: d.name for d in workspace.departments}
+    reporting = {d: [i for i in catalogue.indicators if i.reports(d, code_set)] for d in codes}
+    by_month: dict[tuple[str | None, str | None], list[Submission]] = {}
+    for s in sorted(subs, key=lambda s: s.id):  # type: ignore[attr-defined]
+        if s.kind != "duplicate":
+            by_month.setdefault((s.department, s.period), []).append(s)
+    out = []
+    for period in periods:
+        due = workspace.due_date(period)
+        for dept in codes:
+            attempts = tuple(by_month.get((dept, period), ()))
+            if not attempts and not any(i.active(period) for i in reporting[dept]):
+                continue
+            name = names.get(dept, dept)
+            current = next((s for s in attempts if s.current), None)
+            if current:
+                first = min(_date(s.received_at) for s in attempts if s.outcome != "rejected")
+                late = first > due
+                status = "late" if late else current.outcome
+                reason = ("accepted with warnings" if current.outcome == "accepted_with_warnings" else "accepted") + (
+                    f", {(first - due).days} day(s) after the due date {due.isoformat()}" if late else "")
+                row = DepartmentReturn(dept, name, period, status, due.isoformat(), current.received_at,
+                                       current.original_name, reason, attempts)
+            elif attempts:
+                last = attempts[-1]
+                row = DepartmentReturn(dept, name, period, "rejected", due.isoformat(), last.received_at,
+                                       last.original_name, "", attempts)
+            else:
+                reason = "not received" if today > due else f"not yet due (due {due.isoformat()})"
+                row = DepartmentReturn(dept, name, period, "missing", due.isoformat(), reason=reason)
+            out.append(row)
+    return out
+
+
+def _with_reasons(rows: list[DepartmentReturn], store: Store) -> list[DepartmentReturn]:
+    rejected = {r.attempts[-1].id: r for r in rows if r.status == "rejected"}
+    reasons: dict[int, list[str]] = {}
+    for sf in store.findings(list(rejected)):
+        if sf.finding.severity == "error" and sf.finding.message not in reasons.get(sf.submission_id, []):
+            reasons.setdefault(sf.submission_id, []).append(sf.finding.message)
+    return [
+        replace(r, reason=" ".join(reasons.get(r.attempts[-1].id, ["rejected"])))
+        if r.status == "rejected" else r
+        for r in rows
+    ]
+
+
+def _return_findings(rows: list[DepartmentReturn], today: dt.date) -> list[Finding]:
+    out = []
+    for r in rows:
+        where = {"department": r.department, "period": r.period, "file": r.file}
+        if r.status == "missing" and today > dt.date.fromisoformat(r.due):
+            out.append(rules.finding("return-missing", f"{r.department} {month_label(r.period)} (due {r.due})", **where))
+        elif r.status == "rejected":
+            out.append(rules.finding("return-rejected", r.reason, **where))
+        elif r.status == "late":
+            out.append(rules.finding("return-late", f"due {r.due}, received {(r.received or '')[:16]}", **where))
+    return out
+
+
+def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, period: str | None = None,
+              months: int = 13, today: dt.date | None = None, history_months: int = SPC_HISTORY) -> Reconciled:
+    """Everything the master shows for the `months` months ending at `period`
+    (default: the workspace's reporting period), plus each indicator's organisation values
+    over the `history_months` months ending there for SPC (`Reconciled.history`)."""
+    periods = months_ending(period or workspace.reporting_period(today), months)
+    span = max(months, history_months)
+    ctx = _Context(store, catalogue, workspace, periods, today, lookback=span - months + 11)
+    org = {(i.code, p): o for i in catalogue.indicators for p in periods if (o := ctx.org(i, p)) is not None}
+    rows = _with_reasons([r for r in ctx.grid.values() if r.period in periods], store)
+    by_department = {}
+    for (code, dept, p), sv in ctx.current.items():
+        if p in periods:
+            v = sv.value
+            origin = ctx.subs.get(sv.comment_from or 0)
+            if origin is not None and v.comment:
+                v = replace(v, comment=f"{v.comment} [explained in {origin.original_name}, "
+                                       f"received {origin.received_at[:10]}]")
+            by_department[(code, dept, p)] = v
+    window = set(periods)
+    stored = [sf.finding for sf in ctx.stored_findings if ctx.subs[sf.submission_id].period in window]
+    rejected_ids = [r.attempts[-1].id for r in rows if r.status == "rejected"]
+    stored += [sf.finding for sf in store.findings(rejected_ids)]
+    start = f"{periods[0]}-01"
+    stored += [sf.finding for sf in store.findings([s.id for s in _unidentified(store, start)])]
+    replaced_notes = []
+    for s in ctx.subs.values():
+        if s.current and s.period in window and s.kind in ("resubmission", "correction"):
+            earlier = [e for e in ctx.subs.values() if e.superseded_by == s.id]
+            what = f"{s.original_name} received {s.received_at[:16]} replaced " + (
+                ", ".join(f"{e.original_name} received {e.received_at[:16]}" for e in earlier) or "an earlier return")
+            replaced_notes.append(rules.finding(s.kind, what, department=s.department, period=s.period,
+                                                file=s.original_name))
+        elif s.kind == "duplicate" and s.period in window:
+            replaced_notes += [sf.finding for sf in store.findings([s.id])]
+    findings = (*stored, *_return_findings(rows, ctx.today), *replaced_notes, *ctx.findings)
+    # After the findings are taken: months before the window add no partial-coverage findings.
+    spc_periods = months_ending(periods[-1], span)
+    history = {
+        i.code: tuple((p, o.value) for p in spc_periods if (o := ctx.org(i, p)) is not None and o.value is not None)
+        for i in catalogue.indicators
+    }
+    return Reconciled(
+        periods=periods,
+        org=org,
+        by_department=by_department,
+        submissions={(r.department, r.period): r.as_status() for r in rows},
+        findings=tuple(findings),
+        files_in=store.count_files(),
+        history=history,
+    )
+
+
+def period_status(store: Store, catalogue: Catalogue, workspace: Workspace, period: str | None = None, *,
+                  today: dt.date | None = None) -> PeriodStatus:
+    """Who has returned for `period` (default: the reporting period), who is missing, late or rejected."""
+    period = period or workspace.reporting_period(today)
+    today = today or dt.date.today()
+    subs = store.submissions(period=period)
+    rows = _with_reasons(_returns(subs, catalogue, workspace, (period,), today), store)
+    start = f"{period}-01"
+    return PeriodStatus(period, workspace.due_date(period).isoformat(), tuple(rows), _unidentified(store, start))
+
+
+def _unidentified(store: Store, since: str) -> tuple[Submission, ...]:
+    """Rejected files whose department or month could not be read, received since `since`."""
+    return tuple(s for s in store.submissions(unidentified=True) if s.kind != "duplicate" and s.received_at >= since)
+
+
+def indicator_history(store: Store, catalogue: Catalogue, workspace: Workspace, code: str, *,
+                      period: str | None = None, months: int = 13, today: dt.date | None = None) -> IndicatorHistory:
+    """An indicator's organisation values and every departmental value stored, with provenance."""
+    indicator = catalogue[code]
+    periods = months_ending(period or workspace.reporting_period(today), months)
+    ctx = _Context(store, catalogue, workspace, periods, today)
+    org = tuple(o for p in periods if (o := ctx.org(indicator, p)) is not None)
+    subs = {s.id: s for s in store.submissions(periods=periods)}
+    entries = tuple(
+        HistoryEntry(sv.value, sv.current, sv.submission_id, sv.file, sv.received_at, subs[sv.submission_id].kind,
+                     subs[sv.submission_id].location, sv.comment_from)
+        for sv in store.values(indicator=code, periods=periods, current=False)
+    )
+    return IndicatorHistory(code, indicator.name, periods, org, entries)
+

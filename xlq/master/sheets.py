@@ -1,0 +1,329 @@
+"""The master's supporting sheets: By Department, Validation Errors, Submissions, About.
+
+The departmental view is one breakdown sheet (indicator x department for the reporting
+month, with the organisation's figure and 13-month trend beside it) rather than one sheet
+per department: a reviewer asking "which service pulls this figure down?" wants the
+departments side by side, most indicators are reported by only a few departments (so
+per-department sheets would be mostly blank), and seven more tabs of ~90 rows would bury
+the Scorecard. The per-department history stays in the store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from xlsxwriter.utility import quote_sheetname
+
+from xlq import __version__
+from xlq.core.catalogue import month_label
+from xlq.master.plan import (
+    ABOUT,
+    BREAKDOWN,
+    ERRORS,
+    PERIOD_WIDTH,
+    SCORECARD,
+    SUBMISSIONS,
+    Column,
+    Layout,
+    Plan,
+    cell_ref,
+    clean,
+    internal_link,
+    month_key,
+    period_date,
+    plural,
+    rag_rules,
+    submissions_layout,
+    thresholds,
+)
+from xlq.master.style import (
+    NAVY,
+    STATUS_STYLE,
+    Links,
+    Styles,
+    add_sparklines,
+    wrapped_height,
+    write_note,
+    write_value,
+)
+
+ERROR_COLUMNS = (
+    Column("severity", "Severity", 9),
+    Column("rule", "Rule", 24),
+    Column("department", "Department", 12),
+    Column("period", "Period", PERIOD_WIDTH),
+    Column("indicator", "Indicator", 11),
+    Column("file", "Source file", 30),
+    Column("cell", "Source cell", 14),
+    Column("value", "Value", 18),
+    Column("message", "Message", 72),
+    Column("master", "Master cell", 18),
+)
+BREAKDOWN_HEADER = 4
+
+
+def breakdown_layout(departments: tuple[str, ...], code: float = 9) -> Layout:
+    return Layout([
+        Column("code", "Code", code), Column("name", "Indicator", 38), Column("target", "Target", 13),
+        *(Column(f"dept:{d}", d, 11) for d in departments),
+        Column("org", "Organisation", 13), Column("trend", "Trend (13 months)", 17),
+    ])
+
+
+def _print_setup(ws: Any, header: int, last_row: int, last_col: int, paper: int, footer: str) -> None:
+    ws.set_landscape()
+    ws.set_paper(paper)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(header)
+    ws.print_area(0, 0, max(header, last_row), last_col)
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    ws.set_footer(f"&L{clean(footer, 120).replace('&', '&&')}&RPage &P of &N")
+
+
+def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
+    layout = breakdown_layout(plan.departments, plan.layout.columns[plan.layout.col("code")].width)
+    for n, column in enumerate(layout.columns):
+        ws.set_column(n, n, column.width)
+    ws.hide_gridlines(2)
+    month = plan.month
+    label = period_date(month).strftime("%B %Y") if month else "no months yet"
+    ws.write_string(0, 0, f"Departmental breakdown: {label}", st.title())
+    ws.write_string(1, 0, clean(plan.workspace.organisation, 255), st.subtitle())
+    ws.write_string(2, 0, "Each department's own figure for the reporting month beside the organisation's. "
+                    "Grey: the department does not report this indicator; hatched: its return is missing or "
+                    "rejected. The trend is the organisation's, from the Scorecard.", st.small(italic=True))
+    header = BREAKDOWN_HEADER
+    ws.set_row(header, 56)
+    for n, column in enumerate(layout.columns):
+        title = column.title
+        if column.key.startswith("dept:"):
+            dept = plan.workspace.department(column.title)
+            title = f"{column.title}\n{dept.name}" if dept else column.title
+        ws.write_string(header, n, clean(title, 255), st.header(font_size=9))
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    row = header
+    for n, item in enumerate(plan.rows):
+        row = header + 1 + n
+        if item.kind != "indicator":
+            fmt = st.section() if item.kind == "section" else st.subsection()
+            ws.write_string(row, 0, clean(item.text, 255), fmt)
+            for col in range(1, layout.last + 1):
+                ws.write_blank(row, col, None, fmt)
+            continue
+        ind = item.indicator
+        assert ind is not None
+        ws.set_row(row, 27)
+        ws.write_string(row, layout.col("code"), clean(ind.code, 255), st.text(bold=True, font_color="#595959"))
+        ws.write_string(row, layout.col("name"), clean(ind.name, 255), st.text(bold=True))
+        ws.write_string(row, layout.col("target"), ind.target.text, st.text(align="center"))
+        if month is None:
+            continue
+        reporters = set(plan.reporting_departments(ind))
+        for dept in plan.departments:
+            _write_department_cell(ws, plan, st, links, row, layout.col(f"dept:{dept}"), ind, dept, dept in reporters)
+        org = plan.org(ind.code, month)
+        flagged = (ind.code, month) in plan.flag_reasons
+        write_value(ws, row, layout.col("org"), org.value, org.marker,
+                    lambda marker, ind=ind, flagged=flagged: st.value(ind, flagged=flagged, marker=marker))
+        limit = thresholds(ind, plan.periods, plan.values(ind.code))[-1]
+        first = layout.col(f"dept:{plan.departments[0]}") if plan.departments else layout.col("org")
+        if limit is not None:
+            for rule in rag_rules(ind, limit, cell_ref(row, first)):
+                ws.conditional_format(row, first, row, layout.col("org"),
+                                      {"type": "formula", "criteria": rule.formula, "format": st.rag[rule.colour]})
+        ws.write_blank(row, layout.col("trend"), None, st.text())
+        source = plan.indicator_row[ind.code]
+        lo = plan.layout.col(month_key(plan.periods[0]))
+        hi = plan.layout.col(month_key(plan.periods[-1]))
+        locations, ranges = groups.setdefault(ind.direction, ([], []))
+        locations.append(cell_ref(row, layout.col("trend")))
+        ranges.append(f"{quote_sheetname(SCORECARD)}!{cell_ref(source, lo)}:{cell_ref(source, hi)}")
+    for direction, (locations, ranges) in groups.items():
+        add_sparklines(ws, direction, locations, ranges)
+    ws.freeze_panes(header + 1, layout.col("target") + 1)
+    ws.autofilter(header, 0, max(row, header), layout.last)
+    _print_setup(ws, header, row, layout.last, 8, f"{plan.workspace.organisation}: {BREAKDOWN} {month_label(month)}")
+
+
+def _write_department_cell(ws: Any, plan: Plan, st: Styles, links: Links, row: int, col: int, ind: Any,
+                           dept: str, reports: bool) -> None:
+    month = plan.month
+    assert month is not None
+    value = plan.reconciled.by_department.get((ind.code, dept, month))
+    status = plan.reconciled.submissions.get((dept, month))
+    no_value = reports and value is None and status is not None and status.status in ("rejected", "missing")
+    found = plan.breakdown_findings.get((ind.code, dept), [])
+    comment = [f"{dept} comment: {value.comment}"] if value is not None and value.comment else []
+    if no_value and not found:
+        assert status is not None
+        why = f" ({status.reason})" if status.reason else ""
+        write_note(ws, row, col, f"{dept} {month_label(month)}: no value", [f"Return {status.status}{why}."])
+    elif found:
+        target = plan.errors_row(found[0])
+        links.add(row, col, internal_link(ERRORS, target, 0), tip=f"Validation Errors row {target + 1}")
+        reasons = [plan.findings[i].message for i in found] + comment
+        write_note(ws, row, col, f"{dept} {ind.code} {month_label(month)}: flagged", reasons,
+                   f"Click the cell for Validation Errors row {target + 1}.")
+    elif comment:
+        write_note(ws, row, col, f"{dept} {ind.code} {month_label(month)}", comment)
+    write_value(ws, row, col, value.value if value else None, value.marker if value else None,
+                lambda marker: st.value(ind, flagged=bool(found) or no_value, no_value=no_value,
+                                        not_reported=not reports, marker=marker))
+
+
+def write_errors(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
+    layout = Layout(ERROR_COLUMNS)
+    for n, column in enumerate(layout.columns):
+        ws.set_column(n, n, column.width)
+    header = plan.errors_first_row - 1
+    first = plan.errors_first_row
+    months = f"{month_label(plan.periods[0])} to {month_label(plan.month)}" if plan.periods else "no months"
+    ws.write_string(0, 0, "Validation errors", st.title())
+    ws.write_string(1, 0, f"Every finding for {months}, errors first. 'Master cell' opens the value a finding "
+                    "affects; flagged cells on the Scorecard link back to their row here.", st.small(italic=True))
+    rows = max(1, len(plan.findings))
+    ws.add_table(header, 0, first + rows - 1, layout.last, {
+        "name": "ValidationErrors", "style": "Table Style Light 9", "autofilter": True,
+        "columns": [{"header": c.title, "header_format": st.header(align="left")} for c in layout.columns],
+    })
+    text = st.text()
+    if not plan.findings:
+        ws.write_string(first, layout.col("message"), "No findings for these months.", text)
+    for n, f in enumerate(plan.findings):
+        row = first + n
+        cells = {
+            "severity": f.severity, "rule": f.rule, "department": f.department, "indicator": f.indicator,
+            "file": os.path.basename(f.file) if f.file else "", "cell": f.location, "value": f.value,
+            "message": f.message,
+        }
+        shown: list[tuple[str, float]] = []
+        for key, value in cells.items():
+            value = clean(value)
+            ws.write_string(row, layout.col(key), value, text)
+            shown.append((value, layout.columns[layout.col(key)].width))
+        ws.set_row(row, wrapped_height(shown))
+        col = layout.col("period")
+        if f.period and len(f.period) == 7 and f.period[4] == "-" and f.period.replace("-", "").isdigit():
+            ws.write_datetime(row, col, period_date(f.period), st.text(num_format="mmm-yy", align="center"))
+        else:
+            ws.write_string(row, col, clean(f.period or ""), text)
+        target = plan.finding_target.get(n)
+        col = layout.col("master")
+        if target is None:
+            ws.write_blank(row, col, None, text)
+            continue
+        sheet, t_row, t_col = target
+        shown = f"{sheet} {cell_ref(t_row, t_col)}"
+        if not links.add(row, col, internal_link(sheet, t_row, t_col), f"Open {shown}", shown, st.link()):
+            ws.write_string(row, col, shown, text)
+    sev = layout.col("severity")
+    for value, colour in (("error", "red"), ("warning", "amber"), ("info", "green")):
+        ws.conditional_format(first, sev, first + rows - 1, sev,
+                              {"type": "cell", "criteria": "==", "value": f'"{value}"', "format": st.rag[colour]})
+    if links.skipped:
+        ws.write_string(2, 0, links.notice(), st.small(bold=True, font_color="#C00000"))
+    ws.freeze_panes(header + 1, 0)
+    _print_setup(ws, header, first + rows - 1, layout.last, 9, f"{plan.workspace.organisation}: {ERRORS}")
+
+
+def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
+    layout = submissions_layout(plan.periods)
+    for n, column in enumerate(layout.columns):
+        ws.set_column(n, n, column.width)
+    ws.hide_gridlines(2)
+    first = min(plan.submissions_row.values(), default=4)
+    header = first - 1
+    ws.write_string(0, 0, "Submissions", st.title())
+    ws.write_string(1, 0, "Each department's return for each month. Click a rejected or missing month for its "
+                    "row on Validation Errors; notes on months not simply accepted say when the return arrived, "
+                    "from which file and why.",
+                    st.small(italic=True))
+    for n, column in enumerate(layout.columns):
+        if column.key.startswith("month:"):
+            ws.write_datetime(header, n, period_date(column.key[6:]), st.header(num_format="mmm-yy"))
+        else:
+            ws.write_string(header, n, column.title, st.header())
+    subs = plan.reconciled.submissions
+    row = header
+    for dept, row in plan.submissions_row.items():
+        info = plan.workspace.department(dept)
+        ws.write_string(row, layout.col("code"), dept, st.text(bold=True))
+        ws.write_string(row, layout.col("name"), clean(info.name if info else dept, 255), st.text())
+        received = 0
+        for period in plan.periods:
+            col = layout.col(month_key(period))
+            status = subs.get((dept, period))
+            if status is None:
+                ws.write_blank(row, col, None, st.text())
+                continue
+            label, fill, font = STATUS_STYLE.get(status.status, (status.status, "#FFFFFF", "#000000"))
+            received += status.status in ("accepted", "accepted_with_warnings", "late")
+            found = plan.submission_findings.get((dept, period), [])
+            if found:
+                target = plan.errors_row(found[0])
+                links.add(row, col, internal_link(ERRORS, target, 0), f"Validation Errors row {target + 1}")
+            ws.write_string(row, col, label, st.text(align="center", bg_color=fill, font_color=font, bold=bool(found)))
+            if status.status != "accepted":
+                lines = [f"Received {status.received}" if status.received else "Not received",
+                         *([f"File: {status.file}"] if status.file else []),
+                         *([status.reason] if status.reason else [])]
+                write_note(ws, row, col, f"{dept} {month_label(period)}: {label}", lines)
+        ws.write_number(row, layout.col("received"), received, st.text(align="center"))
+    total = row + 1
+    ws.write_string(total, layout.col("name"), "Returns received", st.text(bold=True))
+    for period in plan.periods:
+        count = sum(1 for d in plan.departments
+                    if subs.get((d, period)) and subs[(d, period)].status in ("accepted", "accepted_with_warnings", "late"))
+        ws.write_number(total, layout.col(month_key(period)), count, st.text(bold=True, align="center"))
+    key_row = total + 2
+    ws.write_string(key_row, 0, "Key", st(bold=True))
+    key_col = layout.col("name") + 1
+    for n, (label, fill, font) in enumerate(STATUS_STYLE.values()):
+        ws.write_string(key_row, key_col + n, label, st.text(align="center", bg_color=fill, font_color=font))
+    ws.freeze_panes(header + 1, layout.col("name") + 1)
+    _print_setup(ws, header, key_row, layout.last, 9, f"{plan.workspace.organisation}: {SUBMISSIONS}")
+
+
+def write_about(ws: Any, plan: Plan, st: Styles, links: dict[str, Links],
+                extra: Sequence[tuple[str, str]] = ()) -> None:
+    ws.set_column(0, 0, 26)
+    ws.set_column(1, 1, 100)
+    ws.write_string(0, 0, "About this workbook", st.title())
+    received, expected, _ = plan.returns_summary()
+    counts = plan.severity_counts()
+    months = f"{month_label(plan.periods[0])} to {month_label(plan.month)}" if plan.periods else "none"
+    rows = [
+        ("Organisation", plan.workspace.organisation),
+        ("Workbook", "Integrated Quality Scorecard"),
+        ("Reporting month", month_label(plan.month) or "none"),
+        ("Months shown", f"{months} ({len(plan.periods)})"),
+        ("Built", f"{plan.built_at:%Y-%m-%d %H:%M}"),
+        ("Built by", f"xlq {__version__}"),
+        ("Catalogue version", plan.catalogue.version),
+        ("Catalogue file", plan.catalogue.path),
+        ("Workspace", str(plan.workspace.root)),
+        ("Store", str(plan.workspace.store_path)),
+        ("Files in", f"{plan.reconciled.files_in:,} return files went into these figures"),
+        ("Departments", ", ".join(plan.departments)),
+        ("Indicators shown", f"{sum(1 for r in plan.rows if r.indicator)} of {len(plan.catalogue)} in the catalogue"),
+        ("Returns this month", f"{received} of {expected} received"),
+        ("Findings", f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, "
+                     f"{counts['info']} for information"),
+        ("Sheets", f"{SCORECARD}: organisation figures, RAG against target, trend. {BREAKDOWN}: each "
+                   f"department's figure for the reporting month. {ERRORS}: every finding, linked to the cell "
+                   f"it affects. {SUBMISSIONS}: which returns arrived. {ABOUT}: this page."),
+        ("Markers", "N/A: not applicable. TBA: not yet available. -: nothing to report. A blank is never zero."),
+        *extra,
+    ]
+    for sheet, counter in links.items():
+        if counter.skipped:
+            rows.append((f"Links on {sheet}", counter.notice()))
+    for n, (key, value) in enumerate(rows, start=2):
+        ws.write_string(n, 0, key, st(bold=True, font_color=NAVY, valign="top"))
+        ws.write_string(n, 1, clean(value), st(text_wrap=True, valign="top"))
+        ws.set_row(n, wrapped_height([(value, 100)], minimum=16))
+    ws.set_paper(9)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)

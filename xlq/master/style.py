@@ -1,0 +1,179 @@
+"""Formats, colours and the cell-writing helpers every master sheet shares.
+
+Text from returns is only ever written with `write_string` after `clean()`, so nothing a
+department typed can become a formula or a link whatever the workbook options say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from xlq.core.catalogue import Indicator
+from xlq.master.plan import LINK_LIMIT, NOTE_LIMIT, URL_LIMIT, cell_ref, clean
+
+NAVY = "#1F3864"
+INK = "#262626"
+GREY = "#7F7F7F"
+RULE_GREY = "#BFBFBF"
+PURPLE = "#7030A0"
+RAG = {
+    "green": {"bg_color": "#C6EFCE", "font_color": "#006100"},
+    "amber": {"bg_color": "#FFEB9C", "font_color": "#9C5700"},
+    "red": {"bg_color": "#FFC7CE", "font_color": "#9C0006"},
+}
+SPARK_HIGH_LOW = {  # direction -> (high point colour, low point colour)
+    "higher": ("#00B050", "#C00000"),
+    "lower": ("#C00000", "#00B050"),
+    "neither": ("#7F7F7F", "#7F7F7F"),
+}
+STATUS_STYLE = {  # submission status -> (label, fill, font)
+    "accepted": ("Accepted", "#C6EFCE", "#006100"),
+    "accepted_with_warnings": ("Warnings", "#FFEB9C", "#9C5700"),
+    "late": ("Late", "#F8CBAD", "#843C0C"),
+    "rejected": ("Rejected", "#FFC7CE", "#9C0006"),
+    "missing": ("Missing", "#D9D9D9", "#404040"),
+}
+BASE: dict[str, Any] = {"font_size": 10, "valign": "vcenter", "font_color": INK}
+CELL_BORDER: dict[str, Any] = {"border": 1, "border_color": RULE_GREY}
+FLAG_BORDER: dict[str, Any] = {"border": 2, "border_color": PURPLE}
+NO_VALUE_FILL: dict[str, Any] = {"pattern": 13, "fg_color": "#A6A6A6", "bg_color": "#FFFFFF"}
+NOT_REPORTED_FILL: dict[str, Any] = {"bg_color": "#F2F2F2"}
+
+
+def number_format(indicator: Indicator) -> str:
+    """Whole counts with thousands separators, percent-like values as percentages."""
+    decimals = "." + "0" * indicator.decimals if indicator.decimals > 0 else ""
+    if indicator.is_percent:
+        return f"0{decimals}%"
+    return f"#,##0{decimals}"
+
+
+class Styles:
+    """One XlsxWriter Format per distinct set of properties (Excel caps a file's formats)."""
+
+    def __init__(self, workbook: Any):
+        self.workbook = workbook
+        self._cache: dict[tuple, Any] = {}
+        self.rag = {name: workbook.add_format(props) for name, props in RAG.items()}
+
+    def __call__(self, *layers: dict[str, Any], **props: Any) -> Any:
+        merged: dict[str, Any] = dict(BASE)
+        for layer in layers:
+            merged.update(layer)
+        merged.update(props)
+        key = tuple(sorted(merged.items()))
+        if key not in self._cache:
+            self._cache[key] = self.workbook.add_format(merged)
+        return self._cache[key]
+
+    def title(self) -> Any:
+        return self(font_size=18, bold=True, font_color=NAVY)
+
+    def subtitle(self) -> Any:
+        return self(font_size=12, bold=True)
+
+    def small(self, **props: Any) -> Any:
+        return self({"font_size": 9, "font_color": GREY}, props)
+
+    def header(self, **props: Any) -> Any:
+        return self(CELL_BORDER, {"bold": True, "font_color": "#FFFFFF", "bg_color": NAVY, "text_wrap": True,
+                                  "align": "center"}, props)
+
+    def section(self) -> Any:
+        return self(bold=True, font_size=11, font_color="#FFFFFF", bg_color="#2F5597")
+
+    def subsection(self) -> Any:
+        return self(bold=True, italic=True, font_color=NAVY, bg_color="#DDEBF7", bottom=1, bottom_color=RULE_GREY)
+
+    def text(self, **props: Any) -> Any:
+        return self(CELL_BORDER, {"text_wrap": True}, props)
+
+    def value(self, indicator: Indicator | None, *, flagged: bool = False, no_value: bool = False,
+              not_reported: bool = False, marker: bool = False) -> Any:
+        layers: list[dict[str, Any]] = [CELL_BORDER]
+        if not_reported:
+            layers.append(NOT_REPORTED_FILL)
+        if no_value:
+            layers.append(NO_VALUE_FILL)
+        if flagged:
+            layers.append(FLAG_BORDER)
+        props: dict[str, Any] = {"align": "center"}
+        if marker:
+            props["font_color"] = GREY
+        elif indicator is not None:
+            props["num_format"] = number_format(indicator)
+        return self(*layers, **props)
+
+    def link(self, **props: Any) -> Any:
+        return self(CELL_BORDER, {"font_color": "#0563C1", "underline": 1}, props)
+
+
+@dataclass
+class Links:
+    """Counts a sheet's links so none is silently dropped: past Excel's limit (or for an
+    over-long target) the cell is written without a link and the sheet says so."""
+
+    sheet: Any
+    count: int = 0
+    skipped: int = 0
+    first_skipped: str | None = field(default=None)
+
+    def add(self, row: int, col: int, url: str, tip: str = "", text: str = "", fmt: Any = None) -> bool:
+        if self.count >= LINK_LIMIT or len(url) > URL_LIMIT:
+            self.skipped += 1
+            if self.first_skipped is None:
+                self.first_skipped = cell_ref(row, col)
+            return False
+        self.count += 1
+        self.sheet.write_url(row, col, url, fmt, clean(text, 255), clean(tip, 255) or None)
+        return True
+
+    def notice(self) -> str:
+        if not self.skipped:
+            return ""
+        return (f"{self.skipped:,} links were left out from cell {self.first_skipped} on: "
+                f"Excel allows {LINK_LIMIT:,} links per sheet.")
+
+
+def wrapped_height(cells: list[tuple[str, float]], line: float = 12.75, minimum: float = 15.0) -> float:
+    """A row height that shows wrapped text in full: viewers do not re-measure rows an
+    XlsxWriter file leaves at the default height. `cells` pairs text with column width."""
+    lines = 1
+    for text, width in cells:
+        per_line = max(1, int(width * 1.2) - 3)
+        lines = max(lines, sum(1 + len(part) // per_line for part in str(text).split("\n")))
+    return max(minimum, min(409.0, lines * line + 3))
+
+
+def write_value(ws: Any, row: int, col: int, value: float | None, marker: str | None, fmt_for: Any) -> None:
+    """A month's figure: the number itself, a marker as text, or a formatted blank.
+    `fmt_for(marker: bool)` picks the format."""
+    if value is not None:
+        ws.write_number(row, col, value, fmt_for(False))
+    elif marker:
+        ws.write_string(row, col, clean(marker, 20), fmt_for(True))
+    else:
+        ws.write_blank(row, col, None, fmt_for(False))
+
+
+def write_note(ws: Any, row: int, col: int, title: str, reasons: list[str], footer: str = "") -> None:
+    lines = [title, *(f"• {r}" for r in reasons)]
+    if footer:
+        lines.append(footer)
+    text = clean("\n".join(lines), NOTE_LIMIT)
+    height = min(12, 2 + sum(1 + len(line) // 48 for line in lines))
+    ws.write_comment(row, col, text, {"author": "xlq", "x_scale": 2.2, "y_scale": max(1.0, height / 4),
+                                      "font_size": 9})
+
+
+def add_sparklines(ws: Any, direction: str, locations: list[str], ranges: list[str]) -> None:
+    """One grouped call per direction: XlsxWriter rebuilds its style tables per call."""
+    high, low = SPARK_HIGH_LOW.get(direction, SPARK_HIGH_LOW["neither"])
+    ws.add_sparkline(0, 0, {
+        "location": locations, "range": ranges, "type": "line",
+        "high_point": True, "low_point": True, "last_point": True,
+        "high_color": high, "low_color": low, "last_color": "#1F3864",
+        "series_color": "#5B6B82", "markers_color": "#5B6B82",
+        "empty_cells": "gaps", "weight": 1.25,
+    })

@@ -1,0 +1,300 @@
+"""The master workbook a board and its reviewers open every month.
+
+Written only by XlsxWriter (openpyxl would drop the sparklines and x14 formats on save),
+to a temporary file beside the target that then replaces it in one step, so a reader on
+the share never sees half a workbook. When the target cannot be replaced (someone has it
+open in Excel on Windows), a dated copy is written beside it and the log says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+from xlsxwriter.exceptions import FileCreateError
+
+from xlq import __version__
+from xlq.core.catalogue import Catalogue, month_label
+from xlq.core.config import Workspace
+from xlq.core.errors import MasterUnwritable
+from xlq.core.model import Reconciled
+from xlq.master.plan import (
+    ERRORS,
+    SHEETS,
+    Plan,
+    cell_ref,
+    clean,
+    internal_link,
+    make_plan,
+    month_key,
+    period_date,
+    plural,
+    rag_rules,
+    sparkline_group,
+    threshold_runs,
+    thresholds,
+)
+from xlq.master.sheets import write_about, write_breakdown, write_errors, write_submissions
+from xlq.master.spc_sheets import SpcPlan, about_rows, plan_spc, write_spc_cells, write_spc_sheet, write_spc_summary
+from xlq.master.style import Links, Styles, add_sparklines, write_note, write_value
+
+log = logging.getLogger(__name__)
+
+WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+TITLE = "Integrated Quality Scorecard"
+
+
+def write_scorecard(reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace, path: Path | None = None,
+                    *, built_at: dt.datetime | None = None) -> Path:
+    """Write the master and return where it went: `path` (default the workspace's
+    outbox/scorecard.xlsx), or a dated copy beside it when `path` cannot be replaced."""
+    target = Path(path) if path is not None else workspace.master_path
+    built = _local_naive(built_at)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".xlsx.tmp", dir=target.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            build_workbook(tmp, reconciled, catalogue, workspace, built)
+            os.chmod(tmp, _file_mode(target))
+            return _replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except (FileCreateError, OSError) as exc:
+        raise MasterUnwritable(f"could not write the master {target} ({exc}); the previous master is intact and "
+                               "the next run rebuilds it") from exc
+
+
+def _local_naive(moment: dt.datetime | None) -> dt.datetime:
+    """Excel has no time zones: show the build time as local wall-clock time."""
+    moment = moment or dt.datetime.now()
+    if moment.tzinfo is not None:
+        moment = moment.astimezone().replace(tzinfo=None)
+    return moment.replace(microsecond=0)
+
+
+def _file_mode(target: Path) -> int:
+    """Keep the permissions of the master being replaced; mkstemp's 0600 would lock
+    everyone else on the share out of it."""
+    try:
+        if target.is_file():
+            return target.stat().st_mode & 0o777
+    except OSError:
+        pass
+    return 0o644
+
+
+def _replace(tmp: Path, target: Path) -> Path:
+    try:
+        os.replace(tmp, target)
+        return target
+    except OSError as exc:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        dated = target.with_name(f"{target.stem}-{stamp}{target.suffix}")
+        n = 2
+        while dated.exists():
+            dated = target.with_name(f"{target.stem}-{stamp}-{n}{target.suffix}")
+            n += 1
+        os.replace(tmp, dated)
+        log.warning("could not replace %s (%s: %s); wrote %s instead", target, type(exc).__name__, exc, dated)
+        return dated
+
+
+def build_workbook(path: Path, reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace,
+                   built_at: dt.datetime) -> Plan:
+    """Write every sheet to `path` (no atomic replace); returns the plan it followed."""
+    plan = make_plan(reconciled, catalogue, workspace, built_at)
+    workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
+    try:
+        workbook.set_properties({
+            "title": f"{TITLE} {month_label(plan.month)}".strip(),
+            "subject": clean(workspace.organisation, 255),
+            "company": clean(workspace.organisation, 255),
+            "author": "xlq",
+            "comments": f"Built by xlq {__version__} from catalogue {catalogue.version}",
+            "created": built_at,
+        })
+        styles = Styles(workbook)
+        spc = plan_spc(plan, SHEETS)
+        names = [*SHEETS[:2], *spc.sheets, *SHEETS[2:]]  # the charts beside the figures they explain
+        sheets = {name: workbook.add_worksheet(name) for name in names}
+        links = {name: Links(sheet) for name, sheet in sheets.items()}
+        write_scorecard_sheet(sheets[SHEETS[0]], plan, styles, links[SHEETS[0]], spc)
+        write_breakdown(sheets[SHEETS[1]], plan, styles, links[SHEETS[1]])
+        for name in spc.sheets:
+            write_spc_sheet(sheets[name], name, plan, styles, links[name], spc)
+        write_errors(sheets[SHEETS[2]], plan, styles, links[SHEETS[2]])
+        write_submissions(sheets[SHEETS[3]], plan, styles, links[SHEETS[3]])
+        write_about(sheets[SHEETS[4]], plan, styles, links, about_rows(plan, spc))
+        sheets[SHEETS[0]].activate()
+    finally:
+        workbook.close()
+    return plan
+
+
+def _footer(text: str) -> str:
+    """Excel header/footer text: `&` starts a code, and the whole is capped at 255."""
+    return clean(text, 120).replace("&", "&&")
+
+
+def write_scorecard_sheet(ws: Any, plan: Plan, st: Styles, links: Links, spc: SpcPlan | None = None) -> None:
+    layout, periods = plan.layout, plan.periods
+    for n, column in enumerate(layout.columns):
+        ws.set_column(n, n, column.width)
+    ws.hide_gridlines(2)
+    ws.set_zoom(90)
+    last_row = _write_rows(ws, plan, st, links, spc)
+    _write_title(ws, plan, st, links)
+    if spc is not None:
+        write_spc_summary(ws, plan, st, spc)
+    header = plan.header_row
+    for n, column in enumerate(layout.columns):
+        if column.key.startswith("month:"):
+            ws.write_datetime(header, n, period_date(column.key[6:]), st.header(num_format="mmm-yy"))
+        else:
+            ws.write_string(header, n, column.title, st.header())
+    ws.set_row(header, 24)
+    first_month = layout.col(month_key(periods[0])) if periods else layout.col("target") + 1
+    ws.freeze_panes(header + 1, first_month)
+    ws.autofilter(header, 0, max(last_row, header), layout.last)
+    ws.set_landscape()
+    ws.set_paper(8)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(header)
+    ws.print_area(0, 0, max(last_row, header), layout.last)
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    ws.set_header(f"&L&\"Calibri,Bold\"{_footer(plan.workspace.organisation)}&R{_footer(TITLE)} {month_label(plan.month)}")
+    ws.set_footer(f"&LBuilt {plan.built_at:%d %b %Y %H:%M}&RPage &P of &N")
+    if links.skipped:
+        ws.write_string(5, 0, links.notice(), st.small(bold=True, font_color="#C00000"))
+
+
+def _write_title(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
+    ws.set_row(0, 26)
+    ws.write_string(0, 0, TITLE, st.title())
+    ws.write_string(1, 0, clean(plan.workspace.organisation, 255), st.subtitle())
+    month = period_date(plan.month).strftime("%B %Y") if plan.month else "no months yet"
+    ws.write_string(2, 0, f"Reporting month: {month}", st(bold=True))
+    ws.write_string(2, 2, f"Built {plan.built_at:%d %b %Y %H:%M} from catalogue {plan.catalogue.version}",
+                    st.small())
+    received, expected, statuses = plan.returns_summary()
+    wording = {"accepted_with_warnings": "with warnings"}
+    parts = [f"{n} {wording.get(s, s)}" for s, n in sorted(statuses.items()) if s != "accepted"]
+    detail = f" ({', '.join(parts)})" if parts else ""
+    ws.write_string(3, 0, f"Returns for {month_label(plan.month)}: {received} of {expected} received{detail}", st())
+    counts = plan.severity_counts()
+    text = (f"Findings in these {len(plan.periods)} months: {plural(counts['error'], 'error')} · "
+            f"{plural(counts['warning'], 'warning')} · {counts['info']} for information")
+    links.add(4, 0, f"internal:'{ERRORS}'!A1", "Open the Validation Errors sheet", text,
+              st(font_color="#0563C1", underline=1))
+    _write_legend(ws, plan, st)
+
+
+def _write_legend(ws: Any, plan: Plan, st: Styles) -> None:
+    if not plan.periods:
+        return
+    col = plan.layout.col(month_key(plan.periods[0]))
+    boxed = {"border": 1, "border_color": "#BFBFBF", "align": "center", "font_size": 9}
+    ws.write_string(0, col, "Key", st(bold=True, font_size=9))
+    items = [
+        (1, 0, "On target", st(boxed, bg_color="#C6EFCE", font_color="#006100")),
+        (1, 3, "Within tolerance (amber)", st(boxed, bg_color="#FFEB9C", font_color="#9C5700")),
+        (1, 6, "Off target", st(boxed, bg_color="#FFC7CE", font_color="#9C0006")),
+        (2, 0, "Flagged: see the cell's note", st(boxed, border=2, border_color="#7030A0")),
+        (2, 3, "No value: return missing or rejected", st(boxed, pattern=13, fg_color="#A6A6A6", bg_color="#FFFFFF")),
+        (2, 6, "N/A, TBA: as reported", st(boxed, font_color="#7F7F7F")),
+    ]
+    for row, offset, text, fmt in items:
+        if col + offset + 2 <= plan.layout.last:
+            ws.merge_range(row, col + offset, row, col + offset + 2, "", fmt)
+            ws.write_string(row, col + offset, text, fmt)
+    note = ("No colour: no target. Targets 'by' a date are judged against a straight line from the first month "
+            "shown to the target.")
+    if col + 8 <= plan.layout.last:  # wrapped within the key, clear of the SPC summary beside it
+        ws.merge_range(3, col, 4, col + 8, note, st.small(italic=True, text_wrap=True, valign="top"))
+    else:
+        ws.write_string(3, col, note, st.small(italic=True))
+
+
+def _row_height(indicator_name: str, description: str) -> float:
+    lines = max(1, -(-len(indicator_name) // 36), -(-len(description) // 50))
+    return max(27.0, 13.0 * lines + 4)
+
+
+def _write_rows(ws: Any, plan: Plan, st: Styles, links: Links, spc: SpcPlan | None) -> int:
+    layout = plan.layout
+    row = plan.first_row - 1
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for row_n, item in enumerate(plan.rows):
+        row = plan.first_row + row_n
+        if item.kind == "section":
+            ws.set_row(row, 21)
+            ws.write_string(row, 0, clean(item.text, 255), st.section())
+            for col in range(1, layout.last + 1):
+                ws.write_blank(row, col, None, st.section())
+            continue
+        if item.kind == "subsection":
+            ws.write_string(row, 0, clean(item.text, 255), st.subsection())
+            for col in range(1, layout.last + 1):
+                ws.write_blank(row, col, None, st.subsection())
+            continue
+        ind = item.indicator
+        assert ind is not None
+        ws.set_row(row, _row_height(ind.name, ind.description))
+        ws.write_string(row, layout.col("code"), clean(ind.code, 255), st.text(bold=True, font_color="#595959"))
+        ws.write_string(row, layout.col("name"), clean(ind.name, 255), st.text(bold=True))
+        ws.write_string(row, layout.col("description"), clean(ind.description), st.text(font_size=9))
+        ws.write_string(row, layout.col("target"), ind.target.text, st.text(align="center"))
+        values = plan.values(ind.code)
+        for period in plan.periods:
+            _write_month(ws, plan, st, links, row, ind, period)
+        _add_rag(ws, plan, st, row, ind, values)
+        if plan.periods and "trend" in layout:
+            first = layout.col(month_key(plan.periods[0]))
+            last = layout.col(month_key(plan.periods[-1]))
+            trend = layout.col("trend")
+            ws.write_blank(row, trend, None, st.text())
+            locations, ranges = groups.setdefault(sparkline_group(ind), ([], []))
+            locations.append(cell_ref(row, trend))
+            ranges.append(f"{cell_ref(row, first)}:{cell_ref(row, last)}")
+        if spc is not None and "variation" in layout:
+            write_spc_cells(ws, plan, st, links, row, ind, spc)
+    for direction, (locations, ranges) in groups.items():
+        add_sparklines(ws, direction, locations, ranges)
+    return row
+
+
+def _write_month(ws: Any, plan: Plan, st: Styles, links: Links, row: int, ind: Any, period: str) -> None:
+    col = plan.layout.col(month_key(period))
+    key = (ind.code, period)
+    org = plan.org(ind.code, period)
+    reasons = plan.flag_reasons.get(key, [])
+    flagged = bool(reasons)
+    linked = plan.cell_findings.get(key, [])
+    if linked:
+        target_row = plan.errors_row(linked[0])
+        links.add(row, col, internal_link(ERRORS, target_row, 0),
+                  tip=f"Validation Errors row {target_row + 1}")
+    no_value = key in plan.empty_flagged
+    write_value(ws, row, col, org.value, org.marker,
+                lambda marker: st.value(ind, flagged=flagged, no_value=no_value, marker=marker))
+    if flagged:
+        where = f"Click the cell for Validation Errors row {plan.errors_row(linked[0]) + 1}." if linked else ""
+        write_note(ws, row, col, f"{ind.code} {month_label(period)}: flagged", reasons, where)
+
+
+def _add_rag(ws: Any, plan: Plan, st: Styles, row: int, ind: Any, values: list[float | None]) -> None:
+    if not plan.periods:
+        return
+    first = plan.layout.col(month_key(plan.periods[0]))
+    for start, end, limit in threshold_runs(thresholds(ind, plan.periods, values)):
+        top_left = cell_ref(row, first + start)
+        for rule in rag_rules(ind, limit, top_left):
+            ws.conditional_format(row, first + start, row, first + end,
+                                  {"type": "formula", "criteria": rule.formula, "format": st.rag[rule.colour]})

@@ -1,0 +1,95 @@
+"""The store's schema: tables, indexes and ordered migrations, and the store's errors.
+
+`PRAGMA user_version` counts the migrations applied; each runs in its own transaction, so an
+interrupted upgrade leaves a store at a known version. A store from a newer xlq is refused.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from xlq.core.errors import StoreError
+
+_V1 = (
+    """CREATE TABLE submissions (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        original_name TEXT NOT NULL,
+        arrived_in TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        location TEXT NOT NULL,
+        department TEXT,
+        period TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'accepted_with_warnings', 'rejected')),
+        kind TEXT NOT NULL CHECK (kind IN ('new', 'duplicate', 'resubmission', 'correction')),
+        duplicate_of INTEGER REFERENCES submissions(id),
+        superseded_by INTEGER REFERENCES submissions(id) DEFERRABLE INITIALLY DEFERRED,
+        organisation TEXT,
+        catalogue_version TEXT,
+        template_version TEXT,
+        contact TEXT NOT NULL DEFAULT '[]',
+        recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S', 'now'))
+    )""",
+    """CREATE TABLE submitted_values (
+        submission_id INTEGER NOT NULL REFERENCES submissions(id),
+        indicator TEXT NOT NULL,
+        department TEXT NOT NULL,
+        period TEXT NOT NULL,
+        value REAL,
+        numerator REAL,
+        denominator REAL,
+        marker TEXT,
+        sheet TEXT NOT NULL,
+        cell TEXT NOT NULL,
+        raw TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        comment_from INTEGER REFERENCES submissions(id),
+        PRIMARY KEY (submission_id, indicator)
+    )""",
+    """CREATE TABLE findings (
+        id INTEGER PRIMARY KEY,
+        submission_id INTEGER NOT NULL REFERENCES submissions(id),
+        rule TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        message TEXT NOT NULL,
+        department TEXT,
+        period TEXT,
+        indicator TEXT,
+        sheet TEXT,
+        cell TEXT,
+        value TEXT,
+        file TEXT
+    )""",
+)
+_V2 = (
+    "CREATE INDEX submissions_by_hash ON submissions(sha256)",
+    "CREATE INDEX submissions_by_month ON submissions(department, period)",
+    "CREATE INDEX values_by_indicator ON submitted_values(indicator, period, department)",
+    "CREATE INDEX findings_by_submission ON findings(submission_id)",
+    """CREATE UNIQUE INDEX one_current_return ON submissions(department, period)
+        WHERE outcome != 'rejected' AND kind != 'duplicate' AND superseded_by IS NULL""",
+)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+"""Ordered schema steps; the store's `PRAGMA user_version` is how many have been applied."""
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(connection: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
+    """Apply the missing migrations, each in its own transaction, and return the version reached."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"the store has schema version {version}; this xlq knows up to {SCHEMA_VERSION} (upgrade xlq)")
+    for number in range(version + 1, upto + 1):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if connection.execute("PRAGMA user_version").fetchone()[0] >= number:
+                connection.execute("ROLLBACK")
+                continue
+            for statement in MIGRATIONS[number - 1]:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {number}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+    return connection.execute("PRAGMA user_version").fetchone()[0]
