@@ -94,6 +94,12 @@ def test_every_repository_path_the_docs_name_exists(doc):
         assert (ROOT / name).exists(), f"{name} is named in {doc.name} but does not exist"
 
 
+def test_readme_names_nothing_outside_the_repository_and_stays_short():
+    text = _text(README)
+    assert "../" not in text
+    assert len(text.splitlines()) <= 250, "the README is a five-minute read; move reference material to docs/"
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_unfilled_placeholders(doc):
     assert not re.search(r"\b[A-Z]+_(SECTION|TABLE)\b", _text(doc))
