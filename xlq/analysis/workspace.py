@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xlq.analysis import TABLES, AnalysisError
 from xlq.analysis.organisation import RAG, organisation_rows, window
 from xlq.analysis.snapshot import SnapshotStore
 from xlq.catalogue import PERIOD_RE, load_catalogue
@@ -39,7 +40,6 @@ correction of a month older than its latest, or history loaded with `xlq import`
 STORE_KINDS = ("new", "resubmission", "correction", "duplicate")
 OUTCOMES = ("accepted", "accepted_with_warnings", "rejected")
 SEVERITIES = ("error", "warning", "info")
-TABLES = ("values", "organisation", "findings", "submissions", "indicators", "departments")
 
 _CURRENT = "(s.outcome != 'rejected' AND s.kind != 'duplicate' AND s.superseded_by IS NULL)"
 _KIND = "CASE WHEN s.arrived_in = 'import' THEN 'import' WHEN s.kind = 'correction' THEN 'correction' ELSE 'return' END"
@@ -65,7 +65,7 @@ def month(value: object) -> str:
         return f"{value.year:04d}-{value.month:02d}"
     text = str(value).strip()
     if not PERIOD_RE.match(text):
-        raise ValueError(f"{value!r} is not a month (write it YYYY-MM)")
+        raise AnalysisError(f"{value!r} is not a month (write it YYYY-MM)")
     return text
 
 
@@ -151,11 +151,11 @@ class Workspace:
     def _check(self, departments: tuple[str, ...] | None, indicators: tuple[str, ...] | None) -> None:
         unknown = [d for d in departments or () if self.config.department(d) is None]
         if unknown:
-            raise ValueError(f"department(s) {', '.join(unknown)} not in {self.root / 'xlq.toml'} "
+            raise AnalysisError(f"department(s) {', '.join(unknown)} not in {self.root / 'xlq.toml'} "
                              f"(known: {', '.join(self.config.department_codes)})")
         unknown = [i for i in indicators or () if i not in self.catalogue]
         if unknown:
-            raise ValueError(f"indicator(s) {', '.join(unknown)} not in the catalogue {self.catalogue.path}")
+            raise AnalysisError(f"indicator(s) {', '.join(unknown)} not in the catalogue {self.catalogue.path}")
 
     def _where(self, prefix: str, start: object, end: object, departments: tuple[str, ...] | None,
                indicators: tuple[str, ...] | None) -> tuple[list[str], list[object]]:
@@ -246,8 +246,11 @@ class Workspace:
         """
         codes = _codes(indicators)
         self._check(None, codes)
-        periods = window(self.config, month(start) if start is not None else None,
-                         month(end) if end is not None else None, self.today)
+        try:
+            periods = window(self.config, month(start) if start is not None else None,
+                             month(end) if end is not None else None, self.today)
+        except ValueError as exc:
+            raise AnalysisError(str(exc)) from None
         with self._reading() as store:
             rows = organisation_rows(store, self.catalogue, self.config, periods, today=self.today, hidden=hidden)
         if codes is not None:
@@ -387,10 +390,12 @@ class Workspace:
         })
 
     def tables(self, names: Iterable[str], **filters: object) -> dict[str, pd.DataFrame]:
-        """Several tables from one snapshot, each given the filters that apply to it
-        (what `xlq export` writes)."""
+        """Several tables from one snapshot, each given the filters that apply to it (what
+        `xlq export` writes); a filter a table has no column for is not applied to it.
+
+        >>> frames = ws.tables(["values", "submissions"], start="2023-01", departments=["LUT"])"""
         accepts = {
-            "values": ("start", "end", "departments", "indicators"),
+            "values": ("start", "end", "departments", "indicators", "superseded"),
             "organisation": ("start", "end", "indicators"),
             "findings": ("start", "end", "departments", "indicators"),
             "submissions": ("start", "end", "departments"),
@@ -400,7 +405,7 @@ class Workspace:
         with self.snapshot() as snap:
             for name in names:
                 if name not in accepts:
-                    raise ValueError(f"no table {name!r} (tables: {', '.join(TABLES)})")
+                    raise AnalysisError(f"no table {name!r} (tables: {', '.join(TABLES)})")
                 given = {k: v for k, v in filters.items() if k in accepts[name] and v is not None}
                 out[name] = getattr(snap, name)(**given)
         return out
