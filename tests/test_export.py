@@ -134,6 +134,13 @@ def test_filters_and_mistakes_on_the_command_line(marked, tmp_path):
         assert bad.returncode == 2 and says in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
 
 
+def test_an_output_that_cannot_be_written_is_a_one_line_error(marked):
+    inside_a_file = marked / "xlq.toml" / "out" / "values.csv"
+    done = xlq("export", "--workspace", str(marked), "--output", str(inside_a_file))
+    assert done.returncode == 2 and done.stderr.startswith("xlq: could not write the export: ")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
 def _blocked(module: str, *args: str) -> subprocess.CompletedProcess:
     """`xlq` run where `module` cannot be imported, as on a machine without that extra installed."""
     code = f"import sys; sys.modules[{module!r}] = None; from xlq.cli import main; sys.exit(main({list(args)!r}))"

@@ -191,6 +191,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                        indicators=args.indicator)
     except AnalysisError as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:  # a folder we may not write to, or a file open in another program on Windows
+        raise UsageError(f"could not write the export: {exc}") from None
     for path in paths:
         print(path)
     return 0
