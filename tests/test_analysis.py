@@ -6,6 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -215,3 +218,14 @@ def test_a_workspace_with_no_store_yet_says_so(tmp_path):
     make_workspace(tmp_path / "ws")
     with pytest.raises(StoreError, match="no store here yet"):
         open_workspace(tmp_path / "ws").values()
+
+
+def test_the_worked_example_in_the_docs_prints_what_the_docs_say(demo_workspace):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "analysis.md").read_text(encoding="utf-8")
+    section = docs.split("## A worked example")[1]
+    code, printed = re.findall(r"```(?:python)?\n(.*?)```", section, re.S)[:2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=demo_workspace.parent, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.rstrip() == printed.rstrip(), done.stdout
+    assert done.stdout.rstrip().endswith("matches the master: True")

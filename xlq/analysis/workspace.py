@@ -3,9 +3,10 @@
     >>> import xlq
     >>> ws = xlq.open_workspace("demo")
     >>> sick = ws.values(indicators="SICK-MONTHLY", departments="LUT", start="2022-01")
-    >>> sick[["month", "value", "numerator", "denominator", "marker", "file", "cell"]].head(2)
-         month     value  numerator  denominator  marker         file cell
-    0  2022-01  0.048...      ...
+    >>> print(sick[["month", "value", "numerator", "denominator", "kind", "file", "cell"]].head(2).to_string(index=False))
+      month     value  numerator  denominator   kind        file cell
+    2022-01  0.053808      744.0      13827.0 import history.csv   E2
+    2022-02  0.097119     1207.0      12428.0 import history.csv  E30
 
 Every table is read from one snapshot of the store (a read-only SQLite connection holding
 one read transaction), so a running watcher is never blocked and never half-seen. Use
