@@ -50,7 +50,8 @@ def libreoffice_convert(soffice: str, tmp_path: Path):
 @pytest.fixture(scope="session")
 def demo_workspace(tmp_path_factory) -> Path:
     """The workspace `xlq demo` builds (about 35 s), made once per session by the real command
-    for every test that reads it; such tests must not change it."""
+    for every test that reads it (test_demo.py, test_analysis.py). A test may rebuild it in
+    place with `xlq demo` but must not leave it different from what the demo builds."""
     root = tmp_path_factory.mktemp("demo") / "demo"
     result = subprocess.run([sys.executable, "-m", "xlq.cli", "demo", str(root)], capture_output=True, text=True,
                             timeout=600)
