@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -44,6 +45,19 @@ def libreoffice_convert(soffice: str, tmp_path: Path):
         return out
 
     return convert
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory) -> Path:
+    """The workspace `xlq demo` builds (about 35 s), made once per session by the real command
+    for every test that reads it (test_demo.py, test_analysis.py). A test may rebuild it in
+    place with `xlq demo` but must not leave it different from what the demo builds."""
+    root = tmp_path_factory.mktemp("demo") / "demo"
+    result = subprocess.run([sys.executable, "-m", "xlq.cli", "demo", str(root)], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Master scorecard: {root / 'outbox' / 'scorecard.xlsx'}" in result.stdout
+    return root
 
 
 @pytest.fixture(autouse=True)

@@ -28,13 +28,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Sparkline Group extension:UserWa
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("demo") / "demo"
-    result = subprocess.run([sys.executable, "-m", "xlq.cli", "demo", str(root)], capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"Master scorecard: {root / 'outbox' / 'scorecard.xlsx'}" in result.stdout
-    return root
+def demo(demo_workspace) -> Path:
+    return demo_workspace  # built once per session (conftest.py); test_analysis reads it too
 
 
 @pytest.fixture(scope="module")
