@@ -15,11 +15,12 @@ import pytest
 from openpyxl import load_workbook
 from python_calamine import CalamineWorkbook
 
-from xlq.analysis import AnalysisError, open_workspace
 from xlq.analysis.snapshot import SnapshotStore
-from xlq.config import load_workspace
-from xlq.scorecard_style import RAG
-from xlq.store import Store, StoreError
+from xlq.analysis.tables import AnalysisError
+from xlq.analysis.workspace import open_workspace
+from xlq.core.config import load_workspace
+from xlq.master.style import RAG
+from xlq.store.db import Store, StoreError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Sparkline Group extension:UserWarning")  # openpyxl only reads here
 

@@ -14,8 +14,8 @@ import pytest
 from openpyxl import load_workbook
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
-from xlq.analysis import open_workspace
-from xlq.pipeline import run_once
+from xlq.analysis.workspace import open_workspace
+from xlq.watch.service import run_once
 
 MARKED = {
     **GOOD,
@@ -165,7 +165,7 @@ def test_the_commands_and_the_watcher_never_import_pandas(marked):
     archived = next((marked / "archive").rglob("*.xlsx"))
     code = (
         "import sys\n"
-        "import xlq, xlq.cli, xlq.watch, xlq.pipeline, xlq.inbox, xlq.worker, xlq.analysis, xlq.analysis.snapshot\n"
+        "import xlq, xlq.cli, xlq.watch.service, xlq.intake.worker, xlq.analysis.snapshot, xlq.analysis.tables\n"
         "loaded = 'pandas' in sys.modules\n"
         f"status = xlq.cli.main(['validate', '--workspace', {str(marked)!r}, {str(archived)!r}])\n"
         "print(loaded, 'pandas' in sys.modules, 'numpy' in sys.modules, status)\n"

@@ -17,9 +17,9 @@ import pytest
 from deadline import wait_for
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
-from xlq.analysis import open_workspace
-from xlq.pipeline import STALE_MARKER
-from xlq.watch import Watcher
+from xlq.analysis.workspace import open_workspace
+from xlq.watch.pipeline import STALE_MARKER
+from xlq.watch.watcher import Watcher
 
 DEPARTMENTS = ("LUT", "MSK", "ICASH", "DENT", "BEDS", "NORF")
 FAST = {"settle": 0.3, "batch": 0.3, "rescan": 30.0}

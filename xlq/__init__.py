@@ -7,6 +7,7 @@ def __getattr__(name: str) -> object:
     """`xlq.open_workspace(path)`: read a workspace as pandas DataFrames (docs/analysis.md).
     Imported on first use, so `import xlq` never loads pandas."""
     if name == "open_workspace":
+        # imported here for start-up time: the one public entry point for analysts, never loaded by the collector
         from xlq.analysis.workspace import open_workspace
 
         return open_workspace

@@ -160,19 +160,15 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from xlq.analysis import AnalysisError
-
-    try:
+    try:  # imported here for start-up time, and pandas is an optional extra
         from xlq.analysis.export import export
         from xlq.analysis.workspace import Workspace
-    except ModuleNotFoundError as exc:  # pandas is an optional extra
+    except ModuleNotFoundError as exc:
         raise UsageError(f'xlq export needs {exc.name}: pip install "xlq[analysis]"') from None
     try:
         paths = export(Workspace(args.workspace), args.tables or ["values"], args.format, args.output, is_wide=args.wide,
                        superseded=args.superseded, start=args.start, end=args.end, departments=args.department,
                        indicators=args.indicator)
-    except AnalysisError as exc:
-        raise UsageError(str(exc)) from None
     except OSError as exc:  # a folder we may not write to, or a file open in another program on Windows
         raise UsageError(f"could not write the export: {exc}") from None
     for path in paths:
@@ -181,7 +177,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-
     print(rules_markdown())
     return 0
 

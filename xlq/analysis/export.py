@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xlq.analysis import FORMATS, TABLES, AnalysisError
+from xlq.analysis.tables import FORMATS, TABLES, AnalysisError
 from xlq.analysis.workspace import Workspace
 
 WIDE = ("values", "organisation")
@@ -94,7 +94,7 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
 
 def _pyarrow():
     try:
-        import pyarrow
+        import pyarrow  # optional extra: xlq[parquet]
         import pyarrow.parquet
     except ImportError:
         raise AnalysisError('Parquet needs pyarrow: pip install "xlq[parquet]" (or choose --format csv or xlsx)') from None
@@ -118,7 +118,7 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def write_xlsx(frames: dict[str, pd.DataFrame], path: Path) -> Path:
-    import xlsxwriter
+    import xlsxwriter  # imported here for start-up time: only the xlsx format needs it
 
     for name, frame in frames.items():
         if len(frame) >= EXCEL_ROWS:
@@ -237,5 +237,3 @@ def export(workspace: Workspace, tables: Iterable[str], fmt: str | None = None, 
     writer = write_csv if fmt == "csv" else write_parquet
     return [writer(frames[name], path) for name, path in where.items()]
 
-
-__all__ = ["EXCEL_ROWS", "WIDE", "csv_frame", "export", "targets", "wide", "write_csv", "write_parquet", "write_xlsx"]

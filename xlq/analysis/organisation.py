@@ -1,7 +1,7 @@
 """The organisation table: the reconciled figures exactly as the master's Scorecard sheet shows them.
 
-Nothing is aggregated here. The figures come from `xlq.reconcile.reconcile` (the code the
-master is built from), the rows, flags and notes from `xlq.scorecard_plan.make_plan` (what
+Nothing is aggregated here. The figures come from `xlq.master.reconcile.reconcile` (the code the
+master is built from), the rows, flags and notes from `xlq.master.plan.make_plan` (what
 decides every Scorecard cell before XlsxWriter writes it), and the RAG status from the
 same thresholds the master's conditional formats test (`thresholds`, `rag_rules`).
 Nothing here imports pandas or XlsxWriter: `organisation_rows` returns plain dicts.
@@ -12,14 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from xlq.catalogue import Indicator, months_ending
-from xlq.reconcile import reconcile
-from xlq.scorecard_plan import make_plan, thresholds
+from xlq.core.catalogue import Indicator, months_ending
+from xlq.master.plan import make_plan, thresholds
+from xlq.master.reconcile import reconcile
 
 if TYPE_CHECKING:
-    from xlq.catalogue import Catalogue
-    from xlq.config import Workspace
-    from xlq.store import Store
+    from xlq.core.catalogue import Catalogue
+    from xlq.core.config import Workspace
+    from xlq.store.db import Store
 
 RAG = ("green", "amber", "red")
 
@@ -31,7 +31,7 @@ def _excel_number(x: float) -> float:
 
 def rag_status(indicator: Indicator, threshold: float | None, value: float | None) -> str | None:
     """The colour the master's conditional format gives `value` judged against `threshold`,
-    mirroring `xlq.scorecard_plan.rag_rules`: a floor is green at or above the threshold,
+    mirroring `xlq.master.plan.rag_rules`: a floor is green at or above the threshold,
     amber within the tolerance below it, red further below; a ceiling the other way round.
     None when there is no number or nothing to judge it by (the master leaves it uncoloured)."""
     if threshold is None or value is None:
@@ -82,5 +82,3 @@ def organisation_rows(store: Store, catalogue: Catalogue, workspace: Workspace, 
             })
     return out
 
-
-__all__ = ["RAG", "organisation_rows", "rag_status", "window"]

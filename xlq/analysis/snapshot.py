@@ -18,8 +18,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from xlq.store import Store
-from xlq.store_schema import SCHEMA_VERSION, StoreError
+from xlq.store.db import Store
+from xlq.store.schema import SCHEMA_VERSION, StoreError
 
 
 class SnapshotStore(Store):
@@ -83,5 +83,3 @@ class SnapshotStore(Store):
         """Run one query in the snapshot (the analysis tables read the store's tables directly)."""
         return self._query(sql, params)
 
-
-__all__ = ["SnapshotStore"]

@@ -28,12 +28,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from xlq.analysis import TABLES, AnalysisError
 from xlq.analysis.organisation import RAG, organisation_rows, window
 from xlq.analysis.snapshot import SnapshotStore
-from xlq.catalogue import PERIOD_RE, load_catalogue
-from xlq.config import load_workspace
-from xlq.model import MARKERS
+from xlq.analysis.tables import TABLES, AnalysisError
+from xlq.core.catalogue import PERIOD_RE, load_catalogue
+from xlq.core.config import load_workspace
+from xlq.core.model import MARKERS
+from xlq.core.rules import RULES
 
 KINDS = ("return", "correction", "import")
 """How a submission reached the store: a department's return (first or resubmitted), a
@@ -301,8 +302,6 @@ class Workspace:
         with self._reading() as store:
             rows = store.rows(sql, params)
         cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(14)]
-        from xlq.rules import RULES
-
         return pd.DataFrame({
             "finding_id": pd.array(cols[0], dtype="Int64"),
             "submission_id": pd.array(cols[1], dtype="Int64"),
@@ -411,5 +410,3 @@ class Workspace:
                 out[name] = getattr(snap, name)(**given)
         return out
 
-
-__all__ = ["KINDS", "OUTCOMES", "SEVERITIES", "TABLES", "Workspace", "month", "open_workspace"]
