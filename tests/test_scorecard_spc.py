@@ -214,7 +214,8 @@ def test_the_columns_follow_trend_under_their_own_titles(written, plan):
     header = plan.header_row
     titles = [cells[cell_ref(header, plan.layout.col(k))].value for k in ("trend", "variation", "assurance")]
     assert titles == ["Trend", "Variation", "Assurance"]
-    assert plan.layout.col("variation") == plan.layout.col("trend") + 1 == plan.layout.last - 1
+    assert plan.layout.col("variation") == plan.layout.col("trend") + 1 == plan.layout.col("assurance") - 1
+    assert plan.layout.col("findings") == plan.layout.last
 
 
 def test_too_few_points_and_rolling_figures_explain_themselves_in_a_note(written, plan):

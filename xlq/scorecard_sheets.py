@@ -161,12 +161,11 @@ def _write_department_cell(ws: Any, plan: Plan, st: Styles, links: Links, row: i
         assert status is not None
         why = f" ({status.reason})" if status.reason else ""
         write_note(ws, row, col, f"{dept} {month_label(month)}: no value", [f"Return {status.status}{why}."])
-    elif found:
+    elif found:  # the figure stays selectable: the note names the finding's row, no link on it
         target = plan.errors_row(found[0])
-        links.add(row, col, internal_link(ERRORS, target, 0), tip=f"Validation Errors row {target + 1}")
         reasons = [plan.findings[i].message for i in found] + comment
         write_note(ws, row, col, f"{dept} {ind.code} {month_label(month)}: flagged", reasons,
-                   f"Click the cell for Validation Errors row {target + 1}.")
+                   f"See Validation Errors row {target + 1}.")
     elif comment:
         write_note(ws, row, col, f"{dept} {ind.code} {month_label(month)}", comment)
     write_value(ws, row, col, value.value if value else None, value.marker if value else None,
