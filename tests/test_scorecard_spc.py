@@ -241,8 +241,8 @@ def test_limits_from_fewer_than_thirteen_points_are_marked_trial(tmp_path):
     book = Xlsx(write_scorecard(make_reconciled(), catalogue, workspace, built_at=BUILT))
     plan = make_plan(make_reconciled(), catalogue, workspace, BUILT)
     variation, assurance = spc_cells(book, plan, "SHIFT")
-    assert variation.value == "● Common cause\n(trial)"
-    assert assurance.value == "F Consistently failing\n(trial)"
+    assert variation.value == "● Common cause (trial)"
+    assert assurance.value == "F Consistently failing (trial)"
     note = book.comments("Scorecard")[cell_ref(plan.indicator_row["SHIFT"], plan.layout.col("variation"))]
     assert "Trial limits from 7 months" in note
     summary = next(s for s in book.strings if "4 indicators counted" in s)

@@ -194,6 +194,22 @@ def month_label(period: str | None) -> str:
     return f"{names[int(month) - 1]}-{year}"
 
 
+def moment_label(iso: str | None) -> str:
+    """A stored timestamp (`2023-12-27T09:30:00+00:00`) as people read it: `27 Dec 2023 09:30`,
+    in local time; text that is not a timestamp comes back as it was."""
+    if not iso:
+        return ""
+    import datetime as dt
+
+    try:
+        moment = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is not None:
+        moment = moment.astimezone()
+    return f"{moment.day} {moment:%b %Y %H:%M}"
+
+
 def shift_period(period: str, months: int) -> str:
     """`2024-01` shifted by -1 -> `2023-12`."""
     year, month = (int(p) for p in period.split("-"))

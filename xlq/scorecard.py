@@ -315,7 +315,7 @@ def _write_findings(ws: Any, plan: Plan, st: Styles, links: Links, row: int, ind
         return
     first = min(found, key=lambda n: (plan.findings[n].severity != "error", n))
     errors = sum(plan.findings[n].severity == "error" for n in found)
-    text = plural(len(found), "finding") + (f"\n{errors} error" + ("s" if errors > 1 else "") if errors else "")
+    text = plural(len(found), "finding") + (f", {errors} error" + ("s" if errors > 1 else "") if errors else "")
     target = plan.errors_row(first)
     fmt = st.link(font_size=9, align="center", text_wrap=True)
     if not links.add(row, col, internal_link(ERRORS, target, 0), f"Validation Errors row {target + 1}", text, fmt):

@@ -17,7 +17,7 @@ from typing import Any
 from xlsxwriter.utility import quote_sheetname
 
 from xlq import __version__
-from xlq.catalogue import month_label
+from xlq.catalogue import moment_label, month_label
 from xlq.scorecard_plan import (
     ABOUT,
     BREAKDOWN,
@@ -182,7 +182,7 @@ def write_errors(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     months = f"{month_label(plan.periods[0])} to {month_label(plan.month)}" if plan.periods else "no months"
     ws.write_string(0, 0, "Validation errors", st.title())
     ws.write_string(1, 0, f"Every finding for {months}, errors first. 'Master cell' opens the value a finding "
-                    "affects; flagged cells on the Scorecard link back to their row here.", st.small(italic=True))
+                    "affects; each Scorecard row's Findings cell links back here.", st.small(italic=True))
     rows = max(1, len(plan.findings))
     ws.add_table(header, 0, first + rows - 1, layout.last, {
         "name": "ValidationErrors", "style": "Table Style Light 9", "autofilter": True,
@@ -266,7 +266,7 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
                 links.add(row, col, internal_link(ERRORS, target, 0), f"Validation Errors row {target + 1}")
             ws.write_string(row, col, label, st.text(align="center", bg_color=fill, font_color=font, bold=bool(found)))
             if status.status != "accepted":
-                lines = [f"Received {status.received}" if status.received else "Not received",
+                lines = [f"Received {moment_label(status.received)}" if status.received else "Not received",
                          *([f"File: {status.file}"] if status.file else []),
                          *([status.reason] if status.reason else [])]
                 write_note(ws, row, col, f"{dept} {month_label(period)}: {label}", lines)

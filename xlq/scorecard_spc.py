@@ -59,7 +59,7 @@ NAME_LIMIT = 31
 _BAD_NAME = re.compile(r"[\[\]:*?/\\]")
 
 NOT_ANALYSED = "– Rolling figure"
-TRIAL_SUFFIX = "\n(trial)"
+TRIAL_SUFFIX = " (trial)"  # wraps within the cell; a line break is lost on a linked cell in LibreOffice
 RULE_WORDS = {
     "outside_limits": "outside the process limits",
     "trend": "trend",
