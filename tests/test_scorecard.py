@@ -209,7 +209,9 @@ def month_cells(plan, code: str) -> tuple[int, int, int]:
 
 
 def test_golden_structure_pins_sheets_header_panes_and_print_titles(written):
-    assert written.sheet_names == ["Scorecard", "By Department", "SPC - SAFETY", "SPC - Mandatory training",
+    # No SAFETY chart: its never-events count is a rare event (no special-cause call) and IPC
+    # has too few numeric months for a verdict.
+    assert written.sheet_names == ["Scorecard", "By Department", "SPC - Mandatory training",
                                    "SPC - Workforce-HR", "Validation Errors", "Submissions", "About"]
     assert written.active_sheet() == "Scorecard"
     cells = written.cells("Scorecard")
