@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 from xlq.core import rules
-from xlq.core.catalogue import Indicator, month_label, months_ending
+from xlq.core.catalogue import Indicator, moment_label, month_label, months_ending
 from xlq.core.model import Finding, OrgValue, Reconciled, SubmissionStatus, Value
 from xlq.store.db import StoredValue, Submission
 
@@ -394,7 +394,7 @@ def _return_findings(rows: list[DepartmentReturn], today: dt.date) -> list[Findi
         elif r.status == "rejected":
             out.append(rules.finding("return-rejected", r.reason, **where))
         elif r.status == "late":
-            out.append(rules.finding("return-late", f"due {r.due}, received {(r.received or '')[:16]}", **where))
+            out.append(rules.finding("return-late", f"due {r.due}, received {moment_label(r.received)}", **where))
     return out
 
 
@@ -427,8 +427,9 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
     for s in ctx.subs.values():
         if s.current and s.period in window and s.kind in ("resubmission", "correction"):
             earlier = [e for e in ctx.subs.values() if e.superseded_by == s.id]
-            what = f"{s.original_name} received {s.received_at[:16]} replaced " + (
-                ", ".join(f"{e.original_name} received {e.received_at[:16]}" for e in earlier) or "an earlier return")
+            what = f"{s.original_name} received {moment_label(s.received_at)} replaced " + (
+                ", ".join(f"{e.original_name} received {moment_label(e.received_at)}" for e in earlier)
+                or "an earlier return")
             replaced_notes.append(rules.finding(s.kind, what, department=s.department, period=s.period,
                                                 file=s.original_name))
         elif s.kind == "duplicate" and s.period in window:

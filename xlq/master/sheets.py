@@ -17,7 +17,7 @@ from typing import Any
 from xlsxwriter.utility import quote_sheetname
 
 from xlq import __version__
-from xlq.core.catalogue import month_label
+from xlq.core.catalogue import moment_label, month_label
 from xlq.master.plan import (
     ABOUT,
     BREAKDOWN,
@@ -160,12 +160,11 @@ def _write_department_cell(ws: Any, plan: Plan, st: Styles, links: Links, row: i
         assert status is not None
         why = f" ({status.reason})" if status.reason else ""
         write_note(ws, row, col, f"{dept} {month_label(month)}: no value", [f"Return {status.status}{why}."])
-    elif found:
+    elif found:  # the figure stays selectable: the note names the finding's row, no link on it
         target = plan.errors_row(found[0])
-        links.add(row, col, internal_link(ERRORS, target, 0), tip=f"Validation Errors row {target + 1}")
         reasons = [plan.findings[i].message for i in found] + comment
         write_note(ws, row, col, f"{dept} {ind.code} {month_label(month)}: flagged", reasons,
-                   f"Click the cell for Validation Errors row {target + 1}.")
+                   f"See Validation Errors row {target + 1}.")
     elif comment:
         write_note(ws, row, col, f"{dept} {ind.code} {month_label(month)}", comment)
     write_value(ws, row, col, value.value if value else None, value.marker if value else None,
@@ -182,7 +181,7 @@ def write_errors(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     months = f"{month_label(plan.periods[0])} to {month_label(plan.month)}" if plan.periods else "no months"
     ws.write_string(0, 0, "Validation errors", st.title())
     ws.write_string(1, 0, f"Every finding for {months}, errors first. 'Master cell' opens the value a finding "
-                    "affects; flagged cells on the Scorecard link back to their row here.", st.small(italic=True))
+                    "affects; each Scorecard row's Findings cell links back here.", st.small(italic=True))
     rows = max(1, len(plan.findings))
     ws.add_table(header, 0, first + rows - 1, layout.last, {
         "name": "ValidationErrors", "style": "Table Style Light 9", "autofilter": True,
@@ -266,7 +265,7 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
                 links.add(row, col, internal_link(ERRORS, target, 0), f"Validation Errors row {target + 1}")
             ws.write_string(row, col, label, st.text(align="center", bg_color=fill, font_color=font, bold=bool(found)))
             if status.status != "accepted":
-                lines = [f"Received {status.received}" if status.received else "Not received",
+                lines = [f"Received {moment_label(status.received)}" if status.received else "Not received",
                          *([f"File: {status.file}"] if status.file else []),
                          *([status.reason] if status.reason else [])]
                 write_note(ws, row, col, f"{dept} {month_label(period)}: {label}", lines)
