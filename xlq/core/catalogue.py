@@ -89,6 +89,19 @@ class Target:
 
 
 @dataclass(frozen=True)
+class TargetSpan:
+    """One target in force from a month (`start`, None: always before) to a month (`end`, inclusive)."""
+
+    start: str | None
+    end: str | None
+    target: Target
+    tolerance: float
+
+    def covers(self, period: str) -> bool:
+        return (self.start is None or period >= self.start) and (self.end is None or period <= self.end)
+
+
+@dataclass(frozen=True)
 class Indicator:
     """One row of the scorecard and of each reporting department's template."""
 
@@ -116,6 +129,18 @@ class Indicator:
     show: bool = True
     note: str = ""
     frequency: Frequency = "monthly"
+    targets: tuple[TargetSpan, ...] = ()
+    """Targets in force by month (issue 21); empty: `target` and `tolerance` hold every month."""
+    redefined_from: str | None = None
+    redefinition: str = ""
+    renamed_from: tuple[str, ...] = ()
+
+    def as_of(self, period: str) -> Indicator:
+        """This indicator with the target and tolerance in force in `period` (`xlq.core.timeline`)."""
+        span = next((s for s in reversed(self.targets) if s.covers(period)), None)
+        if span is None:
+            return self
+        return replace(self, target=span.target, tolerance=span.tolerance, targets=())
 
     @property
     def is_percent(self) -> bool:
@@ -167,6 +192,11 @@ class Catalogue:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_code", {i.code: i for i in self.indicators})
+        object.__setattr__(self, "_aliases", {old: i.code for i in self.indicators for old in i.renamed_from})
+
+    def resolve(self, code: str) -> str:
+        """The current code for `code`: an indicator's own code, or the code it was renamed to."""
+        return code if code in self else self._aliases.get(code, code)  # type: ignore[attr-defined]
 
     def __getitem__(self, code: str) -> Indicator:
         return self._by_code[code]  # type: ignore[attr-defined]
@@ -268,9 +298,17 @@ def load_catalogue(path: Path | str | None = None, departments: tuple[str, ...] 
     """Load and check a catalogue; `departments` (from xlq.toml) checks `reported_by`."""
     source = Path(path) if path else DEFAULT_CATALOGUE
     try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
+        text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CatalogueError(f"{source}: catalogue file not found") from None
+    return parse_catalogue(text, source, departments)
+
+
+def parse_catalogue(text: str, source: Path | str = "catalogue.toml", departments: tuple[str, ...] = ()) -> Catalogue:
+    """A catalogue from its TOML text (a stored catalogue version reads back through this)."""
+    source = Path(source)
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(f"{source}: {exc}") from None
     version = str(data.get("version", "")).strip()
@@ -289,7 +327,7 @@ _FIELDS = {
     "code", "domain", "subdomain", "name", "description", "unit", "target", "direction", "tolerance",
     "aggregate", "reported_by", "weight", "central", "cross_check", "source", "denominator", "parts",
     "required", "active_from", "active_until", "decimals", "show", "note", "frequency", "trajectory",
-    "baseline",
+    "baseline", "targets", "retired_from", "redefined_from", "redefinition", "renamed_from",
 }
 
 
@@ -338,9 +376,15 @@ def _indicator(source: Path, number: int, entry: dict) -> Indicator:
         raise fail("denominator must be 'sum' or 'mean'")
     if entry.get("cross_check") not in (None, "", "sum", "ratio"):
         raise fail("cross_check must be 'sum' or 'ratio'")
-    for key in ("active_from", "active_until"):
+    for key in ("active_from", "active_until", "retired_from", "redefined_from"):
         if entry.get(key) and not PERIOD_RE.match(str(entry[key])):
             raise fail(f"{key} {entry[key]!r} is not YYYY-MM")
+    targets = _target_spans(entry.get("targets"), unit, tolerance, fail)
+    if targets:
+        target, tolerance = targets[-1].target, targets[-1].tolerance
+    active_until = entry.get("active_until") or None
+    if entry.get("retired_from"):
+        active_until = shift_period(str(entry["retired_from"]), -1)
     reported = entry.get("reported_by", "all")
     reported_by = ("all",) if reported == "all" else tuple(str(d) for d in reported)
     if not reported_by:
@@ -365,12 +409,43 @@ def _indicator(source: Path, number: int, entry: dict) -> Indicator:
         parts=tuple(entry.get("parts", ())),
         required=bool(entry.get("required", True)),
         active_from=entry.get("active_from") or None,
-        active_until=entry.get("active_until") or None,
+        active_until=active_until,
         decimals=int(entry.get("decimals", 0)),
         show=bool(entry.get("show", True)),
         note=str(entry.get("note", "")).strip(),
         frequency=frequency,
+        targets=targets,
+        redefined_from=entry.get("redefined_from") or None,
+        redefinition=str(entry.get("redefinition", "")).strip(),
+        renamed_from=tuple(str(c) for c in entry.get("renamed_from", ())),
     )
+
+
+def _target_spans(spans: object, unit: str, tolerance: float, fail) -> tuple[TargetSpan, ...]:
+    """`targets = [{ from = "2023-04", to = "2024-03", target = ">= 90%" }, { from = "2024-04", ... }]`:
+    oldest first, not overlapping; each may give its own `tolerance`, `trajectory` or `baseline`."""
+    if spans is None:
+        return ()
+    if not isinstance(spans, list) or not spans:
+        raise fail("targets must be a list of { from = \"YYYY-MM\", target = ... }")
+    out: list[TargetSpan] = []
+    for span in spans:
+        if not isinstance(span, dict) or "target" not in span or set(span) - {"from", "to", "target", "tolerance",
+                                                                                "trajectory", "baseline"}:
+            raise fail("each of targets needs 'target' and may give from, to, tolerance, trajectory, baseline")
+        start, end = span.get("from"), span.get("to")
+        for month in (start, end):
+            if month is not None and not PERIOD_RE.match(str(month)):
+                raise fail(f"targets month {month!r} is not YYYY-MM")
+        try:
+            target = _with_milestones(parse_target(str(span["target"]), unit), span.get("trajectory"), span.get("baseline"))
+            own = parse_amount(span["tolerance"]) if "tolerance" in span else tolerance
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        if out and (start is None or (out[-1].end or out[-1].start or "") >= start):
+            raise fail(f"targets overlap or are out of order at {start or 'the start'}")
+        out.append(TargetSpan(start, end, target, own))
+    return tuple(out)
 
 
 def _with_milestones(target: Target, trajectory: object, baseline: object) -> Target:
@@ -403,6 +478,9 @@ def _check_references(source: Path, catalogue: Catalogue, departments: tuple[str
         seen.add(indicator.code)
     for indicator in catalogue.indicators:
         where = f"{source}: indicator {indicator.code}"
+        for old in indicator.renamed_from:
+            if old in catalogue:
+                raise CatalogueError(f"{where}: renamed_from {old!r} is still an indicator's code")
         for ref in (indicator.weight, indicator.source, *indicator.parts):
             if ref and ref not in catalogue:
                 raise CatalogueError(f"{where}: refers to unknown indicator {ref!r}")

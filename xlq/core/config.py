@@ -25,9 +25,24 @@ _CODE_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}$")
 
 @dataclass(frozen=True)
 class Department:
+    """A department; `active_from` / `closed_from` (YYYY-MM) bound the months it reports,
+    `merged_into` names the department that reports for it from `closed_from`, and `renamed`
+    maps a month to the name it goes by from then (issue 21, `xlq.core.timeline`)."""
+
     code: str
     name: str
     email: str = ""
+    active_from: str | None = None
+    closed_from: str | None = None
+    merged_into: str | None = None
+    renamed: tuple[tuple[str, str], ...] = ()
+
+    def in_force(self, period: str) -> bool:
+        return (self.active_from is None or period >= self.active_from) and (
+            self.closed_from is None or period < self.closed_from)
+
+    def name_in(self, period: str) -> str:
+        return next((name for month, name in reversed(self.renamed) if period >= month), self.name)
 
 
 @dataclass(frozen=True)
@@ -65,7 +80,12 @@ class Workspace:
 
     @property
     def department_codes(self) -> tuple[str, ...]:
+        """Every department the workspace has ever had; `departments_in` gives a month's."""
         return tuple(d.code for d in self.departments)
+
+    def departments_in(self, period: str) -> tuple[str, ...]:
+        """The departments in force in `period`: added, closed and merged ones respected."""
+        return tuple(d.code for d in self.departments if d.in_force(period))
 
     def department(self, code: str) -> Department | None:
         return next((d for d in self.departments if d.code == code), None)
@@ -89,6 +109,21 @@ class Workspace:
         """Returns for a month are due on `due_day` of the following month."""
         year, month = (int(p) for p in shift_period(period, 1).split("-"))
         return dt.date(year, month, min(self.due_day, 28))
+
+
+def _department(code: str, entry: dict, fail) -> Department:
+    months = {key: entry.get(key) for key in ("active_from", "closed_from")}
+    for key, month in months.items():
+        if month is not None and not PERIOD_RE.match(str(month)):
+            raise fail(key, f"department {code}: {month!r} is not a month written YYYY-MM")
+    merged = entry.get("merged_into")
+    if merged and not months["closed_from"]:
+        raise fail("merged_into", f"department {code}: merged_into needs closed_from (the first month merged)")
+    renamed = entry.get("renamed", {})
+    if not isinstance(renamed, dict) or not all(PERIOD_RE.match(str(m)) and isinstance(n, str) for m, n in renamed.items()):
+        raise fail("renamed", f"department {code}: renamed must map months (YYYY-MM) to names")
+    return Department(code, entry["name"].strip(), str(entry.get("email", "")), months["active_from"],
+                      months["closed_from"], merged or None, tuple(sorted(renamed.items())))
 
 
 def _line_of(text: str, key: str) -> int:
@@ -124,11 +159,14 @@ def load_workspace(root: Path | str = ".") -> Workspace:
             raise fail("department.code", f"department #{n}: code {code!r} must be 1-16 capitals, digits or _")
         if not isinstance(entry.get("name"), str) or not entry["name"].strip():
             raise fail("department.name", f"department {code}: missing name")
-        departments.append(Department(code, entry["name"].strip(), str(entry.get("email", ""))))
+        departments.append(_department(code, entry, fail))
     if not departments:
         raise fail("department", "no [[department]] entries")
     if len({d.code for d in departments}) != len(departments):
         raise fail("department.code", "a department code is used twice")
+    for d in departments:
+        if d.merged_into and d.merged_into not in {x.code for x in departments}:
+            raise fail("merged_into", f"department {d.code}: merged into unknown department {d.merged_into!r}")
 
     calendar = data.get("calendar", {})
     due_day = calendar.get("due_day", 10)

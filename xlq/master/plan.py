@@ -16,6 +16,7 @@ from xlq.core import rules
 from xlq.core.catalogue import Catalogue, Indicator, month_label
 from xlq.core.config import Workspace
 from xlq.core.model import Finding, OrgValue, Reconciled
+from xlq.core.timeline import redefinition_note
 
 LINK_LIMIT = 65_530
 """XlsxWriter (and Excel) keep at most this many links per sheet; later ones vanish silently."""
@@ -193,8 +194,37 @@ def thresholds(indicator: Indicator, periods: Sequence[str], values: Sequence[fl
     Each month's threshold depends on that month alone (`Target.at`): a deadline target
     ("90% by March 2024") is judged against the agreed trajectory or baseline the catalogue
     states, else against the target itself, so a month keeps its colour from one report's
-    window to the next. `values` is kept for callers' convenience and not used."""
-    return [indicator.target.at(period) for period in periods]
+    window to the next; a month is judged by the target in force then (`Indicator.as_of`).
+    `values` is kept for callers' convenience and not used."""
+    return [indicator.as_of(period).target.at(period) for period in periods]
+
+
+def judged_runs(indicator: Indicator, periods: Sequence[str]) -> list[tuple[int, int, float, Indicator]]:
+    """Consecutive months judged alike: (first index, last index, threshold, the indicator as in
+    force then). A new target from April starts a new run even when its figure is the same."""
+    runs: list[tuple[int, int, float, Indicator]] = []
+    for n, period in enumerate(periods):
+        ind = indicator.as_of(period)
+        limit = ind.target.at(period)
+        if limit is None:
+            continue
+        last = runs[-1] if runs else None
+        if last and last[1] == n - 1 and (last[2], last[3].target.kind, last[3].tolerance) == (
+                limit, ind.target.kind, ind.tolerance):
+            runs[-1] = (last[0], n, limit, last[3])
+        else:
+            runs.append((n, n, limit, ind))
+    return runs
+
+
+def target_changes(indicator: Indicator, periods: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(month, was, now) for each shown month whose target in force differs from the month before."""
+    out = []
+    for before, period in zip(periods, periods[1:], strict=False):
+        was, now = indicator.as_of(before).target.text, indicator.as_of(period).target.text
+        if was != now and indicator.targets:
+            out.append((period, was, now))
+    return out
 
 
 def rag_rules(indicator: Indicator, threshold: float, cell: str) -> list[RagRule]:
@@ -300,7 +330,8 @@ class Plan:
             if period == month and dept in self.departments:
                 statuses[status.status] = statuses.get(status.status, 0) + 1
         received = sum(n for s, n in statuses.items() if s in RECEIVED)
-        return received, len(self.departments), statuses
+        expected = len(self.workspace.departments_in(month)) if month else len(self.departments)
+        return received, expected, statuses
 
     def reporting_departments(self, indicator: Indicator) -> tuple[str, ...]:
         if indicator.derived and indicator.source and indicator.source in self.catalogue:
@@ -352,7 +383,24 @@ def make_plan(reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace
     _link_findings(plan)
     _flag_cells(plan)
     _comments(plan)
+    _timeline_notes(plan)
     return plan
+
+
+def _timeline_notes(plan: Plan) -> None:
+    """Notes where the catalogue changed inside the window (issue 21): a new target on the first
+    month it applies, a redefinition on the first month of the new series."""
+    shown = plan.periods
+    for row in plan.rows:
+        ind = row.indicator
+        if ind is None:
+            continue
+        for period, was, now in target_changes(ind, shown):
+            plan.cell_notes.setdefault((ind.code, period), []).append(
+                f"Target changed from {month_label(period)}: {now} (was {was}). Each month is coloured "
+                "against the target in force then.")
+        if ind.redefined_from and shown and shown[0] < ind.redefined_from <= shown[-1]:
+            plan.cell_notes.setdefault((ind.code, ind.redefined_from), []).append(redefinition_note(ind))
 
 
 def _comments(plan: Plan) -> None:

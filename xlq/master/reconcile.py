@@ -124,14 +124,13 @@ class _Context:
         self.workspace = workspace
         self.codes = workspace.department_codes
         self._code_set = frozenset(self.codes)
-        self._reporters: dict[str, tuple[str, ...]] = {}
+        self._reporters: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
         self.periods = periods
         self.today = today or dt.date.today()
         history = months_ending(periods[-1], len(periods) + lookback)
         self.subs = {s.id: s for s in store.submissions(periods=history)}
-        self.current: dict[tuple[str, str, str], StoredValue] = {
-            (sv.value.indicator, sv.value.department, sv.value.period): sv for sv in store.values(periods=periods)
-        }
+        self.current: dict[tuple[str, str, str], StoredValue] = _renamed(catalogue, {
+            (sv.value.indicator, sv.value.department, sv.value.period): sv for sv in store.values(periods=periods)})
         # Months before the window are only summed (SPC history, rolling figures), so they are
         # kept as bare numbers, read a month at a time: 10,000 returns' two years of history
         # took the master rebuild to 440 MB as StoredValues.
@@ -141,6 +140,7 @@ class _Context:
                 self._earlier.update(
                     ((v.indicator, v.department, v.period), (sv.submission_id, v.value, v.numerator, v.denominator, v.marker))
                     for sv in store.values(period=month, numbers_only=True) for v in (sv.value,))
+        self._earlier = _renamed(catalogue, self._earlier)
         current_ids = [s.id for s in self.subs.values() if s.current]
         self.stored_findings = store.findings(current_ids)
         self.cell_findings: dict[tuple[int, str], list[Finding]] = {}
@@ -184,9 +184,12 @@ class _Context:
     def expected(self, indicator: Indicator, period: str) -> tuple[str, ...]:
         if not indicator.active(period):
             return ()
-        if indicator.code not in self._reporters:  # once per indicator: D x D membership tests otherwise
-            self._reporters[indicator.code] = tuple(d for d in self.codes if indicator.reports(d, self._code_set))
-        return self._reporters[indicator.code]
+        codes = self.workspace.departments_in(period)  # the departments in force that month (issue 21)
+        key = (indicator.code, codes)
+        if key not in self._reporters:  # once per indicator and department list: D x D membership tests otherwise
+            in_force = frozenset(codes)
+            self._reporters[key] = tuple(d for d in codes if indicator.reports(d, in_force))
+        return self._reporters[key]
 
     def org(self, indicator: Indicator, period: str) -> OrgValue | None:
         key = (indicator.code, period)
@@ -333,6 +336,16 @@ class _Context:
         return OrgValue(indicator.code, period, value, None, numerator, denominator, contributors, expected, tuple(flags))
 
 
+def _renamed(catalogue: Catalogue, values: dict) -> dict:
+    """Values stored under a renamed indicator's old code, read as its new code (issue 21)."""
+    for (code, dept, period), stored in list(values.items()):
+        new = catalogue.resolve(code)
+        if new != code and (new, dept, period) not in values:
+            values[(new, dept, period)] = replace(stored, value=replace(stored.value, indicator=new)) \
+                if isinstance(stored, StoredValue) else stored
+    return values
+
+
 def _returns(subs: object, catalogue: Catalogue, workspace: Workspace, periods: tuple[str, ...],
              today: dt.date) -> list[DepartmentReturn]:
     """Each department's state per month: the counted return, or why there is none."""
@@ -349,7 +362,8 @@ def _returns(subs: object, catalogue: Catalogue, workspace: Workspace, periods: 
         due = workspace.due_date(period)
         for dept in codes:
             attempts = tuple(by_month.get((dept, period), ()))
-            if not attempts and not any(i.active(period) for i in reporting[dept]):
+            if not attempts and (dept not in workspace.departments_in(period)
+                                 or not any(i.active(period) for i in reporting[dept])):
                 continue
             name = names.get(dept, dept)
             current = next((s for s in attempts if s.current), None)
@@ -479,7 +493,8 @@ def indicator_history(store: Store, catalogue: Catalogue, workspace: Workspace, 
     entries = tuple(
         HistoryEntry(sv.value, sv.current, sv.submission_id, sv.file, sv.received_at, subs[sv.submission_id].kind,
                      subs[sv.submission_id].location, sv.comment_from)
-        for sv in store.values(indicator=code, periods=periods, current=False)
+        for old in (code, *indicator.renamed_from)
+        for sv in store.values(indicator=old, periods=periods, current=False)
     )
     return IndicatorHistory(code, indicator.name, periods, org, entries)
 

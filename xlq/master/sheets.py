@@ -117,7 +117,7 @@ def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
         ws.set_row(row, 27)
         ws.write_string(row, layout.col("code"), clean(ind.code, 255), st.text(bold=True, font_color="#595959"))
         ws.write_string(row, layout.col("name"), clean(ind.name, 255), st.text(bold=True))
-        ws.write_string(row, layout.col("target"), ind.target.text, st.text(align="center"))
+        ws.write_string(row, layout.col("target"), ind.as_of(month or "").target.text, st.text(align="center"))
         if month is None:
             continue
         reporters = set(plan.reporting_departments(ind))
@@ -130,7 +130,7 @@ def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
         limit = thresholds(ind, plan.periods, plan.values(ind.code))[-1]
         first = layout.col(f"dept:{plan.departments[0]}") if plan.departments else layout.col("org")
         if limit is not None:
-            for rule in rag_rules(ind, limit, cell_ref(row, first)):
+            for rule in rag_rules(ind.as_of(month), limit, cell_ref(row, first)):
                 ws.conditional_format(row, first, row, layout.col("org"),
                                       {"type": "formula", "criteria": rule.formula, "format": st.rag[rule.colour]})
         ws.write_blank(row, layout.col("trend"), None, st.text())

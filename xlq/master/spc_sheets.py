@@ -34,11 +34,11 @@ from xlq.core.spc import (
     PURPLE,
     TRIAL_BELOW,
     SpcResult,
-    analyse_indicator,
     colours,
     monthly,
     symbols,
 )
+from xlq.core.timeline import analyse_in_force
 from xlq.master.plan import (
     SCORECARD,
     Column,
@@ -197,7 +197,7 @@ def _entry(plan: Plan, ind: Indicator) -> SpcEntry:
                 f"and trends would come from the rolling itself. Making Data Count charts the monthly figure{source}.")
         return SpcEntry(ind, (), None, NOT_ANALYSED, "", None, None, (note,))
     series = series_for(plan, ind.code)
-    result = analyse_indicator(ind, series, plan.workspace.spc)
+    result = analyse_in_force(ind, series, plan.workspace.spc)
     periods = tuple(monthly(series)[0])
     variation, assurance = symbols(result)
     v_fill, a_fill = colours(result)
@@ -441,7 +441,7 @@ def _write_block(ws: Any, name: str, plan: Plan, st: Styles, links: Links, layou
         ws.write_string(header, layout.col(column.key), titles[column.key], st.header(font_size=9))
     number = st.text(num_format=data_format(ind), align="center", font_size=9)
     as_shown = st.text(num_format=number_format(ind), align="center", font_size=9)  # counts stay counts
-    target = ind.target.value if ind.target.kind != "none" else None
+    target = ind.as_of(plan.month or "").target.value if ind.as_of(plan.month or "").target.kind != "none" else None
     used: set[str] = set()
     for i, period in enumerate(entry.periods):
         row = header + 1 + i
@@ -452,7 +452,7 @@ def _write_block(ws: Any, name: str, plan: Plan, st: Styles, links: Links, layou
         flag = result.flags[i]
         cells: dict[str, float | None] = {
             "value": value, "mean": limits.mean if limits else None, "lower": limits.lower if limits else None,
-            "upper": limits.upper if limits else None, "target": target, "special_a": None, "special_b": None}
+            "upper": limits.upper if limits else None, "target": target and ind.as_of(period).target.value, "special_a": None, "special_b": None}
         for key, _, kinds, _ in marks:
             if flag is not None and flag.kind in kinds:
                 cells[key] = value

@@ -175,5 +175,5 @@ def add_sparklines(ws: Any, direction: str, locations: list[str], ranges: list[s
         "high_point": True, "low_point": True, "last_point": True,
         "high_color": high, "low_color": low, "last_color": "#1F3864",
         "series_color": "#5B6B82", "markers_color": "#5B6B82",
-        "empty_cells": "gaps", "weight": 1.25,
+        "empty_cells": "gaps", "show_hidden": True, "weight": 1.25,
     })

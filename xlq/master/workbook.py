@@ -23,6 +23,7 @@ from xlq.core.catalogue import Catalogue, month_label
 from xlq.core.config import Workspace
 from xlq.core.errors import MasterUnwritable
 from xlq.core.model import Reconciled
+from xlq.core.timeline import redefinition_index
 from xlq.master.plan import (
     ERRORS,
     SHEETS,
@@ -31,14 +32,14 @@ from xlq.master.plan import (
     cell_ref,
     clean,
     internal_link,
+    judged_runs,
     make_plan,
     month_key,
     period_date,
     plural,
     rag_rules,
     sparkline_group,
-    threshold_runs,
-    thresholds,
+    target_changes,
 )
 from xlq.master.sheets import write_about, write_breakdown, write_errors, write_submissions
 from xlq.master.spc_sheets import SpcPlan, about_rows, plan_spc, write_spc_cells, write_spc_sheet, write_spc_summary
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 TITLE = "Integrated Quality Scorecard"
+SPARK_DATA_GAP = 2
+"""A redefined row's sparkline data sits this many columns past the last column, hidden."""
 
 
 def write_scorecard(reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace, path: Path | None = None,
@@ -258,7 +261,7 @@ def _write_rows(ws: Any, plan: Plan, st: Styles, links: Links, spc: SpcPlan | No
         ws.write_string(row, layout.col("code"), clean(ind.code, 255), st.text(bold=True, font_color="#595959"))
         ws.write_string(row, layout.col("name"), clean(ind.name, 255), st.text(bold=True))
         ws.write_string(row, layout.col("description"), clean(ind.description), st.text(font_size=9))
-        ws.write_string(row, layout.col("target"), ind.target.text, st.text(align="center"))
+        _write_target(ws, plan, st, row, ind)
         values = plan.values(ind.code)
         for period in plan.periods:
             _write_month(ws, plan, st, links, row, ind, period)
@@ -270,7 +273,7 @@ def _write_rows(ws: Any, plan: Plan, st: Styles, links: Links, spc: SpcPlan | No
             ws.write_blank(row, trend, None, st.text())
             locations, ranges = groups.setdefault(sparkline_group(ind), ([], []))
             locations.append(cell_ref(row, trend))
-            ranges.append(f"{cell_ref(row, first)}:{cell_ref(row, last)}")
+            ranges.append(_spark_range(ws, plan, row, ind) or f"{cell_ref(row, first)}:{cell_ref(row, last)}")
         if spc is not None and "variation" in layout:
             write_spc_cells(ws, plan, st, links, row, ind, spc)
         if "findings" in layout:
@@ -298,6 +301,35 @@ def _write_month(ws: Any, plan: Plan, st: Styles, links: Links, row: int, ind: A
         write_note(ws, row, col, notes[0], reasons + plan.cell_notes.get(key, []), where)
     elif key in plan.cell_notes:
         write_note(ws, row, col, f"{ind.code} {month_label(period)}", plan.cell_notes[key])
+
+
+def _write_target(ws: Any, plan: Plan, st: Styles, row: int, ind: Any) -> None:
+    """The target in force in the reporting month; marked (and noted) when it changed in the window."""
+    col = plan.layout.col("target")
+    text = ind.as_of(plan.month).target.text if plan.month else ind.target.text
+    changes = target_changes(ind, plan.periods)
+    if not changes:
+        ws.write_string(row, col, text, st.text(align="center"))
+        return
+    ws.write_string(row, col, f"{text} ▲" if text != changes[0][1] else text, st.text(align="center", bold=True))
+    write_note(ws, row, col, f"{ind.code}: target changed", [
+        f"From {month_label(month)}: {now} (was {was})." for month, was, now in changes]
+        + ["Each month is coloured against the target in force then."])
+
+
+def _spark_range(ws: Any, plan: Plan, row: int, ind: Any) -> str | None:
+    """A redefined indicator's sparkline: the old and new series with an empty month between them,
+    drawn from a data row beside the print area (the two measures are never joined by a line)."""
+    index = redefinition_index(ind, plan.periods)
+    if index is None:
+        return None
+    values = plan.values(ind.code)
+    col = plan.layout.last + SPARK_DATA_GAP
+    for n, value in enumerate([*values[:index], None, *values[index:]]):
+        if value is not None:
+            ws.write_number(row, col + n, value)
+    ws.set_column(col, col + len(values), None, None, {"hidden": True})
+    return f"{cell_ref(row, col)}:{cell_ref(row, col + len(values))}"
 
 
 def _write_findings(ws: Any, plan: Plan, st: Styles, links: Links, row: int, ind: Any) -> None:
@@ -357,8 +389,8 @@ def _add_rag(ws: Any, plan: Plan, st: Styles, row: int, ind: Any, values: list[f
     if not plan.periods:
         return
     first = plan.layout.col(month_key(plan.periods[0]))
-    for start, end, limit in threshold_runs(thresholds(ind, plan.periods, values)):
+    for start, end, limit, in_force in judged_runs(ind, plan.periods):
         top_left = cell_ref(row, first + start)
-        for rule in rag_rules(ind, limit, top_left):
+        for rule in rag_rules(in_force, limit, top_left):
             ws.conditional_format(row, first + start, row, first + end,
                                   {"type": "formula", "criteria": rule.formula, "format": st.rag[rule.colour]})
