@@ -6,7 +6,7 @@ import datetime as dt
 import os
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -90,6 +90,13 @@ class Case:
     cells: tuple[Callable[[Filled], str], ...] = ()
     history: Series | None = None
     folder: str | None = None
+    adjust: Callable[[object], object] | None = None  # the workspace as in force for this case
+
+
+def _lut_closed(workspace):
+    """LUT merged into BEDS before the return's month (issue 21)."""
+    return replace(workspace, departments=tuple(
+        replace(d, closed_from="2023-06", merged_into="BEDS") if d.code == "LUT" else d for d in workspace.departments))
 
 
 def _truncated(env: Env) -> Path:
@@ -153,8 +160,10 @@ CASES = [
     Case("wrong-department-folder", lambda env: env.filled(), folder="MSK"),
     Case("unknown-period", lambda env: env.filled(meta={"period": "2023-13"})),
     Case("future-period", lambda env: env.filled(meta={"period": "2024-02"})),
-    Case("catalogue-mismatch", lambda env: env.layout(
+    Case("catalogue-mismatch", lambda env: env.layout(codes=["OLD1", "OLD2"], meta={"catalogue_version": "test-0"})),
+    Case("older-template", lambda env: env.layout(
         codes=[*LUT_CODES[:-1], "OLD1"], meta={"catalogue_version": "test-0"})),
+    Case("department-not-in-force", lambda env: env.filled(), adjust=_lut_closed),
     Case("nothing-filled", lambda env: fill(env.template, env.path(), {})),
     Case("macros-ignored", _xlsm),
     Case("not-a-number", lambda env: env.filled({"INC": {"Value": "lots"}}), (at("INC"),)),
@@ -197,7 +206,8 @@ CASES = [
 def judge(env: Env, case: Case):
     made = case.make(env)
     path = made.path if isinstance(made, Filled) else made
-    checked = validate(read_return(path), env.catalogue, env.workspace, case.history, folder_department=case.folder,
+    workspace = case.adjust(env.workspace) if case.adjust else env.workspace
+    checked = validate(read_return(path), env.catalogue, workspace, case.history, folder_department=case.folder,
                        today=dt.date(2024, 1, 15))
     cells = {where(made) for where in case.cells} if isinstance(made, Filled) and case.cells else {None}
     return checked, cells

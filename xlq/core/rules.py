@@ -58,6 +58,12 @@ _RULES = (
     Rule("catalogue-mismatch", "error", "file", "Out-of-date template",
          "The template was made for catalogue version {value}, whose indicators no longer match. "
          "Download this month's template and copy your figures across."),
+    Rule("department-not-in-force", "error", "file", "Department not reporting that month",
+         "Department '{value}' does not report for this month (it had not started yet, or has closed or merged). "
+         "Use the template of the department that reports for it."),
+    Rule("older-template", "warning", "file", "Template from an earlier catalogue",
+         "The template was made for catalogue version {value}; it was read against this month's indicators where "
+         "they still exist."),
     Rule("nothing-filled", "error", "file", "Nothing filled in",
          "No values were filled in. Enter your figures in the yellow cells and resubmit."),
     Rule("macros-ignored", "warning", "file", "Macros ignored",

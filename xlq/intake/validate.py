@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -100,6 +101,8 @@ def _file_checks(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspac
         out.append(rules.finding("wrong-organisation", identity.organisation, **where))
     if workspace.department(identity.department) is None:
         out.append(rules.finding("unknown-department", identity.department, **where))
+    elif PERIOD_RE.match(identity.period) and identity.department not in workspace.departments_in(identity.period):
+        out.append(rules.finding("department-not-in-force", identity.department, **where))
     elif folder is not None and folder != identity.department:
         out.append(rules.finding("wrong-department-folder", identity.department, **where))
     if not PERIOD_RE.match(identity.period) or identity.period < EARLIEST_PERIOD:
@@ -107,11 +110,28 @@ def _file_checks(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspac
     elif identity.period > workspace.reporting_period(today):
         out.append(rules.finding("future-period", identity.period, **where))
     if not out and identity.catalogue_version != catalogue.version:
-        expected = {i.code for i in catalogue.for_department(identity.department, identity.period, workspace.department_codes)}
-        given = {_code(row.code) for row in parsed.rows}
-        if given != expected:
-            out.append(rules.finding("catalogue-mismatch", identity.catalogue_version, **where))
+        out += _older_template(parsed, catalogue, workspace, where)
     return out
+
+
+def _older_template(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, where: dict) -> list[Finding]:
+    """A template issued under an earlier catalogue version (issue 21): read against this month's
+    indicators where they still exist (a changed target is no reason to refuse it); refused only
+    when none of its indicators still apply."""
+    assert parsed.identity is not None
+    identity = parsed.identity
+    expected = {i.code for i in catalogue.for_department(identity.department, identity.period,
+                                                         workspace.departments_in(identity.period))}
+    given = {catalogue.resolve(_code(row.code)) for row in parsed.rows} - {""}
+    if given == expected:
+        return []
+    if not given & expected:
+        return [rules.finding("catalogue-mismatch", identity.catalogue_version, **where)]
+    gone, new = sorted(given - expected), sorted(expected - given)
+    detail = (f" Not read (no longer apply for {identity.period}): {', '.join(gone)}." if gone else "") + (
+        f" Not asked by that template (left blank): {', '.join(new)}." if new else "")
+    finding = rules.finding("older-template", identity.catalogue_version, **where)
+    return [replace(finding, message=finding.message + detail)]
 
 
 def _norm(text: str) -> str:
@@ -131,7 +151,12 @@ class _Judge:
         self.parsed, self.catalogue, self.history, self.file = parsed, catalogue, history, file
         self.department = parsed.identity.department
         self.period = parsed.identity.period
-        self.expected = {i.code: i for i in catalogue.for_department(self.department, self.period, workspace.department_codes)}
+        self.expected = {i.code: i for i in catalogue.for_department(self.department, self.period,
+                                                                     workspace.departments_in(self.period))}
+        self.older = parsed.identity.catalogue_version != catalogue.version
+        if self.older:  # read only what the older template asked for (`_older_template` said the rest)
+            given = {catalogue.resolve(_code(row.code)) for row in parsed.rows}
+            self.expected = {code: i for code, i in self.expected.items() if code in given}
         self.findings: list[Finding] = []
 
     def flag(self, code: str, value: object, indicator: str | None, cell: str | None) -> None:
@@ -142,7 +167,9 @@ class _Judge:
     def run(self) -> list[Value]:
         seen: dict[str, RawRow] = {}
         for row in self.parsed.rows:
-            code = _code(row.code)
+            code = self.catalogue.resolve(_code(row.code))
+            if code not in self.expected and self.older:
+                continue
             if code not in self.expected:
                 self.flag("unknown-indicator", code, code, row.code.ref)
             elif code in seen:

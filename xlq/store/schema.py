@@ -69,7 +69,22 @@ _V2 = (
     """CREATE UNIQUE INDEX one_current_return ON submissions(department, period)
         WHERE outcome != 'rejected' AND kind != 'duplicate' AND superseded_by IS NULL""",
 )
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+_CATALOGUE_VERSIONS = (
+    # Issue 21: every change to catalogue.toml or the departments, with who and when
+    # (`xlq catalogue diff`); `label` is the catalogue's own `version`, which templates carry.
+    """CREATE TABLE catalogue_versions (
+        id INTEGER PRIMARY KEY,
+        label TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        catalogue TEXT NOT NULL,
+        departments TEXT NOT NULL,
+        changes TEXT NOT NULL,
+        recorded_by TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX catalogue_versions_by_label ON catalogue_versions(label)",
+)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _CATALOGUE_VERSIONS)
 """Ordered schema steps; the store's `PRAGMA user_version` is how many have been applied."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -82,8 +82,9 @@ def write_templates(catalogue: Catalogue, workspace: Workspace, period: str, dep
     for code in codes:
         if workspace.department(code) is None:
             raise ValueError(f"unknown department {code!r}; xlq.toml lists {', '.join(workspace.department_codes)}")
-        if not catalogue.for_department(code, period, workspace.department_codes):
-            continue
+        if code not in workspace.departments_in(period) or not catalogue.for_department(
+                code, period, workspace.departments_in(period)):
+            continue  # a department closed, merged or not yet started that month reports nothing
         last = last_month_for(code, period) if last_month_for else None
         written.append(write_template(catalogue, workspace, code, period, folder / f"{code}.xlsx", last))
     return written
@@ -97,7 +98,7 @@ def write_template(catalogue: Catalogue, workspace: Workspace, department: str, 
     dept = workspace.department(department)
     if dept is None:
         raise ValueError(f"unknown department {department!r}; xlq.toml lists {', '.join(workspace.department_codes)}")
-    indicators = catalogue.for_department(department, period, workspace.department_codes)
+    indicators = catalogue.for_department(department, period, workspace.departments_in(period))
     wb = Workbook()
     ws = wb.active
     ws.title = RETURN_SHEET
