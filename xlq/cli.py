@@ -21,6 +21,7 @@ from xlq.core.config import init_workspace, load_workspace
 from xlq.core.errors import UsageError, XlqError
 from xlq.core.report import finding_dict, findings_table, history_table, sort_findings, status_table
 from xlq.core.rules import rules_markdown
+from xlq.store.catalogue_versions import diff_text, record_workspace, versions
 from xlq.store.db import Store
 
 
@@ -55,6 +56,7 @@ def cmd_template(args: argparse.Namespace) -> int:
     if args.department and workspace.department(args.department) is None:
         raise UsageError(f"--department {args.department!r} is not in {workspace.root / 'xlq.toml'}")
     with Store(workspace.store_path) as store:
+        record_workspace(store, workspace, catalogue)  # templates carry the version they were issued under
         paths = write_templates(catalogue, workspace, args.period, departments,
                                 last_month_for=partial(store.last_month, catalogue=catalogue))
     for path in paths:
@@ -126,6 +128,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     workspace = _workspace(args)
     catalogue = _catalogue(workspace)
+    if args.code not in catalogue and catalogue.resolve(args.code) in catalogue:
+        print(f"{args.code} was renamed {catalogue.resolve(args.code)}: its history is kept under the new code.")
+        args.code = catalogue.resolve(args.code)
     if args.code not in catalogue:
         raise UsageError(f"indicator {args.code!r} is not in {catalogue.path}")
     # imported here for start-up time (see the module docstring)
@@ -173,6 +178,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"could not write the export: {exc}") from None
     for path in paths:
         print(path)
+    return 0
+
+
+def cmd_catalogue(args: argparse.Namespace) -> int:
+    """`xlq catalogue diff`: every recorded catalogue and department change, with who and when."""
+    workspace = _workspace(args)
+    catalogue = _catalogue(workspace)
+    with Store(workspace.store_path) as store:
+        record_workspace(store, workspace, catalogue)  # a change just typed in is the newest version
+        history = versions(store)
+    if args.json:
+        print(json.dumps([{"version": v.number, "catalogue": v.label, "recorded_by": v.recorded_by,
+                           "recorded_at": v.recorded_at, "changes": list(v.changes)} for v in history], indent=2))
+    else:
+        print(diff_text(history))
     return 0
 
 
@@ -225,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--indicator", action="append", metavar="CODE", help="only this indicator (repeatable)")
     p.add_argument("--wide", action="store_true", help="values and organisation pivoted to the scorecard's shape: months across")
     p.add_argument("--superseded", action="store_true", help="values later replaced by a resubmission or correction too")
+    p = add("catalogue", cmd_catalogue, "the catalogue's recorded versions: what changed, who and when")
+    p.add_argument("action", choices=("diff",))
+    p.add_argument("--json", action="store_true")
     add("rules", cmd_rules, "list every validation rule code")
     p = sub.add_parser("demo", help="build the whole story in a fresh workspace (default ./demo)",
                        description="build the whole story in a fresh workspace (default ./demo)")

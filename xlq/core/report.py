@@ -92,7 +92,8 @@ def status_table(status) -> str:
 
 def history_table(indicator, history) -> str:
     """`xlq history CODE`: organisation values by month, then every departmental value with provenance."""
-    lines = [f"{indicator.code}  {indicator.name}  (target {indicator.target.text})", "  Organisation:"]
+    formerly = f"  (formerly {', '.join(indicator.renamed_from)})" if indicator.renamed_from else ""
+    lines = [f"{indicator.code}  {indicator.name}  (target {indicator.target.text}){formerly}", "  Organisation:"]
     for org in history.org:
         shown = org.marker or ("" if org.value is None else indicator.display(org.value))
         note = f"  [{'; '.join(org.flags)}]" if org.flags else ""

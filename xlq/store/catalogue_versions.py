@@ -14,11 +14,13 @@ import getpass
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xlq.core.catalogue import Catalogue, parse_catalogue
-from xlq.core.config import Department
+from xlq.core.catalogue import Catalogue, moment_label, parse_catalogue
+from xlq.core.config import Department, Workspace
 from xlq.core.timeline import catalogue_changes, department_changes
 
 if TYPE_CHECKING:
@@ -100,3 +102,24 @@ def record_version(store: Store, catalogue_text: str, catalogue: Catalogue, depa
         number = int(cursor.lastrowid or 0)
     return CatalogueVersion(number, catalogue.version, sha, catalogue_text, departments_json, tuple(changes), who,
                             moment)
+
+
+def record_workspace(store: Store, workspace: Workspace, catalogue: Catalogue, *, who: str | None = None,
+                     when: dt.datetime | None = None) -> CatalogueVersion | None:
+    """`record_version` for a workspace's catalogue.toml and departments as they are now."""
+    try:
+        text = Path(catalogue.path or workspace.catalogue_path).read_text(encoding="utf-8")
+    except OSError:  # the catalogue came from elsewhere (a test's object): nothing to version
+        return None
+    return record_version(store, text, catalogue, workspace.departments, who=who, when=when)
+
+
+def diff_text(history: Sequence[CatalogueVersion]) -> str:
+    """`xlq catalogue diff`: each version with who and when, and what changed, newest last."""
+    if not history:
+        return "No catalogue versions recorded yet (xlq records one when it issues templates or reads returns)."
+    lines = []
+    for v in history:
+        lines.append(f"version {v.number}  catalogue {v.label}  recorded {moment_label(v.recorded_at)} by {v.recorded_by}")
+        lines += [f"  - {change}" for change in v.changes] or ["  (no change to indicators or departments)"]
+    return "\n".join(lines)

@@ -40,6 +40,7 @@ from xlq.intake.validate import validate
 from xlq.intake.worker import Worker, file_digest, read_in_process
 from xlq.master.reconcile import reconcile
 from xlq.master.workbook import write_scorecard
+from xlq.store.catalogue_versions import record_workspace
 from xlq.store.db import Receipt, Store, Submission
 from xlq.watch.filing import Filer
 from xlq.watch.inbox import Candidate, InboxScanner, Settler
@@ -104,6 +105,8 @@ class Pipeline:
     def catalogue(self) -> Catalogue:
         if self._catalogue is None:
             self._catalogue = load_catalogue(self.workspace.catalogue_path, self.workspace.department_codes)
+            # every change to the catalogue or the departments is versioned, with when (issue 21)
+            record_workspace(self.store, self.workspace, self._catalogue, when=self.clock() if self.clock else None)
         return self._catalogue
 
     @property
