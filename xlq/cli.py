@@ -150,7 +150,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # imported here for start-up time (see the module docstring)
     from xlq.demo import run_demo
 
-    summary = run_demo(Path(args.dir or args.demo_workspace or "demo"))
+    summary = run_demo(Path(args.dir or args.demo_workspace or "demo"), args.through)
     print(summary)
     return 0
 
@@ -253,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="build the whole story in a fresh workspace (default ./demo)")
     p.add_argument("dir", nargs="?", default=None, help="the workspace to create (replaced if it is a demo)")
     p.add_argument("--workspace", "-w", dest="demo_workspace", metavar="DIR", help="the same as DIR")
+    p.add_argument("--through", default="2023-12", metavar="YYYY-MM",
+                   help="go on past the seed's Dec-23 into 2024-25: new targets, indicators and a merger from Apr-24")
     p.set_defaults(func=cmd_demo)
     return parser
 

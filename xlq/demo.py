@@ -23,11 +23,13 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
+from xlq import demo_year
 from xlq.core.catalogue import Catalogue, Indicator, load_catalogue, month_label, months_between
 from xlq.core.config import SAMPLE_CONFIG, Workspace, init_workspace, load_workspace
 from xlq.core.errors import InputRefused
 from xlq.importer import COLUMNS, import_history
 from xlq.master.reconcile import reconcile
+from xlq.store.catalogue_versions import record_workspace
 from xlq.store.db import Store
 from xlq.template.workbook import write_template
 from xlq.watch.service import run_once
@@ -243,13 +245,13 @@ def department_entries(
     """Every department's entries for one month, with faults typed in and shares moved."""
     faults = [f for f in faults if f.period == period]
     absent = set(absent)
-    per_dept: dict[str, dict[str, Entry]] = {d: {} for d in workspace.department_codes if d not in absent}
+    per_dept: dict[str, dict[str, Entry]] = {d: {} for d in workspace.departments_in(period) if d not in absent}
     for indicator in catalogue.indicators:
         figure = figures.get((indicator.code, period))
         if indicator.derived or figure is None or not indicator.active(period):
             continue
         faulty = {f.department for f in faults if f.code == indicator.code}
-        reporters = [d for d in per_dept if indicator.reports(d, workspace.department_codes)]
+        reporters = [d for d in per_dept if indicator.reports(d, workspace.departments_in(period))]
         contributors = [d for d in reporters if d not in faulty]
         for dept, entry in split_figure(indicator, figure, contributors, f"{indicator.code}|{period}").items():
             per_dept[dept][indicator.code] = replace(entry, comment=INVENTED) if figure.origin == "filled" else entry
@@ -302,20 +304,25 @@ def _total_from_parts(indicator: Indicator, entries: dict[str, Entry]) -> None:
         entries[indicator.code] = Entry(value=sum(int(entries[code].value) for code in indicator.parts), comment=total.comment)  # type: ignore[arg-type]
 
 
-def run_demo(root: Path) -> DemoSummary:
-    """Build the demo workspace at `root` (replacing an earlier demo there)."""
+def run_demo(root: Path, through: str = LAST) -> DemoSummary:
+    """Build the demo workspace at `root` (replacing an earlier demo there); `through` a month
+    after the seed's last goes on into the next financial year (`xlq.demo_year`)."""
+    through = demo_year.check_through(through, LAST)
 
     root = root.resolve()
     if (root / DEMO_MARKER).exists():
         shutil.rmtree(root)
     elif root.exists() and any(root.iterdir()):
         raise DemoError(f"{root} exists and is not an xlq demo; give a new or empty folder")
-    init_workspace(root, SAMPLE_CONFIG.replace('# current = "2023-12"', 'current = "2023-12"'))
+    init_workspace(root, SAMPLE_CONFIG.replace('# current = "2023-12"', f'current = "{through}"'))
     (root / DEMO_MARKER).write_text("made by `xlq demo`: the next demo here replaces this folder\n", encoding="utf-8")
     workspace = load_workspace(root)
     catalogue = load_catalogue(workspace.catalogue_path, workspace.department_codes)
     figures = load_figures()
+    figures.update(demo_year.extend_figures(figures, LAST, through, Figure))  # type: ignore[arg-type]
     scenario = demo_scenario()
+    if through >= demo_year.NEW_YEAR:
+        scenario = replace(scenario, corrected=(*scenario.corrected, demo_year.CORRECTED))
     faults = scenario.faults
 
     history = sorted({p for (_, p) in figures if p < FIRST})
@@ -324,7 +331,9 @@ def run_demo(root: Path) -> DemoSummary:
                        catalogue)
 
     accepted = rejected = 0
-    for period in months_between(FIRST, LAST):
+    for period in months_between(FIRST, through):
+        if period == demo_year.NEW_YEAR:
+            workspace, catalogue = _new_financial_year(root)
         arrived = dt.datetime.combine(workspace.due_date(period) - dt.timedelta(days=4), dt.time(9, 30))
         saved = arrived.timestamp() - 3600
         absent = {d for (d, p) in scenario.missing if p == period}
@@ -375,6 +384,21 @@ def run_demo(root: Path) -> DemoSummary:
     errors = sum(f.severity == "error" for f in findings)
     warnings = sum(f.severity == "warning" for f in findings)
     return DemoSummary(workspace.master_path, accepted, rejected, errors, warnings)
+
+
+def _new_financial_year(root: Path) -> tuple[Workspace, Catalogue]:
+    """The performance team types in the 2024-25 catalogue and departments; the store records the
+    version with who and when (`xlq catalogue diff`)."""
+    demo_year.change_workspace(root)
+    workspace = load_workspace(root)
+    catalogue = load_catalogue(workspace.catalogue_path, workspace.department_codes)
+    with Store(workspace.store_path) as store:
+        record_workspace(store, workspace, catalogue, who=demo_year.CHANGED_BY,
+                         when=demo_year.CHANGED_AT.astimezone())
+    print(f"{month_label(demo_year.NEW_YEAR)}: new financial year: catalogue {catalogue.version} "
+          "(new targets, WRAP3 retired, Oliver McGowan added, incidents awaiting closure redefined); "
+          "DENT merged into ICASH", flush=True)
+    return workspace, catalogue
 
 
 def _first_draft(catalogue: Catalogue, entries: Mapping[str, Entry]) -> dict[str, Entry]:
