@@ -230,7 +230,7 @@ def test_an_older_template_with_a_changed_target_is_accepted_and_judged_by_its_o
     cells = {code: dict(cols) for code, cols in GOOD.items()} | {"TRAIN": {"Value": "92%"}}
     (root / "inbox" / "LUT").mkdir(parents=True, exist_ok=True)
     fill(template, root / "inbox" / "LUT" / "march.xlsx", cells)
-    run_once(load_workspace(root), progress=False, clock=lambda: dt.datetime(2024, 4, 5, 9, tzinfo=dt.timezone.utc))
+    run_once(load_workspace(root), progress=False, clock=lambda: dt.datetime(2024, 4, 5, 9, tzinfo=dt.UTC))
     workspace, catalogue = _reload(root)
     with Store(workspace.store_path) as store:
         [sub] = store.submissions(department="LUT", period="2024-03")

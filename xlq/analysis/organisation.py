@@ -76,8 +76,8 @@ def organisation_rows(store: Store, catalogue: Catalogue, workspace: Workspace, 
                 "value": value, "marker": None if value is not None else org.marker,
                 "numerator": org.numerator, "denominator": org.denominator,
                 "contributing": org.contributors, "expected": org.expected, "partial": org.partial,
-                "target": limit, "rag": rag_status(ind, limit, value),
-                "flagged": key in plan.flag_reasons, "no_return": key in plan.empty_flagged,
+                "target": limit, "rag": rag_status(ind.as_of(period), limit, value),
+                "flagged": key in plan.flag_reasons, "no_return": key in plan.empty_absent,
                 "notes": "\n".join(plan.flag_reasons.get(key, ())),
             })
     return out

@@ -442,6 +442,7 @@ def _write_block(ws: Any, name: str, plan: Plan, st: Styles, links: Links, layou
     number = st.text(num_format=data_format(ind), align="center", font_size=9)
     as_shown = st.text(num_format=number_format(ind), align="center", font_size=9)  # counts stay counts
     target = ind.as_of(plan.month or "").target.value if ind.as_of(plan.month or "").target.kind != "none" else None
+    in_force = {p: ind.as_of(p).target.value for p in entry.periods}  # each month's own target (issue 21)
     used: set[str] = set()
     for i, period in enumerate(entry.periods):
         row = header + 1 + i
@@ -452,7 +453,7 @@ def _write_block(ws: Any, name: str, plan: Plan, st: Styles, links: Links, layou
         flag = result.flags[i]
         cells: dict[str, float | None] = {
             "value": value, "mean": limits.mean if limits else None, "lower": limits.lower if limits else None,
-            "upper": limits.upper if limits else None, "target": target and ind.as_of(period).target.value, "special_a": None, "special_b": None}
+            "upper": limits.upper if limits else None, "target": in_force[period], "special_a": None, "special_b": None}
         for key, _, kinds, _ in marks:
             if flag is not None and flag.kind in kinds:
                 cells[key] = value

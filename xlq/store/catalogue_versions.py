@@ -92,7 +92,7 @@ def record_version(store: Store, catalogue_text: str, catalogue: Catalogue, depa
     old_catalogue = latest.catalogue() if latest is not None else None
     changes = catalogue_changes(old_catalogue, catalogue) + department_changes(
         latest.departments() if latest is not None else None, departments)
-    moment = (when or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
+    moment = (when or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     who = who or current_user()
     with store._transaction() as db:
         cursor = db.execute(
