@@ -333,6 +333,13 @@ class Plan:
         expected = len(self.workspace.departments_in(month)) if month else len(self.departments)
         return received, expected, statuses
 
+    @property
+    def month_departments(self) -> tuple[str, ...]:
+        """The departments of the reporting month (By Department): in force then, or with a return for it."""
+        month = self.month or ""
+        return tuple(d for d in self.departments if d in self.workspace.departments_in(month)
+                     or (d, month) in self.reconciled.submissions)
+
     def reporting_departments(self, indicator: Indicator) -> tuple[str, ...]:
         if indicator.derived and indicator.source and indicator.source in self.catalogue:
             indicator = self.catalogue[indicator.source]

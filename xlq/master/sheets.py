@@ -83,7 +83,7 @@ def _print_setup(ws: Any, header: int, last_row: int, last_col: int, paper: int,
 
 
 def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
-    layout = breakdown_layout(plan.departments, plan.layout.columns[plan.layout.col("code")].width)
+    layout = breakdown_layout(plan.month_departments, plan.layout.columns[plan.layout.col("code")].width)
     for n, column in enumerate(layout.columns):
         ws.set_column(n, n, column.width)
     ws.hide_gridlines(2)
@@ -121,14 +121,14 @@ def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
         if month is None:
             continue
         reporters = set(plan.reporting_departments(ind))
-        for dept in plan.departments:
+        for dept in plan.month_departments:
             _write_department_cell(ws, plan, st, links, row, layout.col(f"dept:{dept}"), ind, dept, dept in reporters)
         org = plan.org(ind.code, month)
         flagged = (ind.code, month) in plan.flag_reasons
         write_value(ws, row, layout.col("org"), org.value, org.marker,
                     lambda marker, ind=ind, flagged=flagged: st.value(ind, flagged=flagged, marker=marker))
         limit = thresholds(ind, plan.periods, plan.values(ind.code))[-1]
-        first = layout.col(f"dept:{plan.departments[0]}") if plan.departments else layout.col("org")
+        first = layout.col(f"dept:{plan.month_departments[0]}") if plan.month_departments else layout.col("org")
         if limit is not None:
             for rule in rag_rules(ind.as_of(month), limit, cell_ref(row, first)):
                 ws.conditional_format(row, first, row, layout.col("org"),
