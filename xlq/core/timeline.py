@@ -44,6 +44,14 @@ def redefinition_note(indicator: Indicator) -> str:
             "definition: the sparkline breaks and the SPC limits restart here.")
 
 
+def spc_notes(indicator: Indicator, periods: Sequence[str]) -> list[str]:
+    """What the SPC cells' note says about a redefinition inside the analysed months."""
+    if redefinition_index(indicator, periods) is None:
+        return []
+    return [f"New series from {month_label(indicator.redefined_from)} (redefined): the limits, variation and "
+            "assurance come from the new definition's months only."]
+
+
 def _target_text(indicator: Indicator) -> str:
     spans = indicator.targets
     if not spans:

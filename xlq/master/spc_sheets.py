@@ -38,7 +38,7 @@ from xlq.core.spc import (
     monthly,
     symbols,
 )
-from xlq.core.timeline import analyse_in_force
+from xlq.core.timeline import analyse_in_force, spc_notes
 from xlq.master.plan import (
     SCORECARD,
     Column,
@@ -201,7 +201,7 @@ def _entry(plan: Plan, ind: Indicator) -> SpcEntry:
     periods = tuple(monthly(series)[0])
     variation, assurance = symbols(result)
     v_fill, a_fill = colours(result)
-    notes: list[str] = []
+    notes: list[str] = spc_notes(ind, periods)
     limits = result.limits
     if limits is None:
         notes.append(f"Not enough data for process limits: {plural(len(series), 'month')} with a value; limits "

@@ -227,6 +227,8 @@ def _write_legend(ws: Any, plan: Plan, st: Styles) -> None:
     note = ("No colour: no target. 'By' targets: each month against the agreed trajectory or baseline, else the "
             "final target. Coverage (who reported) is the row above the months; a blank in a month nothing is due "
             "(quarterly, data pending) is plain.")
+    if any(target_changes(r.indicator, plan.periods) for r in plan.rows if r.indicator is not None):
+        note += " ▲ after a target: it changed in these months; each month is coloured against the target in force then."
     if col + 8 <= plan.layout.last:  # wrapped within the key, clear of the SPC summary beside it
         ws.merge_range(3, col, 4, col + 8, note, st.small(italic=True, text_wrap=True, valign="top"))
     else:
