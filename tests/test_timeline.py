@@ -310,3 +310,31 @@ def test_demo_through_the_new_financial_year(tmp_path) -> None:
         from xlq.store.catalogue_versions import diff_text, versions
         out.write_text(diff_text(versions(store)))
     assert "department DENT merged into ICASH from Apr-2024" in out.read_text()
+
+
+@pytest.mark.parametrize(("spans", "message"), [
+    ('[{ from = "2024-04", target = ">= 95%" }, { from = "2024-01", target = ">= 90%" }]', "overlap or are out of order"),
+    ('[{ from = "2024-4", target = ">= 95%" }]', "is not YYYY-MM"),
+    ('[{ from = "2024-04" }]', "needs 'target'"),
+])
+def test_targets_that_cannot_be_in_force_are_one_line_errors(tmp_path, spans: str, message: str) -> None:
+    from xlq.core.errors import CatalogueError
+
+    root = tmp_path / "ws"
+    _workspace(root)
+    _edit_catalogue(root, 'target = ">= 90%"\ndirection = "higher"', f"targets = {spans}\ndirection = \"higher\"", "x")
+    with pytest.raises(CatalogueError, match=message) as caught:
+        _reload(root)
+    assert "indicator TRAIN" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_merger_needs_its_month(tmp_path) -> None:
+    from xlq.core.errors import ConfigError
+
+    root = tmp_path / "ws"
+    _workspace(root)
+    config = root / "xlq.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('code = "DENT"\n', 'code = "DENT"\nmerged_into = "ICASH"\n'),
+                      encoding="utf-8")
+    with pytest.raises(ConfigError, match="merged_into needs closed_from"):
+        load_workspace(root)
