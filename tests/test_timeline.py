@@ -338,3 +338,18 @@ def test_a_merger_needs_its_month(tmp_path) -> None:
                       encoding="utf-8")
     with pytest.raises(ConfigError, match="merged_into needs closed_from"):
         load_workspace(root)
+
+
+def test_a_renamed_department_goes_by_its_name_in_force(tmp_path) -> None:
+    root = tmp_path / "ws"
+    _workspace(root)
+    config = root / "xlq.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'code = "NORF"\n', 'code = "NORF"\nrenamed = { "2024-04" = "Norfolk Children and Young People" }\n'),
+        encoding="utf-8")
+    workspace, catalogue = _reload(root)
+    with Store(workspace.store_path) as store:
+        names = {p: {r.department: r.name for r in period_status(store, catalogue, workspace, p, today=TODAY).departments}
+                 for p in ("2024-03", "2024-04")}
+    assert names["2024-03"]["NORF"] == "Norfolk Children's 0-19 Services"
+    assert names["2024-04"]["NORF"] == "Norfolk Children and Young People"

@@ -137,9 +137,11 @@ class Indicator:
 
     def as_of(self, period: str) -> Indicator:
         """This indicator with the target and tolerance in force in `period` (`xlq.core.timeline`)."""
-        span = next((s for s in reversed(self.targets) if s.covers(period)), None)
-        if span is None:
+        if not self.targets:
             return self
+        span = next((s for s in reversed(self.targets) if s.covers(period)), None)
+        if span is None:  # before the first target: the first; after the last has ended: the last
+            span = self.targets[0] if period < (self.targets[0].start or "") else self.targets[-1]
         return replace(self, target=span.target, tolerance=span.tolerance, targets=())
 
     @property

@@ -365,7 +365,7 @@ def _returns(subs: object, catalogue: Catalogue, workspace: Workspace, periods: 
             if not attempts and (dept not in workspace.departments_in(period)
                                  or not any(i.active(period) for i in reporting[dept])):
                 continue
-            name = names.get(dept, dept)
+            name = workspace.department(dept).name_in(period) if dept in names else dept  # type: ignore[union-attr]
             current = next((s for s in attempts if s.current), None)
             if current:
                 first = min(_date(s.received_at) for s in attempts if s.outcome != "rejected")

@@ -100,7 +100,7 @@ def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
         title = column.title
         if column.key.startswith("dept:"):
             dept = plan.workspace.department(column.title)
-            title = f"{column.title}\n{dept.name}" if dept else column.title
+            title = f"{column.title}\n{dept.name_in(month or '')}" if dept else column.title
         ws.write_string(header, n, clean(title, 255), st.header(font_size=9))
     groups: dict[str, tuple[list[str], list[str]]] = {}
     row = header
@@ -249,7 +249,7 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     for dept, row in plan.submissions_row.items():
         info = plan.workspace.department(dept)
         ws.write_string(row, layout.col("code"), dept, st.text(bold=True))
-        ws.write_string(row, layout.col("name"), clean(info.name if info else dept, 255), st.text())
+        ws.write_string(row, layout.col("name"), clean(info.name_in(plan.month or "") if info else dept, 255), st.text())
         received = 0
         for period in plan.periods:
             col = layout.col(month_key(period))
