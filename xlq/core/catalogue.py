@@ -78,6 +78,8 @@ class Indicator:
     active_from: str | None = None
     active_until: str | None = None
     decimals: int = 0
+    maximum: float | None = None
+    """`max` in the catalogue: the largest value (or numerator, denominator) that is believable."""
     show: bool = True
     note: str = ""
 
@@ -233,7 +235,7 @@ def load_catalogue(path: Path | str | None = None, departments: tuple[str, ...] 
 _FIELDS = {
     "code", "domain", "subdomain", "name", "description", "unit", "target", "direction", "tolerance",
     "aggregate", "reported_by", "weight", "central", "cross_check", "source", "denominator", "parts",
-    "required", "active_from", "active_until", "decimals", "show", "note",
+    "required", "active_from", "active_until", "decimals", "show", "note", "max",
 }
 
 
@@ -307,6 +309,7 @@ def _indicator(source: Path, number: int, entry: dict) -> Indicator:
         active_from=entry.get("active_from") or None,
         active_until=entry.get("active_until") or None,
         decimals=int(entry.get("decimals", 0)),
+        maximum=float(entry["max"]) if "max" in entry else None,
         show=bool(entry.get("show", True)),
         note=str(entry.get("note", "")).strip(),
     )

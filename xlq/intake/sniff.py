@@ -156,7 +156,7 @@ def sniff(path: Path) -> Sniffed:
         raise Refused(*_ole_kind(path))
     if head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)):
         if not zipfile.is_zipfile(path):
-            raise Refused("file-incomplete")
+            raise Refused("file-incomplete", "cut short")
         return _sniff_zip(path)
     raise Refused(*_other_kind(path, head))
 
@@ -308,7 +308,7 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: list[int])
     while remaining > 0:
         raw = fp.read(min(_CHUNK, remaining))
         if not raw:
-            raise Refused("file-incomplete")
+            raise Refused("file-incomplete", "cut short")
         remaining -= len(raw)
         pending = raw
         while pending:

@@ -118,6 +118,7 @@ class _Judge:
         self.period = parsed.identity.period
         self.expected = {i.code: i for i in catalogue.for_department(self.department, self.period, workspace.department_codes)}
         self.findings: list[Finding] = []
+        self.max_magnitude = workspace.max_magnitude
 
     def flag(self, code: str, value: object, indicator: str | None, cell: str | None) -> None:
         self.findings.append(rules.finding(
@@ -161,6 +162,13 @@ class _Judge:
         if judged is None:
             return None
         reading, cell, numerator, denominator = judged
+        limit = indicator.maximum if indicator.maximum is not None else self.max_magnitude
+        beyond = [n for n in (reading.value, numerator, denominator)
+                  if n is not None and not (math.isfinite(n) and abs(n) <= limit)]
+        if beyond:  # never stored: an absurd figure breaks every sum and limit drawn from it
+            self.flag("value-too-large", shown(beyond[0]),
+                      indicator.code, cell.ref)
+            return None
         if reading.blank:
             if indicator.required:
                 self.flag("required-missing", "", indicator.code, cell.ref)

@@ -49,6 +49,22 @@ WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "str
 TITLE = "Integrated Quality Scorecard"
 
 
+def remove_leftovers(target: Path) -> list[Path]:
+    """Delete temporary masters a killed writer left beside `target` (the caller holds the
+    workspace, so no writer is running); returns what was removed."""
+    removed = []
+    for leftover in target.parent.glob(f".{target.stem}-*.xlsx.tmp") if target.parent.is_dir() else ():
+        try:
+            if leftover.is_file() and not leftover.is_symlink():
+                leftover.unlink()
+                removed.append(leftover)
+        except OSError as exc:
+            log.warning("could not remove the left-over temporary master %s: %s", leftover.name, exc)
+    if removed:
+        log.info("removed %d left-over temporary master file(s) from %s", len(removed), target.parent.name)
+    return removed
+
+
 def write_scorecard(reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace, path: Path | None = None,
                     *, built_at: dt.datetime | None = None) -> Path:
     """Write the master and return where it went: `path` (default the workspace's

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,11 +146,24 @@ class Store:
         except BaseException:
             self._db.close()
             raise
+        self._identity = _identity(self.path)
 
     def _operational(self, exc: sqlite3.OperationalError) -> StoreError:
         if "locked" in str(exc) or "busy" in str(exc):
             return StoreBusy(f"{self.path}: the store is in use by another process (waited {self.timeout:g} s); try again")
+        if "readonly" in str(exc) or "read-only" in str(exc):
+            return StoreError(f"{self.path}: the store is read-only; give xlq write access to it and its folder")
         return StoreError(f"{self.path}: {exc}")
+
+    def check_file(self) -> None:
+        """StoreError if the store's file was deleted or replaced since it was opened: writing on
+        would go into an unlinked file and be lost at the next start."""
+        now = _identity(self.path)
+        if now is None:
+            raise StoreError(f"{self.path}: the store was deleted while xlq was running; restore it from a backup "
+                             "(nothing is written until then)")
+        if now != self._identity:
+            raise StoreError(f"{self.path}: the store was replaced by another file while xlq was running; restart xlq")
 
     def close(self) -> None:
         with self._lock:
@@ -190,6 +205,7 @@ class Store:
                 raise
 
     def _begin(self) -> None:
+        self.check_file()
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -225,6 +241,13 @@ class Store:
             finally:
                 self._batch = None
 
+    def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One transaction (a savepoint inside a batch) for the store's companion modules."""
+        return self._transaction()
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        return self._query(sql, params)
+
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         with self._lock:
             try:
@@ -234,11 +257,12 @@ class Store:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def record(self, receipt: Receipt, checked: Checked) -> RecordResult:
+    def record(self, receipt: Receipt, checked: Checked, *, claim: int | None = None) -> RecordResult:
         """Store one return, all or nothing, and say what it was.
 
-        - duplicate: the same bytes (sha256) as any file received before, even one since
-          superseded; recorded as a received file with a `duplicate-file` finding, no values.
+        - duplicate: the same bytes (sha256) as the current return (accepted, not superseded);
+          recorded as a received file with a `duplicate-file` finding, no values. The bytes of a
+          superseded return are a return again (the latest arrival wins).
         - resubmission: another return for a department and month that already had one.
         - correction: the same, for a month older than the department's latest accepted month;
           reconciliation flags the values it changed. A first return for an older month is
@@ -257,13 +281,14 @@ class Store:
         with self._transaction() as db:
             first = db.execute(
                 "SELECT id, outcome, department, period FROM submissions WHERE sha256 = ? AND kind != 'duplicate' "
-                "AND outcome != 'rejected' "
+                "AND outcome != 'rejected' AND superseded_by IS NULL "
                 "ORDER BY id LIMIT 1", (receipt.sha256,)).fetchone()
             if first:
                 new_id = self._insert_submission(db, receipt, checked, first[2], first[3], first[1], "duplicate", first[0])
                 f = rules.finding("duplicate-file", f"submission {first[0]}", department=first[2], period=first[3],
                                   file=receipt.original_name)
                 _insert_findings(db, new_id, (f,))
+                _claimed(db, claim, new_id)
                 return RecordResult(new_id, "duplicate", first[1], duplicate_of=first[0])
 
             standing: list[tuple[int, str]] = []
@@ -299,6 +324,7 @@ class Store:
                   v.cell, v.raw, carried.get(v.indicator, (v.comment, None))[0], carried.get(v.indicator, (v.comment, None))[1])
                  for v in checked.values])
             _insert_findings(db, new_id, checked.findings)
+            _claimed(db, claim, new_id)
             return RecordResult(new_id, kind, checked.outcome, superseded=superseded)
 
     @staticmethod
@@ -484,6 +510,22 @@ class Store:
                     text += f" ({_plain(v.numerator)}/{_plain(v.denominator)})"
                 out[v.indicator] = text
         return out
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _claimed(db: sqlite3.Connection, claim: int | None, submission_id: int) -> None:
+    """The claimed file is now this submission (`xlq.store.journal`), in the record's transaction."""
+    if claim is not None and not db.execute(
+            "UPDATE claims SET state = 'recorded', submission_id = ? WHERE id = ? AND state = 'claimed'",
+            (submission_id, claim)).rowcount:
+        raise StoreError(f"claim {claim} is not open; the file was not recorded")
 
 
 def _plain(number: float) -> str:

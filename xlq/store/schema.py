@@ -69,7 +69,33 @@ _V2 = (
     """CREATE UNIQUE INDEX one_current_return ON submissions(department, period)
         WHERE outcome != 'rejected' AND kind != 'duplicate' AND superseded_by IS NULL""",
 )
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+_CLAIMS_JOURNAL = (
+    # Intake's journal (issue 14), one self-contained step: each file is claimed (renamed out of
+    # inbox/ into the workspace's private staging folder) before it is read; a claim is
+    # `claimed`, then `recorded` with its submission in the same transaction, then `moved`
+    # (archived), `returned` (put back in inbox/) or `void` (the rename never happened).
+    # Only a `recorded` claim whose staged file is still there is an interrupted move.
+    """CREATE TABLE claims (
+        id INTEGER PRIMARY KEY,
+        original_name TEXT NOT NULL,
+        arrived_in TEXT NOT NULL,
+        staged TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        inode INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('claimed', 'recorded', 'moved', 'returned', 'void')),
+        submission_id INTEGER REFERENCES submissions(id),
+        claimed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S', 'now'))
+    )""",
+    "CREATE INDEX unfinished_claims ON claims(state) WHERE state IN ('claimed', 'recorded')",
+    # The workspace the store serves: a second workspace pointing at this store is refused.
+    """CREATE TABLE served_workspace (
+        only INTEGER PRIMARY KEY CHECK (only = 1),
+        token TEXT NOT NULL,
+        root TEXT NOT NULL
+    )""",
+)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _CLAIMS_JOURNAL)
 """Ordered schema steps; the store's `PRAGMA user_version` is how many have been applied."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -57,12 +57,40 @@ class Candidate:
 
 
 
-def zip_state(path: Path) -> Literal["complete", "incomplete", "other"]:
-    """A zip whose central directory (written last) cannot be read is still being copied."""
+HEAD_BYTES = 512
+
+
+def arriving(path: Path) -> str | None:
+    """Why a file looks like a copy still in progress, or None: empty, zeros where a file's
+    first bytes would be (Explorer and SMB copies pre-allocate the size with zeros), or a zip
+    whose central directory (written last) cannot be read."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(4)
+            head = handle.read(HEAD_BYTES)
     except OSError:
+        return "unreadable"
+    if not head:
+        return "it is 0 bytes"
+    if not head.strip(b"\0"):
+        return "it starts with zeros (space reserved by a copy that did not write the file)"
+    if head[:2] != b"PK":
+        return None
+    try:
+        with zipfile.ZipFile(path):
+            return None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return "it is cut short"
+
+
+def zip_state(path: Path) -> Literal["complete", "incomplete", "other"]:
+    """"incomplete" while a file is still arriving (see `arriving`), "complete" for a whole
+    zip, "other" for anything else (judged by the reader)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except OSError:
+        return "incomplete"
+    if not head.strip(b"\0"):
         return "incomplete"
     if head[:2] != b"PK":
         return "other"

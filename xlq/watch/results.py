@@ -39,7 +39,7 @@ class FileResult:
         if self.kind and self.kind not in ("new", "duplicate"):
             parts.append(self.kind)
         if self.moved_to:
-            parts.append(f"-> {self.moved_to}")
+            parts.append(f"-> {plain(self.moved_to, 300)}")
         if self.note:
             parts.append(f"({plain(self.note, 200)})")
         return " ".join(parts)
