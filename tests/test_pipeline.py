@@ -24,7 +24,7 @@ from xlq.intake.feedback import Mark, write_feedback
 from xlq.intake.worker import Worker
 from xlq.store.db import Receipt, Store
 from xlq.store.journal import Intent, Journal
-from xlq.watch.claim import STAGING
+from xlq.watch.claim import HELD, STAGING
 from xlq.watch.inbox import Candidate, Settler, ignored, zip_state
 from xlq.watch.pipeline import STALE_MARKER, Pipeline
 
@@ -203,7 +203,8 @@ def crashed_after_commit(ws, path: Path, destination: str) -> None:
                                                         info.st_ino)])
         staged = workspace.root / claim.staged
         staged.parent.mkdir(parents=True)
-        os.rename(path, staged)
+        os.rename(path, staged.parent / HELD)
+        shutil.copy2(staged.parent / HELD, staged)
         checked = validate(read_return(staged), catalogue, workspace, store, folder_department="LUT", today=TODAY)
         store.record(Receipt(checked.parsed.sha256, path.name, "inbox/LUT", "2024-01-05T09:00:00+00:00", destination),
                      checked, claim=claim.id)

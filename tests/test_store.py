@@ -258,8 +258,9 @@ def test_a_carried_comment_keeps_naming_the_return_that_first_gave_it(tmp_path: 
 
 class Drops(RuleBasedStateMachine):
     """Random drops, re-drops and rejections: the current values are always exactly those of the
-    last accepted distinct file per department and month, and every file stays in the trail.
-    Re-dropped accepted bytes are duplicates; re-dropped rejected bytes are judged again."""
+    last accepted file per department and month (the latest arrival wins, so re-sent bytes of a
+    replaced return count again), and every file stays in the trail. Bytes equal to the current
+    return are duplicates; anything else is judged again."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -267,30 +268,34 @@ class Drops(RuleBasedStateMachine):
         self.store = Store(Path(self._dir.name) / "s.sqlite")
         self.files: list[Checked] = []
         self.expected: dict[tuple[str, str], dict[str, float]] = {}
+        self.current: dict[tuple[str, str], str] = {}
         self.received = 0
+
+    def _arrive(self, checked: Checked, kind: str) -> None:
+        identity = checked.parsed.identity
+        key = (identity.department, identity.period)
+        duplicate = self.current.get(key) == checked.parsed.sha256
+        assert (kind == "duplicate") == duplicate
+        self.received += 1
+        if not duplicate:
+            self.files.append(checked)
+            if checked.outcome != "rejected":
+                self.expected[key] = {v.indicator: v.value for v in checked.values}
+                self.current[key] = checked.parsed.sha256
 
     @rule(dept=st.sampled_from(["A", "B"]), period=st.sampled_from(["2024-01", "2024-02", "2024-03"]),
           values=st.dictionaries(st.sampled_from(["FALLS", "STAFF", "SAT"]), st.integers(0, 5), max_size=3),
           rejected=st.booleans())
     def drop(self, dept: str, period: str, values: dict[str, int], rejected: bool) -> None:
         checked = make_return(dept, period, values, outcome="rejected" if rejected else "accepted")
-        duplicate = any(c.parsed.sha256 == checked.parsed.sha256 and c.outcome != "rejected" for c in self.files)
         result = record(self.store, checked, f"2024-04-05T09:{self.received % 60:02d}:00")
-        self.received += 1
-        assert (result.kind == "duplicate") == duplicate
-        if not duplicate:
-            self.files.append(checked)
-            if not rejected:
-                self.expected[(dept, period)] = {k: float(v) for k, v in values.items()}
+        self._arrive(checked, result.kind)
 
     @rule(data=st.data())
     def redrop(self, data: st.DataObject) -> None:
         if self.files:
             checked = data.draw(st.sampled_from(self.files))
-            kind = record(self.store, checked).kind
-            # Accepted bytes are a duplicate; rejected bytes are judged afresh (here: rejected again).
-            assert (kind == "duplicate") == (checked.outcome != "rejected")
-            self.received += 1
+            self._arrive(checked, record(self.store, checked).kind)
 
     @invariant()
     def current_values_are_the_last_accepted_file(self) -> None:

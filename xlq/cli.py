@@ -21,6 +21,7 @@ from xlq.core.config import init_workspace, load_workspace
 from xlq.core.errors import UsageError, XlqError
 from xlq.core.report import finding_dict, findings_table, history_table, sort_findings, status_table
 from xlq.core.rules import rules_markdown
+from xlq.core.text import shown
 from xlq.store.db import Store
 
 
@@ -116,10 +117,20 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     with Store(workspace.store_path) as store:
         status = period_status(store, catalogue, workspace, args.period)
+    # imported here for start-up time (see the module docstring)
+    from xlq.watch.inbox import InboxScanner
+
+    lingering = InboxScanner(workspace).lingering()
     if args.json:
-        print(json.dumps(status.as_dict(), indent=2, ensure_ascii=False, default=str))
+        data = status.as_dict()
+        data["ignored_in_inbox"] = [{"path": path, "why": why} for path, why in lingering]
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     else:
         print(status_table(status))
+        if lingering:
+            print(f"In inbox/ for over a day and not read ({len(lingering)}):")
+            for path, why in lingering:
+                print(f"  {shown(path, 120)}  ({why})")
     return 0
 
 

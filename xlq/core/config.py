@@ -211,6 +211,10 @@ settle_seconds = 1      # a file is read once its size and mtime have been stabl
 rescan_seconds = 60     # full rescan regardless of events
 batch_seconds = 0.25    # rebuild this long after the last stored file (a burst gives one rebuild)
 require_department_folders = false
+stall_minutes = 10      # an empty or zero-filled file is still being copied until unchanged this long
+
+[validation]
+max_magnitude = 1e12    # a larger figure is a cell error (an indicator may set its own `max`)
 
 [spc]
 trend_length = 7        # points in a row rising or falling (NHSRplotthedots default)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -29,8 +31,10 @@ from typing import Protocol
 from xlq.core import rules
 from xlq.core.catalogue import PERIOD_RE, Catalogue, Indicator
 from xlq.core.config import Workspace
+from xlq.core.errors import InputRefused
 from xlq.core.model import Checked, Finding, ParsedReturn, RawCell, RawRow, Value
 from xlq.core.spc import Limits, monthly, xmr_limits
+from xlq.core.text import shown as shown_text
 from xlq.core.values import Reading, Token, classify, for_unit, shown, whole_part
 from xlq.intake.reader import read_return
 
@@ -321,4 +325,20 @@ def check_files(paths: Sequence[Path], catalogue: Catalogue, workspace: Workspac
     A department checks its own file here, so it is read in this process; the watcher reads
     untrusted files in its worker instead.
     """
+    for path in paths:
+        refuse_unless_regular(path)
     return [(path, validate(read_return(path), catalogue, workspace, history, today=today)) for path in paths]
+
+
+def refuse_unless_regular(path: Path) -> None:
+    """InputRefused (one line) for a path that is missing or not a regular file: a FIFO or a
+    device would block or never end, and a typo is not a damaged workbook."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputRefused(f"{shown_text(path)}: no such file") from None
+    except OSError as exc:
+        raise InputRefused(f"{shown_text(path)}: cannot be opened ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "folder" if stat.S_ISDIR(info.st_mode) else "pipe" if stat.S_ISFIFO(info.st_mode) else "device or special file"
+        raise InputRefused(f"{shown_text(path)}: a {kind}, not a file; only regular files are read")

@@ -3,21 +3,26 @@
 inbox/ is a shared folder: anyone who can drop a file can also replace, delete or swap it for a
 symbolic link at any moment. So each settled file is first claimed: its claim is committed to
 the store's journal (`xlq.store.journal`), then the file is renamed into the workspace's private
-staging folder (`.xlq-staging/<claim>/<name>`, on the same file system as inbox/, so the rename
-is atomic and moves the very inode that was looked at). From then on only the staged file is
-used: it is hashed, read, recorded, copied into feedback and archived, and nobody who can write
-to inbox/ can reach it.
+staging folder (`.xlq-staging/<claim>/.claimed`, on the same file system as inbox/, so the
+rename is atomic and moves the very inode that was looked at; the inode is checked after).
+
+Hashing copies the claimed bytes into the claim's snapshot (`.xlq-staging/<claim>/<name>`) in
+the same pass, through a descriptor that never follows a link, and from then on only the
+snapshot is used: it is read, recorded (by that one hash), copied into feedback and archived.
+Nobody who can write to inbox/ can reach it.
 
 A writer that still holds the file open (a copy resumed after a pause) can go on writing after
-the rename, so size, mtime and inode are compared with what was claimed before it is hashed,
-before it is read, before it is recorded and before the final move; a file that changed is
-still arriving and goes back to inbox/ unjudged. Links are never followed: the staged path is
-checked with lstat and opened with O_NOFOLLOW, and a link or other non-regular file that was
-swapped in at the last moment is put back where it was found, never read.
+the rename, so the claimed file's size, mtime and inode are compared with the claim before it
+is read and before it is recorded; a file that changed is still arriving and goes back to
+inbox/ unjudged. If it changes after it was recorded, the recorded bytes (the snapshot) are
+archived and the newer bytes go back to inbox/ as a new arrival: nothing is lost either way.
+A link or other non-regular file swapped in at the last moment is put back where it was found,
+never read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -35,6 +40,7 @@ from xlq.watch.inbox import Candidate
 log = logging.getLogger("xlq")
 
 STAGING = ".xlq-staging"
+HELD = ".claimed"
 Hook = Callable[[str, Path, Path | None], None]
 """Called with a step name (claim, hash, read, store, move), the file's place in inbox/ and its
 staged path (None before the claim): tests pause there to change the file under the pipeline."""
@@ -50,11 +56,16 @@ class Changed(XlqError):
 
 @dataclass(frozen=True)
 class Claimed:
-    """A file that is ours: `candidate` is where it was found, `path` where it is now."""
+    """A file that is ours: `candidate` is where it was found, `path` its snapshot (what is
+    read, recorded and archived) and `held` the claimed file itself."""
 
     candidate: Candidate
     claim: Claim
     path: Path
+
+    @property
+    def held(self) -> Path:
+        return self.path.parent / HELD
 
 
 class Claimer:
@@ -99,7 +110,7 @@ class Claimer:
             self.step("claim", candidate.path, None)
             try:
                 staged.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(candidate.path, staged)
+                os.rename(candidate.path, staged.parent / HELD)
             except OSError as exc:
                 void.append(claim.id)
                 _rmdir(staged.parent)
@@ -130,29 +141,37 @@ class Claimer:
         return f"could not be claimed ({exc.strerror or exc})"
 
     def check(self, item: Claimed) -> None:
-        """Changed unless the staged file is still the regular file that was claimed, unchanged."""
+        """Changed unless the claimed file is still the regular file that was claimed, unchanged."""
         try:
-            info = os.lstat(item.path)
+            info = os.lstat(item.held)
         except OSError:
             raise Changed("gone from the staging folder") from None
         _same(info, item.claim)
 
     def digest(self, item: Claimed) -> tuple[str, int]:
-        """sha256 and size of the staged file, read through a descriptor that never follows a link."""
+        """sha256 and size of the claimed file, copied into the snapshot in the same pass, read
+        through a descriptor that never follows a link."""
         try:
-            fd = os.open(item.path, os.O_RDONLY | _NOFOLLOW | _BINARY)
+            fd = os.open(item.held, os.O_RDONLY | _NOFOLLOW | _BINARY)
         except OSError as exc:
             raise Changed(f"could not be opened ({exc.strerror or exc})") from None
         digest = hashlib.sha256()
         size = 0
         with os.fdopen(fd, "rb") as handle:
             _same(os.fstat(handle.fileno()), item.claim)
-            while block := handle.read(1 << 20):
-                digest.update(block)
-                size += len(block)
+            if os.path.lexists(item.path):
+                os.unlink(item.path)
+            out = os.open(item.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o640)
+            with os.fdopen(out, "wb") as snapshot:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+                    snapshot.write(block)
+                    size += len(block)
             _same(os.fstat(handle.fileno()), item.claim)
         if size != item.claim.size:
             raise Changed("still arriving (its size changed while it was hashed)")
+        with contextlib.suppress(OSError):  # the archived copy keeps the department's own time stamp
+            os.utime(item.path, ns=(item.claim.mtime_ns, item.claim.mtime_ns))
         return digest.hexdigest(), size
 
     def give_back(self, item: Claimed) -> Path | None:
@@ -166,18 +185,33 @@ class Claimer:
             n += 1
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(item.path, target)
+            os.rename(item.held, target)
         except FileNotFoundError:
-            return None
+            target = None
         except OSError as exc:
-            log.error("could not put %s back into inbox/ (%s); it is in %s", item.claim.original_name, exc, item.path)
+            log.error("could not put %s back into inbox/ (%s); it is in %s", item.claim.original_name, exc, item.held)
             return None
+        with contextlib.suppress(OSError):
+            os.unlink(item.path)
         _rmdir(item.path.parent)
         return target
 
-    def done(self, item: Claimed) -> None:
-        """After the final move: the claim's own folder in staging goes."""
+    def done(self, item: Claimed) -> str:
+        """After the snapshot is archived: the claimed file goes too, unless it changed since it
+        was claimed (a writer still at it): then those newer bytes go back to inbox/ as a new
+        arrival. Returns a note for the log when that happened."""
+        note = ""
+        try:
+            self.check(item)
+        except Changed as exc:
+            if os.path.lexists(item.held):
+                back = self.give_back(item)
+                note = f"it changed after it was recorded ({exc}); the newer bytes are back in inbox/ as {back}"
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(item.held)
         _rmdir(item.path.parent)
+        return note
 
 
 def _same(info: os.stat_result, claim: Claim) -> None:

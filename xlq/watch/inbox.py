@@ -72,7 +72,7 @@ def arriving(path: Path) -> str | None:
     if not head:
         return "it is 0 bytes"
     if not head.strip(b"\0"):
-        return "it starts with zeros (space reserved by a copy that did not write the file)"
+        return "it starts with zeros"  # space reserved by a copy that has not written it yet
     if head[:2] != b"PK":
         return None
     try:
@@ -208,6 +208,43 @@ class InboxScanner:
         where = "inside" if inside else "outside"
         log.warning("ignored symlink %s -> %s (points %s inbox/; links are never followed)",
                     link.relative_to(self.root), target, where)
+
+    def lingering(self, older_than: float = 86400.0, now: float | None = None) -> list[tuple[str, str]]:
+        """(path under inbox/, why) for every entry that has sat in inbox/ longer than
+        `older_than` seconds: names xlq never reads (a mis-named file is otherwise silent for
+        ever), links, pipes, and returns nobody has processed."""
+        now = time.time() if now is None else now
+        out: list[tuple[str, str]] = []
+        stack = [self.inbox]
+        while stack:
+            current = stack.pop()
+            try:
+                entries = sorted(os.scandir(current), key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if entry.is_dir(follow_symlinks=False) and not ignored(entry.name):
+                    stack.append(Path(entry.path))
+                    continue
+                if now - info.st_mtime < older_than:
+                    continue
+                why = ignored(entry.name)
+                if stat.S_ISLNK(info.st_mode):
+                    why = "link (never followed)"
+                elif entry.is_dir(follow_symlinks=False):
+                    why = f"folder ignored ({why})"
+                elif not stat.S_ISREG(info.st_mode):
+                    why = "not a regular file (never read)"
+                elif why is None:
+                    why = "not read yet (is `xlq watch` running?)" if info.st_size else "empty: still being copied?"
+                else:
+                    why += ", never read"
+                out.append((Path(entry.path).relative_to(self.root).as_posix(), why))
+        return sorted(out)
 
     def scan(self, folder: Path | None = None) -> list[Candidate]:
         """Every file under `folder` (default inbox/) that may be a return, oldest first."""

@@ -238,7 +238,7 @@ class Pipeline:
             if why is not None:  # the Settler waited the stall time for it: a copy that never finished
                 minutes = self.workspace.watch.stall_minutes
                 preset[item.claim.id] = ParsedReturn(str(item.path), sha, size, None, findings=(rules.finding(
-                    "file-incomplete", f"{why}, unchanged for {minutes:g} minutes or more", file=item.path.name),))
+                    "file-incomplete", f"{why}, unchanged for {minutes:g} min", file=item.path.name),))
                 continue
             self.claimer.step("read", item.candidate.path, item.path)
             try:
@@ -341,16 +341,10 @@ class Pipeline:
             self.claimer.step("move", item.candidate.path, item.path)
             submission = self.store.submission(submission_id)
             assert submission is not None
-            try:
-                self.claimer.check(item)
-            except Changed as exc:  # recorded, but the bytes are no longer the recorded ones
-                log.warning("%s changed after it was recorded (%s); it goes back to inbox/ to be read again",
-                            describe(item.candidate.path, self.root), exc)
-                return replace(self._give_back(item, str(exc), returned), department=result.department,
-                               period=result.period)
             where = self.filer.finish(self.store, replace(item.candidate, path=item.path), submission)
             moved.append(item.claim.id)
-            self.claimer.done(item)
+            if note := self.claimer.done(item):
+                log.warning("%s: %s", describe(item.candidate.path, self.root), note)
             return replace(result, moved_to=where)
         except OSError as exc:
             log.warning("could not finish %s: %s", describe(item.candidate.path, self.root), exc)
@@ -446,16 +440,19 @@ class Pipeline:
             source = self.root / claim.arrived_in / claim.original_name
             candidate = Candidate(source, claim.arrived_in, None, claim.size, claim.mtime_ns)
             item = Claimed(candidate, claim, staged)
-            if not os.path.lexists(staged):
-                closed["void" if claim.state == "claimed" else "moved"].append(claim.id)
-                continue
             submission = self.store.submission(claim.submission_id) if claim.submission_id else None
             if claim.state == "claimed" or submission is None:
+                gone = not os.path.lexists(item.held)
                 self.claimer.give_back(item)
-                closed["returned"].append(claim.id)
+                closed["void" if gone else "returned"].append(claim.id)
+                continue
+            if not os.path.lexists(staged):  # archived before the stop; only the journal lagged
+                self.claimer.done(item)
+                closed["moved"].append(claim.id)
                 continue
             where = self.filer.finish(self.store, replace(candidate, path=staged), submission)
-            self.claimer.done(item)
+            if note := self.claimer.done(item):
+                log.warning("%s: %s", describe(source, self.root), note)
             closed["moved"].append(claim.id)
             result = FileResult(str(source), submission.department, submission.period,
                                 "duplicate" if submission.kind == "duplicate" else submission.outcome,
