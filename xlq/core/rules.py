@@ -120,6 +120,9 @@ _RULES = (
          "Only {value} departments contributed to this figure."),
     Rule("reconcile-difference", "warning", "reconcile", "Central and departmental figures differ",
          "{value}"),
+    Rule("indicator-not-computed", "error", "reconcile", "Figure could not be computed",
+         "The organisation figure could not be computed ({value}); it is left blank and the rest of the master is "
+         "complete. Check this indicator's stored values."),
     Rule("correction", "info", "reconcile", "Correction of an earlier month",
          "A later return replaced the figures for this month ({value})."),
     Rule("resubmission", "info", "reconcile", "Resubmission", "This return replaced an earlier one ({value})."),

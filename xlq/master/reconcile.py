@@ -12,6 +12,7 @@ answered (they have nothing to add); TBA counts as not yet contributed.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -189,9 +190,20 @@ class _Context:
         return self._reporters[indicator.code]
 
     def org(self, indicator: Indicator, period: str) -> OrgValue | None:
+        """The organisation figure; one that cannot be computed (an overflow) or is not a finite
+        number is left blank with a finding, so the rest of the master is still written."""
         key = (indicator.code, period)
         if key not in self._org:
-            self._org[key] = self._compute(indicator, period)
+            try:
+                value = self._compute(indicator, period)
+                numbers = (value.value, value.numerator, value.denominator) if value is not None else ()
+                if any(n is not None and not math.isfinite(n) for n in numbers):
+                    raise ArithmeticError("the result is not a finite number")
+            except (ArithmeticError, ValueError) as exc:
+                self.findings.append(rules.finding("indicator-not-computed", f"{type(exc).__name__}: {exc}",
+                                                   indicator=indicator.code, period=period))
+                value = OrgValue(indicator.code, period, None, flags=("could not be computed; left blank",))
+            self._org[key] = value
         return self._org[key]
 
     def _compute(self, indicator: Indicator, period: str) -> OrgValue | None:

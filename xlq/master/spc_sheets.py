@@ -19,6 +19,7 @@ each indicator is analysed on and where the results go. Decisions a reviewer may
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -52,6 +53,7 @@ from xlq.master.plan import (
 from xlq.master.reconcile import SPC_HISTORY
 from xlq.master.style import CELL_BORDER, Links, Styles, number_format, write_note
 from xlq.master.style import GREY as INK_GREY
+
 
 SHEET_PREFIX = "SPC - "
 NAME_LIMIT = 31
@@ -99,6 +101,8 @@ DATA_COLUMNS = (
 )
 DATA_FIRST_COL = CHART_COLUMNS + 1
 VALUE_COLOUR = "#5B6B82"
+
+log = logging.getLogger("xlq")
 
 
 def cell_colours(fill: str | None) -> dict[str, Any]:
@@ -232,7 +236,13 @@ def plan_spc(plan: Plan, taken: Sequence[str] = ()) -> SpcPlan:
         ind = row.indicator
         if ind is None:
             continue
-        entry = _entry(plan, ind)
+        try:
+            entry = _entry(plan, ind)
+        except (ArithmeticError, ValueError) as exc:  # one indicator's history must not stop the master
+            log.warning("no SPC for %s: %s", ind.code, exc)
+            entry = SpcEntry(ind, (), None, NOT_ANALYSED, "", None, None,
+                             (f"SPC could not be computed for this indicator ({type(exc).__name__}); "
+                              "the figures are shown without it.",))
         if entry.special_shown:
             if ind.domain not in domain_sheet:
                 name = sheet_name(ind.domain, names)

@@ -212,7 +212,11 @@ class Pipeline:
         timeout puts this file and the rest back in inbox/ (deferred), to be tried again,
         instead of failing the whole run.
         """
-        claimed, left = self.claimer.claim(candidates)
+        try:
+            claimed, left = self.claimer.claim(candidates)
+        except StoreBusy as exc:  # the claims could not be written: nothing was moved
+            log.warning("%s; %d file(s) stay in inbox/ for the next round", exc, len(candidates))
+            claimed, left = [], [(c, str(exc)) for c in candidates]
         results = [self._deferred(c, note) for c, note in left]
         for result in results:
             log.info("%s", result.line())
