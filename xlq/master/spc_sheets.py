@@ -54,7 +54,6 @@ from xlq.master.reconcile import SPC_HISTORY
 from xlq.master.style import CELL_BORDER, Links, Styles, number_format, write_note
 from xlq.master.style import GREY as INK_GREY
 
-
 SHEET_PREFIX = "SPC - "
 NAME_LIMIT = 31
 _BAD_NAME = re.compile(r"[\[\]:*?/\\]")

@@ -10,13 +10,13 @@ submission per department and month; a partial unique index makes a second one i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path

@@ -224,10 +224,8 @@ def _same(info: os.stat_result, claim: Claim) -> None:
 
 
 def _rmdir(folder: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # not empty, or gone: either way nothing to do
         folder.rmdir()
-    except OSError:
-        pass
 
 
 def describe(path: Path, root: Path) -> str:

@@ -46,7 +46,7 @@ from xlq.core.report import log_line, sort_findings
 from xlq.core.text import shown
 from xlq.intake.feedback import Mark, write_feedback
 from xlq.intake.validate import validate
-from xlq.intake.worker import Worker, file_digest, read_in_process
+from xlq.intake.worker import Worker, read_in_process
 from xlq.master.reconcile import reconcile
 from xlq.master.workbook import remove_leftovers, write_scorecard
 from xlq.store.db import Receipt, Store
@@ -55,6 +55,7 @@ from xlq.watch.claim import STAGING, Changed, Claimed, Claimer, Hook, describe
 from xlq.watch.filing import Filer
 from xlq.watch.inbox import Candidate, InboxScanner, Settler, arriving
 from xlq.watch.lock import WorkspaceLock
+from xlq.watch.recovery import finish_interrupted
 from xlq.watch.results import FileResult, RunSummary
 from xlq.watch.runtime import TtyProgress
 
@@ -432,45 +433,8 @@ class Pipeline:
                                 sha256=sha, kind="duplicate", note=note), submission.id
 
     def recover(self) -> list[FileResult]:
-        """Finish what the journal shows under way when a process stopped: a recorded file whose
-        move did not happen is moved now ("recovered an interrupted move"); a claimed file that
-        was never recorded goes back to inbox/ to be judged. Nothing to do without staged files."""
-        if not self.claimer.staging.is_dir() or not any(self.claimer.staging.iterdir()):
-            return []
-        results: list[FileResult] = []
-        closed: dict[str, list[int]] = {"moved": [], "returned": [], "void": []}
-        for claim in self.journal.unfinished():
-            staged = self.root / claim.staged
-            source = self.root / claim.arrived_in / claim.original_name
-            candidate = Candidate(source, claim.arrived_in, None, claim.size, claim.mtime_ns)
-            item = Claimed(candidate, claim, staged)
-            submission = self.store.submission(claim.submission_id) if claim.submission_id else None
-            if claim.state == "claimed" or submission is None:
-                gone = not os.path.lexists(item.held)
-                self.claimer.give_back(item)
-                closed["void" if gone else "returned"].append(claim.id)
-                continue
-            if not os.path.lexists(staged):  # archived before the stop; only the journal lagged
-                self.claimer.done(item)
-                closed["moved"].append(claim.id)
-                continue
-            where = self.filer.finish(self.store, replace(candidate, path=staged), submission)
-            if note := self.claimer.done(item):
-                log.warning("%s: %s", describe(source, self.root), note)
-            closed["moved"].append(claim.id)
-            result = FileResult(str(source), submission.department, submission.period,
-                                "duplicate" if submission.kind == "duplicate" else submission.outcome,
-                                sha256=submission.sha256, kind=submission.kind, moved_to=where,
-                                note="recovered an interrupted move")
-            log.info("%s", result.line())
-            results.append(result)
-        for state, ids in closed.items():
-            self._close_claims(ids, state)
-        for folder in self.claimer.staging.iterdir():
-            if folder.is_dir() and not folder.is_symlink():
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-        return results
+        """Finish what the journal shows under way when a process stopped (`xlq.watch.recovery`)."""
+        return finish_interrupted(self.root, self.claimer, lambda: self.journal, self.filer, lambda: self.store)
 
     # -- the master ------------------------------------------------------------------------------
 

@@ -239,7 +239,7 @@ class Watcher:
         try:
             results = pipeline.process_many(ready, should_stop=self._stop.is_set)
         except Exception as exc:  # the files stay in inbox/ (claims are given back) and are tried at the next rescan
-            self._trouble.report(exc, "could not process %d file(s); they stay in inbox/" % len(ready))
+            self._trouble.report(exc, f"could not process {len(ready)} file(s); they stay in inbox/")
             if isinstance(exc, StoreError):
                 pipeline.drop_store()
             return [FileResult(str(c.path), c.department, None, "deferred", note="error") for c in ready]
