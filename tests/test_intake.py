@@ -400,3 +400,34 @@ def test_the_watcher_logs_a_deleted_store_once_and_goes_on_when_it_is_back(ws, c
         wait_for(lambda: not (root / "inbox" / "LUT" / "b.xlsx").exists(), 30, "b.xlsx once the store is back")
     with Store(ws[0].store_path) as store:
         assert store.count_files() == 2
+
+
+@pytest.mark.parametrize("departments", [("LUT", "MSK"), ("LUT",)])
+def test_a_huge_figure_already_in_the_store_leaves_its_indicator_blank_and_the_master_is_written(
+        ws, departments: tuple[str, ...], caplog) -> None:
+    """Case 4, for a store that took such a value before the bound existed: two departments'
+    1.7e308 overflow the organisation sum; the master is still rebuilt, that figure blank."""
+    from checked import make_return
+
+    from xlq.store.db import Receipt
+
+    with Store(ws[0].store_path) as store:
+        for n, period in enumerate(("2023-09", "2023-10", "2023-11", "2023-12")):
+            for dept in departments:
+                checked = make_return(dept, period, {"INC": 1.7e308, "WAIT": 10 + n}, tag=dept)
+                store.record(Receipt(checked.parsed.sha256, f"{dept}-{period}.xlsx", "inbox",
+                                     f"{period}-05T09:00:00", f"archive/{period}/{dept}/x.xlsx"), checked)
+    with caplog.at_level(logging.INFO, logger="xlq"), Pipeline(ws[0], catalogue=ws[1], today=TODAY,
+                                                              in_process=True) as pipeline:
+        master = pipeline.rebuild()
+        made(ws, ws[0].root / "inbox" / "LUT" / "dec.xlsx", with_inc(12))
+        late = pipeline.run_once(lambda result: None, wait=0)  # validating against that history works too
+    assert late.rebuilt and late.results[0].outcome.startswith("accepted")
+    import openpyxl
+
+    book = openpyxl.load_workbook(master, read_only=True)
+    texts = [str(c) for row in book["Validation Errors"].iter_rows(values_only=True) for c in row if c]
+    if len(departments) > 1:  # the organisation sum overflows: that figure is blank, with a finding
+        assert any("could not be computed" in t for t in texts)
+    else:  # the figure is finite, its SPC limits are not: no SPC for that indicator
+        assert any("no SPC for INC" in r.getMessage() for r in caplog.records)

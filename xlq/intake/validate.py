@@ -260,7 +260,10 @@ class _Judge:
                 self.flag("percent-maybe-fraction", _raw_text(cell), indicator.code, cell.ref)
                 return
         # Missing months stay gaps, as in the master's SPC, so both judge by the same limits.
-        limits = xmr_limits(monthly(pairs)[1]) if len(series) >= MIN_HISTORY else None
+        try:
+            limits = xmr_limits(monthly(pairs)[1]) if len(series) >= MIN_HISTORY else None
+        except ArithmeticError:  # a history of absurd figures (stored before the bound) has no limits
+            limits = None
         shown_value = _display(indicator, value)
         if limits is not None and not limits.collapsed and not limits.lower <= value <= limits.upper:
             self.flag("outside-history", shown_value, indicator.code, cell.ref)
