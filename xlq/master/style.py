@@ -6,6 +6,7 @@ department typed can become a formula or a link whatever the workbook options sa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,8 +149,9 @@ def wrapped_height(cells: list[tuple[str, float]], line: float = 12.75, minimum:
 
 def write_value(ws: Any, row: int, col: int, value: float | None, marker: str | None, fmt_for: Any) -> None:
     """A month's figure: the number itself, a marker as text, or a formatted blank.
-    `fmt_for(marker: bool)` picks the format."""
-    if value is not None:
+    `fmt_for(marker: bool)` picks the format. A number that is not finite (XlsxWriter refuses
+    it and the whole master would fail) is left blank: reconciliation has said why."""
+    if value is not None and math.isfinite(value):
         ws.write_number(row, col, value, fmt_for(False))
     elif marker:
         ws.write_string(row, col, clean(marker, 20), fmt_for(True))
