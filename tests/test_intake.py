@@ -431,3 +431,19 @@ def test_a_huge_figure_already_in_the_store_leaves_its_indicator_blank_and_the_m
         assert any("could not be computed" in t for t in texts)
     else:  # the figure is finite, its SPC limits are not: no SPC for that indicator
         assert any("no SPC for INC" in r.getMessage() for r in caplog.records)
+
+
+def test_the_watcher_refuses_a_fifo_at_once_and_goes_on_with_the_next_file(ws, caplog) -> None:
+    from deadline import wait_for
+
+    from xlq.watch.watcher import Watcher
+
+    root = ws[0].root
+    (root / "inbox" / "LUT").mkdir(parents=True)
+    os.mkfifo(root / "inbox" / "LUT" / "pipe.xlsx")
+    made(ws, root / "inbox" / "LUT" / "a.xlsx")
+    with caplog.at_level(logging.INFO, logger="xlq"), Watcher(ws[0], today=TODAY, settle=0.1, batch=0.05) as watcher:
+        wait_for(lambda: watcher.rebuilds >= 1, 60, "the return beside the pipe")
+    assert any("pipe.xlsx: not a regular file" in r.getMessage() or
+               ("pipe.xlsx" in r.getMessage() and "not a regular file" in r.getMessage()) for r in caplog.records)
+    assert stat.S_ISFIFO(os.lstat(root / "inbox" / "LUT" / "pipe.xlsx").st_mode)

@@ -84,7 +84,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
         for path, checked in results:
-            print(f"{path}: {checked.outcome.replace('_', ' ')}, {len(checked.values)} values, "
+            print(f"{shown(path)}: {checked.outcome.replace('_', ' ')}, {len(checked.values)} values, "
                   f"{len(checked.findings)} findings")
             if checked.findings:
                 print(findings_table(checked.findings))

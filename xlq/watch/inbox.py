@@ -196,6 +196,13 @@ class InboxScanner:
         arrived = Path("inbox", *parts[:-1]).as_posix()
         return Candidate(path, arrived, department, info.st_size, info.st_mtime_ns)
 
+    def _warn_special(self, path: Path) -> None:
+        """A pipe, socket or device is refused at once (opening a pipe would wait for ever)."""
+        if path not in self._warned:
+            self._warned.add(path)
+            log.warning("ignored %s: not a regular file (pipes and devices are never opened)",
+                        path.relative_to(self.root))
+
     def _warn_link(self, link: Path) -> None:
         if link in self._warned:
             return
@@ -263,6 +270,9 @@ class InboxScanner:
                     self._warn_link(Path(entry.path))
                 elif entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=False) and (found_one := self.candidate(entry.path)):
-                    found.append(found_one)
+                elif entry.is_file(follow_symlinks=False):
+                    if found_one := self.candidate(entry.path):
+                        found.append(found_one)
+                else:
+                    self._warn_special(Path(entry.path))
         return sorted(found, key=lambda c: (c.mtime_ns, str(c.path)))
