@@ -447,3 +447,37 @@ def test_the_watcher_refuses_a_fifo_at_once_and_goes_on_with_the_next_file(ws, c
     assert any("pipe.xlsx: not a regular file" in r.getMessage() or
                ("pipe.xlsx" in r.getMessage() and "not a regular file" in r.getMessage()) for r in caplog.records)
     assert stat.S_ISFIFO(os.lstat(root / "inbox" / "LUT" / "pipe.xlsx").st_mode)
+
+
+def test_an_indicator_may_set_its_own_maximum_in_the_catalogue(tmp_path: Path) -> None:
+    from returns import CATALOGUE_TOML
+
+    from xlq.core.catalogue import load_catalogue
+
+    workspace, _ = make_workspace(tmp_path / "ws")
+    text = CATALOGUE_TOML.replace('code = "WAIT"\n', 'code = "WAIT"\nmax = 100\n', 1)
+    assert text != CATALOGUE_TOML
+    workspace.catalogue_path.write_text(text, encoding="utf-8")
+    catalogue = load_catalogue(workspace.catalogue_path, workspace.department_codes)
+    assert catalogue["WAIT"].maximum == 100
+    ws = (workspace, catalogue)
+    made(ws, workspace.root / "inbox" / "LUT" / "a.xlsx", {**GOOD, "WAIT": {"Value": 150}})
+    with Pipeline(workspace, catalogue=catalogue, today=TODAY, in_process=True) as pipeline:
+        (result,) = pipeline.run_once(lambda result: None, wait=0).results
+    assert result.errors == 1
+    with Store(workspace.store_path) as store:
+        assert [sf.finding.rule for sf in store.findings() if sf.finding.severity == "error"] == ["value-too-large"]
+
+
+def test_a_store_replaced_under_a_running_pipeline_is_refused_in_one_line(ws) -> None:
+    root = ws[0].root
+    made(ws, root / "inbox" / "LUT" / "a.xlsx")
+    with Pipeline(ws[0], catalogue=ws[1], today=TODAY, in_process=True) as pipeline:
+        pipeline.run_once(lambda result: None, wait=0)
+        copy = ws[0].store_path.with_name("copy.sqlite")
+        copy.write_bytes(ws[0].store_path.read_bytes())
+        os.replace(copy, ws[0].store_path)
+        made(ws, root / "inbox" / "LUT" / "b.xlsx", with_inc(15))
+        with pytest.raises(StoreError, match="replaced") as raised:
+            pipeline.run_once(lambda result: None, wait=0)
+    assert "\n" not in str(raised.value) and (root / "inbox" / "LUT" / "b.xlsx").exists()
