@@ -481,3 +481,37 @@ def test_a_store_replaced_under_a_running_pipeline_is_refused_in_one_line(ws) ->
         with pytest.raises(StoreError, match="replaced") as raised:
             pipeline.run_once(lambda result: None, wait=0)
     assert "\n" not in str(raised.value) and (root / "inbox" / "LUT" / "b.xlsx").exists()
+
+
+KILLED_AT = """
+import datetime as dt, os, signal, sys
+from xlq.core.config import load_workspace
+from xlq.watch.pipeline import Pipeline
+
+def hook(step, source, staged):
+    if step == sys.argv[2]:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+with Pipeline(load_workspace(sys.argv[1]), today=dt.date(2024, 1, 15), in_process=True, hooks=hook) as pipeline:
+    pipeline.run_once(lambda result: None, wait=0)
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
+@pytest.mark.parametrize("step", STEPS)
+def test_a_kill_9_before_any_step_is_finished_on_restart_from_the_journal(ws, step: str) -> None:
+    root = ws[0].root
+    source = made(ws, root / "inbox" / "LUT" / "return.xlsx", with_inc(12))
+    original = source.read_bytes()
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT, str(root), step], capture_output=True, text=True,
+                            timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    with Pipeline(ws[0], catalogue=ws[1], today=TODAY, in_process=True) as pipeline:
+        first = pipeline.run_once(lambda result: None, wait=0)
+        second = pipeline.run_once(lambda result: None, wait=0)  # anything given back has settled by now
+    results = first.results + second.results
+    assert_nothing_leaked_and_the_store_matches_the_files(root, b"")
+    assert [p.read_bytes() for p in kept_files(root)] == [original]
+    assert not source.exists()
+    recovered = [r for r in results if r.note == "recovered an interrupted move"]
+    assert len(recovered) == (1 if step == "move" else 0)

@@ -94,6 +94,7 @@ class Pipeline:
         self.scanner = InboxScanner(workspace)
         self.filer = Filer(workspace, self._write_feedback, clock)
         self.claimer = Claimer(self.root, lambda: self.journal, hooks)
+        self._journal_checked = False
         self._lock = WorkspaceLock(self.root) if lock else None
         self.inbox.mkdir(parents=True, exist_ok=True)
         if self._lock is not None:
@@ -213,6 +214,8 @@ class Pipeline:
         timeout puts this file and the rest back in inbox/ (deferred), to be tried again,
         instead of failing the whole run.
         """
+        if not self._journal_checked and candidates:  # the store is opened now anyway: close stale claims
+            self.recover(always=True)
         try:
             claimed, left = self.claimer.claim(candidates)
         except StoreBusy as exc:  # the claims could not be written: nothing was moved
@@ -432,9 +435,11 @@ class Pipeline:
         return item, FileResult(str(candidate.path), submission.department, submission.period, "duplicate",
                                 sha256=sha, kind="duplicate", note=note), submission.id
 
-    def recover(self) -> list[FileResult]:
+    def recover(self, *, always: bool = False) -> list[FileResult]:
         """Finish what the journal shows under way when a process stopped (`xlq.watch.recovery`)."""
-        return finish_interrupted(self.root, self.claimer, lambda: self.journal, self.filer, lambda: self.store)
+        self._journal_checked = self._journal_checked or always
+        return finish_interrupted(self.root, self.claimer, lambda: self.journal, self.filer, lambda: self.store,
+                                  always=always)
 
     # -- the master ------------------------------------------------------------------------------
 

@@ -27,10 +27,11 @@ log = logging.getLogger("xlq")
 
 
 def finish_interrupted(root: Path, claimer: Claimer, journal: Callable[[], Journal], filer: Filer,
-                       store: Callable[[], Store]) -> list[FileResult]:
+                       store: Callable[[], Store], *, always: bool = False) -> list[FileResult]:
     """Move recorded files whose move did not happen, give back claimed ones never recorded,
-    and close their claims; nothing to do (and the store is not opened) without staged files."""
-    if not claimer.staging.is_dir() or not any(claimer.staging.iterdir()):
+    and close their claims. Without staged files there is nothing to move, so the store is not
+    opened unless `always` (then only claims whose rename never happened are closed)."""
+    if not always and (not claimer.staging.is_dir() or not any(claimer.staging.iterdir())):
         return []
     results: list[FileResult] = []
     closed: dict[str, list[int]] = {"moved": [], "returned": [], "void": []}
@@ -65,7 +66,7 @@ def finish_interrupted(root: Path, claimer: Claimer, journal: Callable[[], Journ
                 journal().close(ids, state)
             except StoreError as exc:  # the files are where they belong; the next start closes the claims
                 log.warning("%s", exc)
-    for folder in claimer.staging.iterdir():
+    for folder in claimer.staging.iterdir() if claimer.staging.is_dir() else ():
         if folder.is_dir() and not folder.is_symlink():
             with contextlib.suppress(OSError):
                 folder.rmdir()
