@@ -515,3 +515,22 @@ def test_a_kill_9_before_any_step_is_finished_on_restart_from_the_journal(ws, st
     assert not source.exists()
     recovered = [r for r in results if r.note == "recovered an interrupted move"]
     assert len(recovered) == (1 if step == "move" else 0)
+
+
+def test_a_department_folder_swapped_for_a_link_at_the_claim_pulls_in_nothing(ws, tmp_path: Path) -> None:
+    root = ws[0].root
+    made(ws, root / "inbox" / "LUT" / "return.xlsx", with_inc(12))
+    elsewhere = tmp_path / "elsewhere"
+    secret = made(ws, elsewhere / "return.xlsx", with_inc(SECRET_INC))
+    secret_bytes = secret.read_bytes()
+
+    def hook(step: str, source: Path, staged: Path | None) -> None:
+        if step == "claim":
+            source.parent.rename(root / "inbox" / "moved-away")
+            source.parent.symlink_to(elsewhere, target_is_directory=True)
+
+    with Pipeline(ws[0], catalogue=ws[1], today=TODAY, in_process=True, hooks=hook) as pipeline:
+        (result,) = pipeline.run_once(lambda result: None, wait=0).results
+    assert result.outcome == "deferred" and "link" in result.note
+    assert secret.read_bytes() == secret_bytes  # still where it was, never moved or read
+    assert_nothing_leaked_and_the_store_matches_the_files(root, secret_bytes)

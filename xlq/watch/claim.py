@@ -46,6 +46,8 @@ Hook = Callable[[str, Path, Path | None], None]
 staged path (None before the claim): tests pause there to change the file under the pipeline."""
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_DIR_FD = os.rename in os.supports_dir_fd and os.open in os.supports_dir_fd
 _BINARY = getattr(os, "O_BINARY", 0)
 
 
@@ -110,7 +112,7 @@ class Claimer:
             self.step("claim", candidate.path, None)
             try:
                 staged.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(candidate.path, staged.parent / HELD)
+                self._rename_in(candidate.path, staged.parent / HELD)
             except OSError as exc:
                 void.append(claim.id)
                 _rmdir(staged.parent)
@@ -129,9 +131,32 @@ class Claimer:
         journal.close(returned, "returned")
         return claimed, left
 
+    def _rename_in(self, source: Path, held: Path) -> None:
+        """Rename `source` to `held` without following a link anywhere on the way: each folder
+        from the workspace down is opened with O_NOFOLLOW and the rename is relative to the
+        last one, so a department folder swapped for a link at this moment fails the claim
+        instead of pulling in a file from wherever the link points."""
+        if not _DIR_FD or not _NOFOLLOW:  # Windows: no openat; the lstat checks before and after remain
+            os.rename(source, held)
+            return
+        parts = source.relative_to(self.root).parts
+        fd = os.open(self.root, os.O_RDONLY | _DIRECTORY)
+        try:
+            for part in parts[:-1]:
+                inner = os.open(part, os.O_RDONLY | _DIRECTORY | _NOFOLLOW, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+            if stat.S_ISLNK(os.stat(parts[-1], dir_fd=fd, follow_symlinks=False).st_mode):
+                raise OSError(errno.ELOOP, "a link was swapped in", str(source))
+            os.rename(parts[-1], held, src_dir_fd=fd)
+        finally:
+            os.close(fd)
+
     def _why_not(self, exc: OSError) -> str:
         if exc.errno == errno.ENOENT:
             return "gone before it was read"
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            return "a link was swapped in for the file or its folder; links are never followed"
         if exc.errno == errno.EXDEV:
             if not self._warned_exdev:
                 self._warned_exdev = True
