@@ -22,7 +22,7 @@ from xlq.core.errors import UsageError, XlqError
 from xlq.core.report import finding_dict, findings_table, history_table, sort_findings, status_table
 from xlq.core.rules import rules_markdown
 from xlq.core.text import shown
-from xlq.store.db import Store
+from xlq.store.journal import open_store
 
 
 def _workspace(args: argparse.Namespace):
@@ -55,7 +55,7 @@ def cmd_template(args: argparse.Namespace) -> int:
     departments = [args.department] if args.department else None
     if args.department and workspace.department(args.department) is None:
         raise UsageError(f"--department {args.department!r} is not in {workspace.root / 'xlq.toml'}")
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         paths = write_templates(catalogue, workspace, args.period, departments,
                                 last_month_for=partial(store.last_month, catalogue=catalogue))
     for path in paths:
@@ -71,7 +71,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     catalogue = _catalogue(workspace)
     files = [Path(f) for f in args.files]
     if workspace.store_path.exists():
-        with Store(workspace.store_path) as store:
+        with open_store(workspace.store_path, workspace.root) as store:
             results = check_files(files, catalogue, workspace, store)
     else:
         results = check_files(files, catalogue, workspace)
@@ -113,9 +113,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     catalogue = _catalogue(workspace)
     # imported here for start-up time (see the module docstring)
     from xlq.master.reconcile import period_status
-    from xlq.store.db import Store
 
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         status = period_status(store, catalogue, workspace, args.period)
     # imported here for start-up time (see the module docstring)
     from xlq.watch.inbox import InboxScanner
@@ -141,9 +140,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         raise UsageError(f"indicator {args.code!r} is not in {catalogue.path}")
     # imported here for start-up time (see the module docstring)
     from xlq.master.reconcile import indicator_history
-    from xlq.store.db import Store
 
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         history = indicator_history(store, catalogue, workspace, args.code)
     if args.json:
         print(json.dumps(history.as_dict(), indent=2, ensure_ascii=False, default=str))
@@ -223,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except XlqError as exc:
-        print(f"xlq: {exc}", file=sys.stderr)
+        print(f"xlq: {shown(exc)}", file=sys.stderr)  # one line, whatever names it quotes
         return 2
     except KeyboardInterrupt:
         return 130

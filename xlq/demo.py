@@ -28,7 +28,7 @@ from xlq.core.config import SAMPLE_CONFIG, Workspace, init_workspace, load_works
 from xlq.core.errors import InputRefused
 from xlq.importer import COLUMNS, import_history
 from xlq.master.reconcile import reconcile
-from xlq.store.db import Store
+from xlq.store.journal import open_store
 from xlq.template.workbook import write_template
 from xlq.watch.service import run_once
 
@@ -323,7 +323,7 @@ def run_demo(root: Path) -> DemoSummary:
         wrong_first = {d for (d, p, _) in scenario.corrected if p == period}
         misfiled = {d: folder for (d, p), folder in scenario.misfiled if p == period}
         entries = department_entries(catalogue, workspace, figures, period, faults, absent)
-        with Store(workspace.store_path) as store:
+        with open_store(workspace.store_path, workspace.root) as store:
             for dept, dept_entries in entries.items():
                 template = write_template(catalogue, workspace, dept, period,
                                           root / "templates" / period / f"{dept}.xlsx",
@@ -362,7 +362,7 @@ def run_demo(root: Path) -> DemoSummary:
                                console_level=logging.WARNING)
             print(f"{month_label(first_period)} corrected by {dept}: {summary.describe()}", flush=True)
             accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         findings = reconcile(store, catalogue, workspace).findings
     errors = sum(f.severity == "error" for f in findings)
     warnings = sum(f.severity == "warning" for f in findings)

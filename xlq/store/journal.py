@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from xlq.core.errors import StoreError
 from xlq.store.db import Store, Submission
@@ -46,6 +47,20 @@ class Intent:
     size: int
     mtime_ns: int
     inode: int
+
+
+WORKSPACE_TOKEN = ".xlq-workspace"
+"""The file in a workspace that names it to its store (`served_workspace`)."""
+
+
+def open_store(path: Path, root: Path, **options: float) -> Store:
+    """The workspace's store; a workspace that has had one (its token file exists) never
+    silently starts a new, empty store: a missing store is a StoreError until it is restored."""
+    token_file = root / WORKSPACE_TOKEN
+    if not path.exists() and token_file.exists():
+        raise StoreError(f"{path}: the store is missing; restore it from a backup (or delete {token_file} to start "
+                         "a new, empty store)")
+    return Store(path, **options)
 
 
 _COLUMNS = "id, original_name, arrived_in, staged, size, mtime_ns, inode, state, submission_id"

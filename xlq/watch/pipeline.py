@@ -50,7 +50,14 @@ from xlq.intake.worker import Worker, read_in_process
 from xlq.master.reconcile import reconcile
 from xlq.master.workbook import remove_leftovers, write_scorecard
 from xlq.store.db import Receipt, Store
-from xlq.store.journal import Journal, bind_workspace, current_with_hash, superseded_with_hash
+from xlq.store.journal import (
+    WORKSPACE_TOKEN,
+    Journal,
+    bind_workspace,
+    current_with_hash,
+    open_store,
+    superseded_with_hash,
+)
 from xlq.watch.claim import STAGING, Changed, Claimed, Claimer, Hook, describe
 from xlq.watch.filing import Filer
 from xlq.watch.inbox import Candidate, InboxScanner, Settler, arriving
@@ -62,7 +69,6 @@ from xlq.watch.runtime import TtyProgress
 log = logging.getLogger("xlq")
 
 STALE_MARKER = ".xlq-master-stale"
-WORKSPACE_TOKEN = ".xlq-workspace"
 BATCH_FILES = 50
 BATCH_SECONDS = 0.25
 
@@ -134,10 +140,8 @@ class Pipeline:
             path = self.workspace.store_path
             token_file = self.root / WORKSPACE_TOKEN
             token = token_file.read_text(encoding="utf-8").strip() if token_file.exists() else None
-            if token and not path.exists():
-                raise StoreError(f"{path}: the store is missing; restore it from a backup (or delete "
-                                 f"{token_file} to start a new, empty store)")
-            store = Store(path, timeout=self._store_timeout) if self._store_timeout else Store(path)
+            store = open_store(path, self.root, timeout=self._store_timeout) if self._store_timeout else open_store(
+                path, self.root)
             try:
                 bound = bind_workspace(store, token, str(self.root))
                 if bound != token:
