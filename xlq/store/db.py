@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -26,6 +25,7 @@ from xlq.core import rules
 from xlq.core.catalogue import shift_period
 from xlq.core.errors import StoreBusy, StoreError
 from xlq.core.model import Checked, Finding, Outcome, Value
+from xlq.store.guard import check_same_file, identity, mark_claimed
 from xlq.store.schema import migrate
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class Store:
         except BaseException:
             self._db.close()
             raise
-        self._identity = _identity(self.path)
+        self._identity = identity(self.path)
 
     def _operational(self, exc: sqlite3.OperationalError) -> StoreError:
         if "locked" in str(exc) or "busy" in str(exc):
@@ -156,14 +156,8 @@ class Store:
         return StoreError(f"{self.path}: {exc}")
 
     def check_file(self) -> None:
-        """StoreError if the store's file was deleted or replaced since it was opened: writing on
-        would go into an unlinked file and be lost at the next start."""
-        now = _identity(self.path)
-        if now is None:
-            raise StoreError(f"{self.path}: the store was deleted while xlq was running; restore it from a backup "
-                             "(nothing is written until then)")
-        if now != self._identity:
-            raise StoreError(f"{self.path}: the store was replaced by another file while xlq was running; restart xlq")
+        """StoreError if the store's file was deleted or replaced since it was opened."""
+        check_same_file(self.path, self._identity)
 
     def close(self) -> None:
         with self._lock:
@@ -288,7 +282,7 @@ class Store:
                 f = rules.finding("duplicate-file", f"submission {first[0]}", department=first[2], period=first[3],
                                   file=receipt.original_name)
                 _insert_findings(db, new_id, (f,))
-                _claimed(db, claim, new_id)
+                mark_claimed(db, claim, new_id)
                 return RecordResult(new_id, "duplicate", first[1], duplicate_of=first[0])
 
             standing: list[tuple[int, str]] = []
@@ -324,7 +318,7 @@ class Store:
                   v.cell, v.raw, carried.get(v.indicator, (v.comment, None))[0], carried.get(v.indicator, (v.comment, None))[1])
                  for v in checked.values])
             _insert_findings(db, new_id, checked.findings)
-            _claimed(db, claim, new_id)
+            mark_claimed(db, claim, new_id)
             return RecordResult(new_id, kind, checked.outcome, superseded=superseded)
 
     @staticmethod
@@ -510,22 +504,6 @@ class Store:
                     text += f" ({_plain(v.numerator)}/{_plain(v.denominator)})"
                 out[v.indicator] = text
         return out
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return info.st_dev, info.st_ino
-
-
-def _claimed(db: sqlite3.Connection, claim: int | None, submission_id: int) -> None:
-    """The claimed file is now this submission (`xlq.store.journal`), in the record's transaction."""
-    if claim is not None and not db.execute(
-            "UPDATE claims SET state = 'recorded', submission_id = ? WHERE id = ? AND state = 'claimed'",
-            (submission_id, claim)).rowcount:
-        raise StoreError(f"claim {claim} is not open; the file was not recorded")
 
 
 def _plain(number: float) -> str:
