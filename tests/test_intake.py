@@ -351,6 +351,7 @@ def test_resent_bytes_of_a_replaced_return_are_current_again_and_an_exact_redrop
     assert dup.outcome == "duplicate"
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
 def test_validate_refuses_a_missing_file_a_fifo_and_a_device_in_one_line(ws, tmp_path: Path) -> None:
     """Case 8: `xlq validate` once hung for ever on a FIFO and called a typo a damaged workbook."""
     root = ws[0].root
@@ -433,6 +434,7 @@ def test_a_huge_figure_already_in_the_store_leaves_its_indicator_blank_and_the_m
         assert any("no SPC for INC" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
 def test_the_watcher_refuses_a_fifo_at_once_and_goes_on_with_the_next_file(ws, caplog) -> None:
     from deadline import wait_for
 
@@ -534,3 +536,22 @@ def test_a_department_folder_swapped_for_a_link_at_the_claim_pulls_in_nothing(ws
     assert result.outcome == "deferred" and "link" in result.note
     assert secret.read_bytes() == secret_bytes  # still where it was, never moved or read
     assert_nothing_leaked_and_the_store_matches_the_files(root, secret_bytes)
+
+
+def test_the_watcher_waits_for_a_zero_filled_copy_and_accepts_it_when_it_is_written(ws, tmp_path: Path) -> None:
+    from deadline import wait_for
+
+    from xlq.watch.watcher import Watcher
+
+    root = ws[0].root
+    data = made(ws, tmp_path / "whole.xlsx").read_bytes()
+    target = root / "inbox" / "LUT" / "slow.xlsx"
+    target.parent.mkdir(parents=True)
+    with Watcher(ws[0], today=TODAY, settle=0.1, rescan=0.5, batch=0.05) as watcher:
+        target.write_bytes(b"\0" * len(data))  # Explorer reserves the size first
+        time.sleep(1.5)  # far past the settle time: still arriving, not rejected
+        assert target.exists() and watcher.results == []
+        with open(target, "r+b") as handle:
+            handle.write(data)
+        wait_for(lambda: any(r.outcome == "accepted" for r in watcher.results), 60, "the finished copy")
+    assert [p.read_bytes() for p in kept_files(root)] == [data]
