@@ -555,3 +555,23 @@ def test_the_watcher_waits_for_a_zero_filled_copy_and_accepts_it_when_it_is_writ
             handle.write(data)
         wait_for(lambda: any(r.outcome == "accepted" for r in watcher.results), 60, "the finished copy")
     assert [p.read_bytes() for p in kept_files(root)] == [data]
+
+
+@pytest.mark.parametrize("step", ["hash", "read", "store"])
+def test_a_store_deleted_between_claim_and_record_gives_the_file_back_unjudged(ws, step: str) -> None:
+    root = ws[0].root
+    with Pipeline(ws[0], catalogue=ws[1], today=TODAY, in_process=True) as pipeline:
+        pipeline.store.count_files()  # opened (and bound) before the file arrives
+
+        def hook(name: str, source: Path, staged: Path | None) -> None:
+            if name == step:
+                ws[0].store_path.unlink()
+
+        pipeline.claimer.hook = hook
+        source = made(ws, root / "inbox" / "LUT" / "a.xlsx")
+        original = source.read_bytes()
+        with pytest.raises(StoreError, match="deleted"):
+            pipeline.run_once(lambda result: None, wait=0)
+    assert source.read_bytes() == original
+    assert [p for p in (root / STAGING).rglob("*") if not p.is_dir()] == []
+    assert kept_files(root) == []

@@ -56,7 +56,6 @@ from xlq.store.journal import (
     bind_workspace,
     current_with_hash,
     open_store,
-    superseded_with_hash,
 )
 from xlq.watch.claim import STAGING, Changed, Claimed, Claimer, Hook, describe
 from xlq.watch.filing import Filer
@@ -65,6 +64,7 @@ from xlq.watch.lock import WorkspaceLock
 from xlq.watch.recovery import finish_interrupted
 from xlq.watch.results import FileResult, RunSummary
 from xlq.watch.runtime import TtyProgress
+from xlq.watch.verdicts import folder_rule, reinstated
 
 log = logging.getLogger("xlq")
 
@@ -229,37 +229,15 @@ class Pipeline:
         for result in results:
             log.info("%s", result.line())
         jobs: list[tuple[Claimed, str, int, bool]] = []
-        seen: set[str] = set()
         returned: list[Claimed] = []
-        for item in claimed:
-            self.claimer.step("hash", item.candidate.path, item.path)
-            try:
-                sha, size = self.claimer.digest(item)
-            except Changed as exc:
-                results.append(self._give_back(item, str(exc), returned))
-                continue
-            known = sha in seen or current_with_hash(self.store, sha) is not None
-            seen.add(sha)
-            jobs.append((item, sha, size, not known))
-        to_read = []
-        preset: dict[int, ParsedReturn] = {}
-        for item, sha, size, fresh in list(jobs):
-            if not fresh:
-                continue
-            why = arriving(item.path)
-            if why is not None:  # the Settler waited the stall time for it: a copy that never finished
-                minutes = self.workspace.watch.stall_minutes
-                preset[item.claim.id] = ParsedReturn(str(item.path), sha, size, None, findings=(rules.finding(
-                    "file-incomplete", f"{why}, unchanged for {minutes:g} min", file=item.path.name),))
-                continue
-            self.claimer.step("read", item.candidate.path, item.path)
-            try:
-                self.claimer.check(item)
-            except Changed as exc:
-                jobs.remove((item, sha, size, fresh))
-                results.append(self._give_back(item, str(exc), returned))
-                continue
-            to_read.append((item.path, sha, size))
+        try:
+            to_read, preset = self._prepare(claimed, jobs, results, returned)
+        except BaseException:  # e.g. the store failed: every claimed file goes back to inbox/ unjudged
+            for item in claimed:
+                if os.path.lexists(item.held):
+                    self._give_back(item, "not judged", returned)
+            self._close_claims([i.claim.id for i in returned], "returned")
+            raise
         if self._in_process:
             parsed_stream = ((str(p), self._read_here(p)) for p, _, _ in to_read)
         else:
@@ -319,6 +297,42 @@ class Pipeline:
             raise failure
         return results + tail
 
+    def _prepare(self, claimed: list[Claimed], jobs: list[tuple[Claimed, str, int, bool]], results: list[FileResult],
+                 returned: list[Claimed]) -> tuple[list[tuple[Path, str, int]], dict[int, ParsedReturn]]:
+        """Hash each claimed file into its snapshot (filling `jobs`), and say which to read and
+        which are judged without reading (a copy that stalled)."""
+        seen: set[str] = set()
+        for item in claimed:
+            self.claimer.step("hash", item.candidate.path, item.path)
+            try:
+                sha, size = self.claimer.digest(item)
+            except (Changed, OSError) as exc:  # OSError: no room for the snapshot, say
+                results.append(self._give_back(item, str(exc), returned))
+                continue
+            known = sha in seen or current_with_hash(self.store, sha) is not None
+            seen.add(sha)
+            jobs.append((item, sha, size, not known))
+        to_read = []
+        preset: dict[int, ParsedReturn] = {}
+        for item, sha, size, fresh in list(jobs):
+            if not fresh:
+                continue
+            why = arriving(item.path)
+            if why is not None:  # the Settler waited the stall time for it: a copy that never finished
+                minutes = self.workspace.watch.stall_minutes
+                preset[item.claim.id] = ParsedReturn(str(item.path), sha, size, None, findings=(rules.finding(
+                    "file-incomplete", f"{why}, unchanged for {minutes:g} min", file=item.path.name),))
+                continue
+            self.claimer.step("read", item.candidate.path, item.path)
+            try:
+                self.claimer.check(item)
+            except Changed as exc:
+                jobs.remove((item, sha, size, fresh))
+                results.append(self._give_back(item, str(exc), returned))
+                continue
+            to_read.append((item.path, sha, size))
+        return to_read, preset
+
     def _read_here(self, path: Path) -> ParsedReturn:
         return read_in_process(path)
 
@@ -335,8 +349,7 @@ class Pipeline:
                 return item, self._give_back(item, "it changed while it was read; it will be read again", returned), None
             checked = validate(parsed, self.catalogue, self.workspace, self.store,
                                folder_department=candidate.department, today=self.today)
-            checked = self._folder_rule(candidate, checked)
-            checked = self._reinstated(sha, checked)
+            checked = reinstated(self.store, sha, folder_rule(self.workspace, candidate, checked))
             return self._commit(item, sha, checked)
         except Changed as exc:
             return item, self._give_back(item, str(exc), returned), None
@@ -376,29 +389,6 @@ class Pipeline:
             self.journal.close(claim_ids, state)
         except StoreError as exc:  # the files are where they belong; recovery finishes the journal
             log.warning("%s", exc)
-
-    def _folder_rule(self, candidate: Candidate, checked: Checked) -> Checked:
-        if not self.workspace.watch.require_department_folders or candidate.department is not None:
-            return checked
-        identity = checked.parsed.identity
-        claimed = identity.department if identity else ""
-        extra = rules.finding("wrong-department-folder", claimed or "(none)",
-                              department=claimed or None, period=identity.period if identity else None,
-                              file=candidate.path.name)
-        return replace(checked, values=(), findings=(*checked.findings, extra), outcome="rejected")
-
-    def _reinstated(self, sha: str, checked: Checked) -> Checked:
-        """The bytes of a return a later one replaced: sent again, it is the current return again."""
-        if checked.outcome == "rejected":
-            return checked
-        earlier = superseded_with_hash(self.store, sha)
-        if earlier is None:
-            return checked
-        identity = checked.parsed.identity
-        note = rules.finding("return-reinstated", f"{earlier.original_name}, received {earlier.received_at[:16]}",
-                             department=identity.department if identity else None,
-                             period=identity.period if identity else None, file=earlier.original_name)
-        return replace(checked, findings=(*checked.findings, note))
 
     def _deferred(self, candidate: Candidate, note: str) -> FileResult:
         return FileResult(str(candidate.path), candidate.department, None, "deferred", note=note)
