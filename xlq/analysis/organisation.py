@@ -77,8 +77,9 @@ def organisation_rows(store: Store, catalogue: Catalogue, workspace: Workspace, 
                 "numerator": org.numerator, "denominator": org.denominator,
                 "contributing": org.contributors, "expected": org.expected, "partial": org.partial,
                 "target": limit, "rag": rag_status(ind, limit, value),
-                "flagged": key in plan.flag_reasons, "no_return": key in plan.empty_flagged,
+                "flagged": key in plan.flag_reasons, "no_return": key in plan.empty_absent,
                 "notes": "\n".join(plan.flag_reasons.get(key, ())),
+                "remarks": "\n".join(plan.cell_notes.get(key, ())),
             })
     return out
 
