@@ -22,7 +22,8 @@ from xlq.core.config import load_workspace
 from xlq.core.errors import WorkerUnavailable, WorkspaceBusy
 from xlq.intake.feedback import Mark, write_feedback
 from xlq.intake.worker import Worker
-from xlq.store.db import Receipt, Store
+from xlq.store.db import Store
+from xlq.store.records import Receipt
 from xlq.watch.inbox import Candidate, Settler, ignored, zip_state
 from xlq.watch.pipeline import STALE_MARKER, Pipeline
 

@@ -18,7 +18,8 @@ from xlq.core.catalogue import Catalogue, load_catalogue, months_ending, shift_p
 from xlq.core.config import Workspace, load_workspace
 from xlq.core.model import Checked, Finding, ParsedReturn
 from xlq.master.reconcile import indicator_history, period_status, reconcile
-from xlq.store.db import Receipt, Store
+from xlq.store.db import Store
+from xlq.store.records import Receipt
 
 CATALOGUE = """\
 version = "t1"

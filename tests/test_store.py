@@ -23,7 +23,8 @@ from xlq.core import rules
 from xlq.core.catalogue import load_catalogue
 from xlq.core.errors import StoreBusy, StoreError
 from xlq.core.model import Checked, Finding, Identity, ParsedReturn, Value
-from xlq.store.db import Receipt, Store
+from xlq.store.db import Store
+from xlq.store.records import Receipt
 from xlq.store.schema import SCHEMA_VERSION, migrate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -199,6 +200,27 @@ def test_a_resubmission_replaces_the_earlier_return_which_stays_in_the_trail(tmp
             (first.submission_id, "FALLS", False), (first.submission_id, "STAFF", False),
             (second.submission_id, "FALLS", True)]
         assert store.submission(first.submission_id).superseded_by == second.submission_id  # type: ignore[union-attr]
+
+
+def test_every_reader_agrees_with_the_current_submissions_view(tmp_path: Path) -> None:
+    """"Current" is defined once, by the view; the values' `current` flag once spelled it out
+    again and forgot duplicates, so a value row under a duplicate (which `record` never
+    writes, but a repaired or older store can hold) counted as current in the trail."""
+    with Store(tmp_path / "s.sqlite") as store:
+        checked = make_return("A", "2024-01", {"FALLS": 3})
+        first = record(store, checked)
+        again = record(store, checked, "2024-01-06T09:00:00")
+        store._db.execute("INSERT INTO submitted_values SELECT ?, indicator, department, period, value, numerator, "
+                          "denominator, marker, sheet, cell, raw, comment, comment_from FROM submitted_values "
+                          "WHERE submission_id = ?", (again.submission_id, first.submission_id))
+        view = {row[0] for row in store._db.execute("SELECT id FROM current_submissions")}
+        assert view == {first.submission_id}
+        assert {s.id for s in store.submissions() if s.current} == view
+        assert {s.id for s in store.submissions(current_only=True)} == view
+        assert {sv.submission_id: sv.current for sv in store.values(current=False)} == {
+            first.submission_id: True, again.submission_id: False}
+        assert [sv.submission_id for sv in store.values()] == [first.submission_id]
+        assert store.series("FALLS", "A", "2024-02") == [("2024-01", 3.0)]
 
 
 def test_a_rejected_return_never_replaces_an_accepted_one(tmp_path: Path) -> None:

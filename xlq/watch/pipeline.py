@@ -40,7 +40,9 @@ from xlq.intake.validate import validate
 from xlq.intake.worker import Worker, file_digest, read_in_process
 from xlq.master.reconcile import reconcile
 from xlq.master.workbook import write_scorecard
-from xlq.store.db import Receipt, Store, Submission
+from xlq.store.db import Store
+from xlq.store.queries import Submission
+from xlq.store.records import Receipt
 from xlq.watch.filing import Filer
 from xlq.watch.inbox import Candidate, InboxScanner, Settler
 from xlq.watch.lock import WorkspaceLock
