@@ -24,7 +24,8 @@ from python_calamine import CalamineWorkbook, PasswordError
 from xlq.core import rules
 from xlq.core.model import Finding, Identity, ParsedReturn, RawCell, RawRow
 from xlq.core.values import shown
-from xlq.intake.sniff import Refused, SheetScan, column_letters, sniff
+from xlq.intake.sheet_scan import Refused, SheetScan, column_letters
+from xlq.intake.sniff import sniff
 
 TEMPLATE_ID = "xlq-return/1"
 META_SHEET = "xlq_meta"
