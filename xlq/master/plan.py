@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from xlq.core import rules
-from xlq.core.catalogue import Catalogue, Indicator, month_label
+from xlq.core.catalogue import Catalogue, Indicator, month_label, months_apart
 from xlq.core.config import Workspace
 from xlq.core.model import Finding, OrgValue, Reconciled
 
@@ -60,11 +60,6 @@ def plural(n: int, word: str) -> str:
 def period_date(period: str) -> dt.datetime:
     year, month = period.split("-")
     return dt.datetime(int(year), int(month), 1)
-
-
-def months_between(start: str, end: str) -> int:
-    a, b = period_date(start), period_date(end)
-    return (b.year - a.year) * 12 + b.month - a.month
 
 
 def col_letter(col: int) -> str:
@@ -208,13 +203,13 @@ def thresholds(indicator: Indicator, periods: Sequence[str], values: Sequence[fl
     start, start_value = periods[first], values[first]
     assert start_value is not None
     already = start_value >= target.value if target.kind == "floor" else start_value <= target.value
-    span = months_between(start, target.by)
+    span = months_apart(start, target.by)
     out: list[float | None] = [None] * first
     for period in periods[first:]:
         if already or span <= 0:
             out.append(target.value)
             continue
-        share = min(1.0, months_between(start, period) / span)
+        share = min(1.0, months_apart(start, period) / span)
         out.append(_lenient(start_value + (target.value - start_value) * share, up=target.kind == "ceiling"))
     return out
 

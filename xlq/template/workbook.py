@@ -149,15 +149,6 @@ def _kind(indicator: Indicator) -> str:
     return indicator.unit if indicator.unit in ("count", "percent") else "decimal"
 
 
-def _number_format(indicator: Indicator) -> str:
-    places = "." + "0" * indicator.decimals if indicator.decimals else ""
-    if indicator.is_percent:
-        return f"0{places}%"
-    if indicator.unit == "count":
-        return "#,##0"
-    return f"#,##0{places}" if places else "General"
-
-
 def _blank(ref: str) -> str:
     return f"LEN(TRIM({ref}))=0"
 
@@ -239,7 +230,7 @@ def _indicator_row(ws: Worksheet, row: int, ind: Indicator, last: str | None) ->
         c["Indicator"].font = _font(bold=True)
     c["Target"].value = ind.target.text.replace(">=", "≥ ").replace("<=", "≤ ")
     c["Last month"].value = _last_month_value(last, ind)
-    fmt = _number_format(ind)
+    fmt = ind.number_format(entry=True)
     for title in HEADERS:
         c[title].border = _GRID
         c[title].alignment = _WRAP if title in ("Indicator", "Comment") else Alignment(vertical="center")
