@@ -378,14 +378,28 @@ def _with_reasons(rows: list[DepartmentReturn], store: Store) -> list[Department
 def _return_findings(rows: list[DepartmentReturn], today: dt.date) -> list[Finding]:
     out = []
     for r in rows:
-        where = {"department": r.department, "period": r.period, "file": r.file}
         if r.status == "missing" and today > dt.date.fromisoformat(r.due):
-            out.append(rules.finding("return-missing", f"{r.department} {month_label(r.period)} (due {r.due})", **where))
+            out.append(return_finding("missing", r.department, r.period, due=r.due, file=r.file))
         elif r.status == "rejected":
-            out.append(rules.finding("return-rejected", r.reason, **where))
+            out.append(return_finding("rejected", r.department, r.period, reason=r.reason, file=r.file))
         elif r.status == "late":
-            out.append(rules.finding("return-late", f"due {r.due}, received {(r.received or '')[:16]}", **where))
+            out.append(return_finding("late", r.department, r.period, due=r.due, received=r.received, file=r.file))
     return out
+
+
+def return_finding(status: str, department: str, period: str, *, due: str | None = None, reason: str = "",
+                   received: str | None = None, file: str | None = None) -> Finding:
+    """The one place a return's status (missing, rejected or late) becomes a finding; `due`
+    is added to a missing return's message when known."""
+    where = {"department": department, "period": period, "file": file}
+    if status == "missing":
+        return rules.finding("return-missing", f"{department} {month_label(period)}" + (f" (due {due})" if due else ""),
+                             **where)
+    if status == "rejected":
+        return rules.finding("return-rejected", reason, **where)
+    if status == "late":
+        return rules.finding("return-late", f"due {due}, received {(received or '')[:16]}", **where)
+    raise ValueError(f"a return that is {status} is not a finding")
 
 
 def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, period: str | None = None,

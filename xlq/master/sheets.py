@@ -23,6 +23,7 @@ from xlq.master.plan import (
     BREAKDOWN,
     ERRORS,
     PERIOD_WIDTH,
+    RECEIVED,
     SCORECARD,
     SUBMISSIONS,
     Column,
@@ -252,7 +253,7 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
                 ws.write_blank(row, col, None, st.text())
                 continue
             label, fill, font = STATUS_STYLE.get(status.status, (status.status, "#FFFFFF", "#000000"))
-            received += status.status in ("accepted", "accepted_with_warnings", "late")
+            received += status.status in RECEIVED
             found = plan.submission_findings.get((dept, period), [])
             if found:
                 target = plan.errors_row(found[0])
@@ -268,7 +269,7 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     ws.write_string(total, layout.col("name"), "Returns received", st.text(bold=True))
     for period in plan.periods:
         count = sum(1 for d in plan.departments
-                    if subs.get((d, period)) and subs[(d, period)].status in ("accepted", "accepted_with_warnings", "late"))
+                    if subs.get((d, period)) and subs[(d, period)].status in RECEIVED)
         ws.write_number(total, layout.col(month_key(period)), count, st.text(bold=True, align="center"))
     key_row = total + 2
     ws.write_string(key_row, 0, "Key", st(bold=True))
