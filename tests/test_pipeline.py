@@ -346,9 +346,7 @@ def test_a_reader_process_killed_between_files_is_replaced_without_blaming_the_n
         assert worker.read(path).identity is not None
         pid = worker.pid
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while worker._process.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: not worker._process.is_alive(), 10, "the killed reader process to be reaped")
         again = worker.read(path)
         assert again.identity is not None and worker.pid != pid
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import random
 import signal
 import sqlite3
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -461,6 +463,43 @@ def _child(tmp_path: Path, path: Path, mode: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(script), mode], stdout=subprocess.PIPE, text=True, cwd=REPO)
 
 
+class _Output:
+    """A child's output lines, read by a thread so that waiting for one has a deadline: a child
+    that dies (end of output) or hangs fails the test instead of hanging it."""
+
+    def __init__(self, child: subprocess.Popen) -> None:
+        assert child.stdout is not None
+        self.child, self.lines = child, queue.Queue[str]()
+        self.reader = threading.Thread(target=self._read, args=(child.stdout,), daemon=True)
+        self.reader.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line)
+        self.lines.put("")  # end of output
+
+    def wait_for(self, prefix: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"the child printed no {prefix!r} within {timeout:g} s") from None
+            if not line:
+                raise AssertionError(f"the child exited ({self.child.wait(30)}) before printing {prefix!r}")
+            if line.startswith(prefix):
+                return
+
+    def kill(self) -> int:
+        """SIGKILL the child, reap it and the reader; the child's exit status."""
+        os.kill(self.child.pid, signal.SIGKILL)
+        status = self.child.wait(30)
+        self.reader.join(30)
+        assert self.child.stdout is not None
+        self.child.stdout.close()
+        return status
+
+
 def _assert_whole(store: Store) -> None:
     assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert store._db.execute("PRAGMA foreign_key_check").fetchall() == []
@@ -474,13 +513,9 @@ def test_a_process_killed_inside_record_leaves_the_store_as_before_and_the_retur
     with Store(path) as store:
         first = big_return("2024-01")
         store.record(receipt(first), first)
-    child = _child(tmp_path, path, "hook")
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "inside"
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    child.stdout.close()
-    assert child.returncode == -signal.SIGKILL
+    output = _Output(_child(tmp_path, path, "hook"))
+    output.wait_for("inside")
+    assert output.kill() == -signal.SIGKILL
     with Store(path) as store:
         _assert_whole(store)
         assert [s.period for s in store.submissions()] == ["2024-01"]
@@ -494,15 +529,11 @@ def test_a_process_killed_inside_record_leaves_the_store_as_before_and_the_retur
 def test_a_process_killed_at_a_random_moment_never_leaves_half_a_return(tmp_path: Path, seed: int) -> None:
     path = tmp_path / "xlq.sqlite"
     Store(path).close()
-    child = _child(tmp_path, path, "loop")
-    assert child.stdout is not None
+    output = _Output(_child(tmp_path, path, "loop"))
     started = random.Random(seed).randint(2, 4)
-    while not child.stdout.readline().startswith(f"start {started}"):
-        pass
+    output.wait_for(f"start {started}")
     time.sleep(random.Random(seed).uniform(0.0, 0.15))
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    child.stdout.close()
+    output.kill()
     with Store(path) as store:
         _assert_whole(store)
         stored = len(store.submissions())
