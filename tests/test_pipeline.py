@@ -18,7 +18,6 @@ import pytest
 from deadline import wait_for
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
-from xlq.core.config import load_workspace
 from xlq.core.errors import WorkerUnavailable, WorkspaceBusy
 from xlq.intake.feedback import Mark, write_feedback
 from xlq.intake.worker import Worker
@@ -30,16 +29,8 @@ from xlq.watch.pipeline import STALE_MARKER, Pipeline
 TODAY = dt.date(2024, 1, 15)
 
 
-def make(tmp_path: Path, **toml: str):
-    workspace, catalogue = make_workspace(tmp_path / "ws")
-    if toml:
-        config = workspace.root / "xlq.toml"
-        text = config.read_text(encoding="utf-8")
-        for key, value in toml.items():
-            text = text.replace(f"{key} = false", f"{key} = {value}")
-        config.write_text(text, encoding="utf-8")
-        workspace = load_workspace(workspace.root)
-    return workspace, catalogue
+def make(tmp_path: Path, **settings: str):
+    return make_workspace(tmp_path / "ws", **settings)
 
 
 @pytest.fixture
