@@ -4,7 +4,8 @@ The template is the first line of data quality. Only the yellow cells can be typ
 one validated by its unit the moment it is typed; a checklist at the top counts what is still
 empty or out of range; and the identity (organisation, department, period, catalogue version)
 lives on a very-hidden sheet and in defined names, so the reader never depends on where rows
-are. Layout contract shared with the reader: see HELPERS.md ("template layout contract").
+are. The layout contract shared with the reader (xlq/intake/reader.py): the header titles
+in `HEADERS`, rows found by a non-empty `Code`, and the identity on the `xlq_meta` sheet.
 """
 
 from __future__ import annotations
