@@ -157,7 +157,7 @@ def scan_stream(chunks: Iterator[bytes], sheet: SheetScan) -> None:
                 end = close.end()
             values = dict(_ATTR.findall(attrs)) if attrs.strip() else {}
             if tag == b"row":
-                row = _number(values.get(b"r"), row + 1)
+                row = _int_or(values.get(b"r"), row + 1)
                 column = 0
                 sheet.max_row = max(sheet.max_row, row)
             elif tag == b"c":
@@ -188,7 +188,7 @@ def scan_stream(chunks: Iterator[bytes], sheet: SheetScan) -> None:
             raise Refused("file-too-large", f"sheet '{sheet.name}' has a cell over {MAX_TAG_BYTES // 2**20} MB")
 
 
-def _number(raw: bytes | None, default: int) -> int:
+def _int_or(raw: bytes | None, default: int) -> int:
     try:
         return int(raw) if raw else default
     except ValueError:
