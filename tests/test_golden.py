@@ -1,9 +1,10 @@
 """Golden files for the master, the XlsxWriter way: the demo's master, part by part.
 
 The demo workspace is built (`xlq demo`), then its master is written again from the demo's
-store with a fixed build time and a fixed "today", so every byte depends only on the code.
-Each XML part of the package is unzipped, normalised (pretty-printed one element per line,
-the workspace folder replaced by `{WORKSPACE}`) and compared with its copy in
+store with a fixed build time, a fixed "today" and the workspace shown as `/workspace` (the
+About sheet names its folder, and a longer temporary folder would wrap onto more lines), so
+every byte depends only on the code. Each XML part of the package is unzipped, normalised
+(pretty-printed one element per line) and compared with its copy in
 tests/golden/demo-master/ (one gzipped file per part, to keep the folder ~170 KB instead of
 1.7 MB: `zcat tests/golden/demo-master/xl/worksheets/sheet1.xml.gz` reads one). A failure
 names every part that differs and shows a unified diff of each.
@@ -22,7 +23,8 @@ import gzip
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 from xml.dom import minidom
 
 import pytest
@@ -36,6 +38,7 @@ from xlq.store.db import Store
 GOLDEN = Path(__file__).parent / "golden" / "demo-master"
 BUILT_AT = dt.datetime(2024, 1, 20, 9, 0)
 TODAY = dt.date(2024, 1, 20)
+SHOWN_ROOT = PurePosixPath("/workspace")
 REFRESH = "python3 dev.py test tests/test_golden.py --update-golden"
 DIFF_LINES = 40
 
@@ -51,17 +54,22 @@ def demo_master(tmp_path_factory) -> tuple[Path, Path]:
     catalogue = load_catalogue(workspace.catalogue_path, workspace.department_codes)
     with Store(workspace.store_path) as store:
         reconciled = reconcile(store, catalogue, workspace, today=TODAY)
-    master = write_scorecard(reconciled, catalogue, workspace, root / "golden.xlsx", built_at=BUILT_AT)
+    shown = replace(workspace, root=SHOWN_ROOT, store_path=SHOWN_ROOT / workspace.store_path.name,
+                    catalogue_path=SHOWN_ROOT / workspace.catalogue_path.name)
+    master = write_scorecard(reconciled, replace(catalogue, path=str(shown.catalogue_path)), shown,
+                             root / "golden.xlsx", built_at=BUILT_AT)
     return root, master
 
 
-def normalised_parts(xlsx: Path, workspace: Path) -> dict[str, str]:
-    """Part name -> its XML pretty-printed, with the workspace folder (the only thing that
-    still varies once the build time and date are fixed) written `{WORKSPACE}`."""
+def normalised_parts(xlsx: Path, workspace: Path | None = None) -> dict[str, str]:
+    """Part name -> its XML pretty-printed; `workspace`, when given, is written as the
+    golden build shows it (`/workspace`)."""
     parts = {}
     with zipfile.ZipFile(xlsx) as package:
         for name in package.namelist():
-            text = package.read(name).decode("utf-8").replace(str(workspace), "{WORKSPACE}")
+            text = package.read(name).decode("utf-8")
+            if workspace is not None:
+                text = text.replace(str(workspace), str(SHOWN_ROOT))
             parts[name] = minidom.parseString(text.encode("utf-8")).toprettyxml(indent=" ")
     return parts
 
@@ -101,8 +109,8 @@ def differences(golden: dict[str, str], built: dict[str, str]) -> list[str]:
 
 
 def test_the_demo_master_matches_the_golden_files_part_by_part(demo_master, update_golden: bool) -> None:
-    root, master = demo_master
-    built = normalised_parts(master, root)
+    _, master = demo_master
+    built = normalised_parts(master)
     if update_golden:
         write_golden(built)
         return
@@ -112,11 +120,12 @@ def test_the_demo_master_matches_the_golden_files_part_by_part(demo_master, upda
                        f"is intended, run `{REFRESH}` and review the diff\n\n" + "\n\n".join(found))
 
 
-def test_only_the_build_time_and_the_folder_vary_between_builds(demo_master, tmp_path: Path) -> None:
-    """The demo's own master (built at the real time, for the real date) differs from the fixed
-    build only where the build time is shown: what the golden files pin is the demo's master."""
+def test_only_the_build_time_and_the_folder_vary_between_builds(demo_master) -> None:
+    """The demo's own master (built at the real time, for the real date, in its real folder)
+    differs from the fixed build only where the build time is shown: what the golden files pin
+    is the demo's master."""
     root, master = demo_master
-    fixed = normalised_parts(master, root)
+    fixed = normalised_parts(master)
     real = normalised_parts(root / "outbox" / "scorecard.xlsx", root)
     assert fixed.keys() == real.keys()
     changed = {part for part in fixed if fixed[part] != real[part]}

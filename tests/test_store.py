@@ -83,6 +83,7 @@ def test_a_version_1_store_is_migrated_in_order_and_keeps_its_rows(tmp_path: Pat
         assert store.has_hash("abc") == 1
         indexes = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "one_current_return" in indexes
+        assert [s.id for s in store.submissions(current_only=True)] == [1]  # through the view of migration 3
 
 
 def test_a_store_from_a_newer_xlq_is_refused_with_a_clear_message(tmp_path: Path) -> None:
