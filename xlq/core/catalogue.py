@@ -8,6 +8,7 @@ problems as one-line `CatalogueError`s naming the file and the indicator.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import tomllib
 from dataclasses import dataclass, replace
@@ -139,6 +140,20 @@ class Indicator:
         rounded = round(float(number), 6)
         return f"{int(rounded):{sep}d}" if rounded.is_integer() else f"{rounded:{sep}}"
 
+    def number_format(self, *, entry: bool = False) -> str:
+        """The Excel number format for this indicator (the one place xlq builds one): `0.0%`
+        for percent-like values, `#,##0` or `#,##0.00` otherwise, with `decimals` places.
+        `entry` gives the format of a template cell a department types into, where a count
+        stays whole and a number without stated decimals shows what was typed (General)."""
+        decimals = "." + "0" * self.decimals if self.decimals > 0 else ""
+        if self.is_percent:
+            return f"0{decimals}%"
+        if entry and self.unit == "count":
+            return "#,##0"
+        if entry and not decimals:
+            return "General"
+        return f"#,##0{decimals}"
+
     def reports(self, department: str, all_departments: tuple[str, ...] = ()) -> bool:
         if self.derived:
             return False
@@ -220,9 +235,16 @@ def months_ending(end: str, count: int) -> tuple[str, ...]:
     return tuple(shift_period(end, n) for n in range(1 - count, 1))
 
 
+def months_apart(first: str, last: str) -> int:
+    """How many months `last` is after `first`: `2023-11` to `2024-02` is 3 (negative when earlier)."""
+    return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:])
+
+
+@functools.lru_cache(maxsize=1024)
 def months_between(first: str, last: str) -> tuple[str, ...]:
-    """Every month from `first` to `last`, both included (empty when `last` is earlier)."""
-    span = (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:]) + 1
+    """Every month from `first` to `last`, both included (empty when `last` is earlier).
+    Cached: validation asks for the same few spans thousands of times a run."""
+    span = months_apart(first, last) + 1
     return months_ending(last, span) if span > 0 else ()
 
 

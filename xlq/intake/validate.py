@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -68,8 +69,27 @@ class History(Protocol):
 
 
 def validate(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, history: History | None = None, *,
-             folder_department: str | None = None, today: dt.date | None = None) -> Checked:
-    """Judge `parsed`; the outcome is rejected on any file-level error."""
+             folder_department: str | None = None, at_inbox_root: bool = False,
+             today: dt.date | None = None) -> Checked:
+    """Judge `parsed`; the outcome is rejected on any file-level error.
+
+    The folder a file arrived in is the department's authority, checked here and nowhere
+    else: `folder_department` is the inbox/ subfolder it came from (a return for another
+    department is `wrong-department-folder`), and `at_inbox_root` says it was dropped in
+    inbox/ itself, which `[watch] require_department_folders` refuses whatever the return
+    says. Neither applies to a file validated outside the inbox (`xlq validate`, imports)."""
+    checked = _validate(parsed, catalogue, workspace, history, folder_department, today)
+    if at_inbox_root and workspace.watch.require_department_folders:
+        identity = parsed.identity
+        claimed = identity.department if identity else ""
+        extra = rules.finding("wrong-department-folder", claimed or "(none)", department=claimed or None,
+                              period=identity.period if identity else None, file=Path(parsed.path).name)
+        return replace(checked, values=(), findings=(*checked.findings, extra), outcome="rejected")
+    return checked
+
+
+def _validate(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, history: History | None,
+              folder_department: str | None, today: dt.date | None) -> Checked:
     file = Path(parsed.path).name
     findings = list(parsed.findings)
     if not _rejected(findings):

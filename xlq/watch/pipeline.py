@@ -29,7 +29,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from xlq.core import rules
 from xlq.core.catalogue import Catalogue, load_catalogue
 from xlq.core.config import Workspace
 from xlq.core.errors import StoreBusy, StoreError, WorkerUnavailable
@@ -40,7 +39,9 @@ from xlq.intake.validate import validate
 from xlq.intake.worker import Worker, file_digest, read_in_process
 from xlq.master.reconcile import reconcile
 from xlq.master.workbook import write_scorecard
-from xlq.store.db import Receipt, Store, Submission
+from xlq.store.db import Store
+from xlq.store.queries import Submission
+from xlq.store.records import Receipt
 from xlq.watch.filing import Filer
 from xlq.watch.inbox import Candidate, InboxScanner, Settler
 from xlq.watch.lock import WorkspaceLock
@@ -239,9 +240,8 @@ class Pipeline:
                 return self._known(candidate, sha, size)
             if parsed.sha256 and parsed.sha256 != sha:
                 return candidate, self._deferred(candidate, "the file changed while it was read; it will be read again"), None
-            checked = validate(parsed, self.catalogue, self.workspace, self.store,
-                               folder_department=candidate.department, today=self.today)
-            checked = self._folder_rule(candidate, checked)
+            checked = validate(parsed, self.catalogue, self.workspace, self.store, folder_department=candidate.department,
+                               at_inbox_root=candidate.department is None, today=self.today)
             return self._commit(candidate, sha, checked)
         except OSError as exc:
             log.warning("could not finish %s: %s", candidate.path, exc)
@@ -258,16 +258,6 @@ class Pipeline:
         except OSError as exc:
             log.warning("could not finish %s: %s", candidate.path, exc)
             return self._deferred(candidate, f"{type(exc).__name__}: {exc}")
-
-    def _folder_rule(self, candidate: Candidate, checked: Checked) -> Checked:
-        if not self.workspace.watch.require_department_folders or candidate.department is not None:
-            return checked
-        identity = checked.parsed.identity
-        claimed = identity.department if identity else ""
-        extra = rules.finding("wrong-department-folder", claimed or "(none)",
-                              department=claimed or None, period=identity.period if identity else None,
-                              file=candidate.path.name)
-        return replace(checked, values=(), findings=(*checked.findings, extra), outcome="rejected")
 
     def _deferred(self, candidate: Candidate, note: str) -> FileResult:
         return FileResult(str(candidate.path), candidate.department, None, "deferred", note=note)
