@@ -18,12 +18,12 @@ import pytest
 from deadline import wait_for
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
-from xlq.core.config import load_workspace
 from xlq.core.errors import WorkerUnavailable, WorkspaceBusy
 from xlq.intake.feedback import Mark, write_feedback
 from xlq.intake.worker import Worker
-from xlq.store.db import Receipt, Store
+from xlq.store.db import Store
 from xlq.store.journal import Intent, Journal
+from xlq.store.records import Receipt
 from xlq.watch.claim import HELD, STAGING
 from xlq.watch.inbox import Candidate, Settler, ignored, zip_state
 from xlq.watch.pipeline import STALE_MARKER, Pipeline
@@ -31,16 +31,8 @@ from xlq.watch.pipeline import STALE_MARKER, Pipeline
 TODAY = dt.date(2024, 1, 15)
 
 
-def make(tmp_path: Path, **toml: str):
-    workspace, catalogue = make_workspace(tmp_path / "ws")
-    if toml:
-        config = workspace.root / "xlq.toml"
-        text = config.read_text(encoding="utf-8")
-        for key, value in toml.items():
-            text = text.replace(f"{key} = false", f"{key} = {value}")
-        config.write_text(text, encoding="utf-8")
-        workspace = load_workspace(workspace.root)
-    return workspace, catalogue
+def make(tmp_path: Path, **settings: str):
+    return make_workspace(tmp_path / "ws", **settings)
 
 
 @pytest.fixture
@@ -367,9 +359,7 @@ def test_a_reader_process_killed_between_files_is_replaced_without_blaming_the_n
         assert worker.read(path).identity is not None
         pid = worker.pid
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while worker._process.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: not worker._process.is_alive(), 10, "the killed reader process to be reaped")
         again = worker.read(path)
         assert again.identity is not None and worker.pid != pid
 

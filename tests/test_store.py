@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import random
 import signal
 import sqlite3
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -23,7 +25,8 @@ from xlq.core import rules
 from xlq.core.catalogue import load_catalogue
 from xlq.core.errors import StoreBusy, StoreError
 from xlq.core.model import Checked, Finding, Identity, ParsedReturn, Value
-from xlq.store.db import Receipt, Store
+from xlq.store.db import Store
+from xlq.store.records import Receipt
 from xlq.store.schema import SCHEMA_VERSION, migrate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,6 +83,7 @@ def test_a_version_1_store_is_migrated_in_order_and_keeps_its_rows(tmp_path: Pat
         assert store.has_hash("abc") == 1
         indexes = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "one_current_return" in indexes
+        assert [s.id for s in store.submissions(current_only=True)] == [1]  # through the view of migration 3
 
 
 def test_a_store_from_a_newer_xlq_is_refused_with_a_clear_message(tmp_path: Path) -> None:
@@ -199,6 +203,27 @@ def test_a_resubmission_replaces_the_earlier_return_which_stays_in_the_trail(tmp
             (first.submission_id, "FALLS", False), (first.submission_id, "STAFF", False),
             (second.submission_id, "FALLS", True)]
         assert store.submission(first.submission_id).superseded_by == second.submission_id  # type: ignore[union-attr]
+
+
+def test_every_reader_agrees_with_the_current_submissions_view(tmp_path: Path) -> None:
+    """"Current" is defined once, by the view; the values' `current` flag once spelled it out
+    again and forgot duplicates, so a value row under a duplicate (which `record` never
+    writes, but a repaired or older store can hold) counted as current in the trail."""
+    with Store(tmp_path / "s.sqlite") as store:
+        checked = make_return("A", "2024-01", {"FALLS": 3})
+        first = record(store, checked)
+        again = record(store, checked, "2024-01-06T09:00:00")
+        store._db.execute("INSERT INTO submitted_values SELECT ?, indicator, department, period, value, numerator, "
+                          "denominator, marker, sheet, cell, raw, comment, comment_from FROM submitted_values "
+                          "WHERE submission_id = ?", (again.submission_id, first.submission_id))
+        view = {row[0] for row in store._db.execute("SELECT id FROM current_submissions")}
+        assert view == {first.submission_id}
+        assert {s.id for s in store.submissions() if s.current} == view
+        assert {s.id for s in store.submissions(current_only=True)} == view
+        assert {sv.submission_id: sv.current for sv in store.values(current=False)} == {
+            first.submission_id: True, again.submission_id: False}
+        assert [sv.submission_id for sv in store.values()] == [first.submission_id]
+        assert store.series("FALLS", "A", "2024-02") == [("2024-01", 3.0)]
 
 
 def test_a_rejected_return_never_replaces_an_accepted_one(tmp_path: Path) -> None:
@@ -444,6 +469,43 @@ def _child(tmp_path: Path, path: Path, mode: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(script), mode], stdout=subprocess.PIPE, text=True, cwd=REPO)
 
 
+class _Output:
+    """A child's output lines, read by a thread so that waiting for one has a deadline: a child
+    that dies (end of output) or hangs fails the test instead of hanging it."""
+
+    def __init__(self, child: subprocess.Popen) -> None:
+        assert child.stdout is not None
+        self.child, self.lines = child, queue.Queue[str]()
+        self.reader = threading.Thread(target=self._read, args=(child.stdout,), daemon=True)
+        self.reader.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line)
+        self.lines.put("")  # end of output
+
+    def wait_for(self, prefix: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"the child printed no {prefix!r} within {timeout:g} s") from None
+            if not line:
+                raise AssertionError(f"the child exited ({self.child.wait(30)}) before printing {prefix!r}")
+            if line.startswith(prefix):
+                return
+
+    def kill(self) -> int:
+        """SIGKILL the child, reap it and the reader; the child's exit status."""
+        os.kill(self.child.pid, signal.SIGKILL)
+        status = self.child.wait(30)
+        self.reader.join(30)
+        assert self.child.stdout is not None
+        self.child.stdout.close()
+        return status
+
+
 def _assert_whole(store: Store) -> None:
     assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert store._db.execute("PRAGMA foreign_key_check").fetchall() == []
@@ -457,13 +519,9 @@ def test_a_process_killed_inside_record_leaves_the_store_as_before_and_the_retur
     with Store(path) as store:
         first = big_return("2024-01")
         store.record(receipt(first), first)
-    child = _child(tmp_path, path, "hook")
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "inside"
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    child.stdout.close()
-    assert child.returncode == -signal.SIGKILL
+    output = _Output(_child(tmp_path, path, "hook"))
+    output.wait_for("inside")
+    assert output.kill() == -signal.SIGKILL
     with Store(path) as store:
         _assert_whole(store)
         assert [s.period for s in store.submissions()] == ["2024-01"]
@@ -477,15 +535,11 @@ def test_a_process_killed_inside_record_leaves_the_store_as_before_and_the_retur
 def test_a_process_killed_at_a_random_moment_never_leaves_half_a_return(tmp_path: Path, seed: int) -> None:
     path = tmp_path / "xlq.sqlite"
     Store(path).close()
-    child = _child(tmp_path, path, "loop")
-    assert child.stdout is not None
+    output = _Output(_child(tmp_path, path, "loop"))
     started = random.Random(seed).randint(2, 4)
-    while not child.stdout.readline().startswith(f"start {started}"):
-        pass
+    output.wait_for(f"start {started}")
     time.sleep(random.Random(seed).uniform(0.0, 0.15))
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    child.stdout.close()
+    output.kill()
     with Store(path) as store:
         _assert_whole(store)
         stored = len(store.submissions())

@@ -168,8 +168,24 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rules(args: argparse.Namespace) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
+    try:  # imported here for start-up time, and pandas is an optional extra
+        from xlq.analysis.export import export
+        from xlq.analysis.workspace import Workspace
+    except ModuleNotFoundError as exc:
+        raise UsageError(f'xlq export needs {exc.name}: pip install "xlq[analysis]"') from None
+    try:
+        paths = export(Workspace(args.workspace), args.tables or ["values"], args.format, args.output, is_wide=args.wide,
+                       superseded=args.superseded, start=args.start, end=args.end, departments=args.department,
+                       indicators=args.indicator)
+    except OSError as exc:  # a folder we may not write to, or a file open in another program on Windows
+        raise UsageError(f"could not write the export: {exc}") from None
+    for path in paths:
+        print(path)
+    return 0
 
+
+def cmd_rules(args: argparse.Namespace) -> int:
     print(rules_markdown())
     return 0
 
@@ -207,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = add("import", cmd_import, "load figures kept before xlq from a CSV into the store")
     p.add_argument("file", metavar="FILE.csv")
+    p = add("export", cmd_export, "write the store's tables to CSV, Parquet or xlsx for pandas, R, Power BI and Excel")
+    p.add_argument("tables", nargs="*", metavar="TABLE",
+                   help="values (default), organisation, findings, submissions, indicators, departments or all")
+    p.add_argument("--format", "-f", choices=("csv", "parquet", "xlsx"), help="default: OUTPUT's suffix, else csv")
+    p.add_argument("--output", "-o", metavar="PATH", help="a file, or a folder for one file per table (default: here)")
+    p.add_argument("--from", dest="start", metavar="YYYY-MM", help="first month (organisation: default the master's 13)")
+    p.add_argument("--to", dest="end", metavar="YYYY-MM", help="last month")
+    p.add_argument("--department", action="append", metavar="CODE", help="only this department (repeatable)")
+    p.add_argument("--indicator", action="append", metavar="CODE", help="only this indicator (repeatable)")
+    p.add_argument("--wide", action="store_true", help="values and organisation pivoted to the scorecard's shape: months across")
+    p.add_argument("--superseded", action="store_true", help="values later replaced by a resubmission or correction too")
     add("rules", cmd_rules, "list every validation rule code")
     p = sub.add_parser("demo", help="build the whole story in a fresh workspace (default ./demo)",
                        description="build the whole story in a fresh workspace (default ./demo)")

@@ -20,8 +20,8 @@ from xlq.core.config import Workspace
 from xlq.core.errors import InputRefused
 from xlq.core.model import Identity, ParsedReturn, RawCell, RawRow
 from xlq.intake.validate import validate
-from xlq.store.db import Receipt
 from xlq.store.journal import open_store
+from xlq.store.records import Receipt
 
 COLUMNS = ("department", "period", "code", "value", "numerator", "denominator", "comment")
 _NOT_FOR_IMPORTS = frozenset({"required-missing", "nothing-filled"})

@@ -1,7 +1,7 @@
 """Every finding code xlq can raise, in one place: severity, scope and how to fix it.
 
-The README's rule table is generated from `RULES` (see `rules_markdown`), so the two
-cannot drift. Stages create findings only through `finding()`, which refuses unknown codes.
+The rule table in docs/rules.md is what `xlq rules` prints from `RULES` (see
+`rules_markdown`), and a test keeps the two equal. Stages create findings only through `finding()`, which refuses unknown codes.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def finding(code: str, value: object = "", **where: str | None) -> Finding:
 
 
 def rules_markdown() -> str:
-    """The README's rule table."""
+    """The rule table `xlq rules` prints and docs/rules.md holds."""
     lines = ["| Rule | Severity | Scope | What it means and how to fix it |", "|---|---|---|---|"]
     for rule in _RULES:
         lines.append(f"| `{rule.code}` | {rule.severity} | {rule.scope} | **{rule.title}.** "

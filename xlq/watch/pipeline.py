@@ -49,7 +49,7 @@ from xlq.intake.validate import validate
 from xlq.intake.worker import Worker, read_in_process
 from xlq.master.reconcile import reconcile
 from xlq.master.workbook import remove_leftovers, write_scorecard
-from xlq.store.db import Receipt, Store
+from xlq.store.db import Store
 from xlq.store.journal import (
     WORKSPACE_TOKEN,
     Journal,
@@ -57,6 +57,7 @@ from xlq.store.journal import (
     current_with_hash,
     open_store,
 )
+from xlq.store.records import Receipt
 from xlq.watch.claim import STAGING, Changed, Claimed, Claimer, Hook, describe
 from xlq.watch.filing import Filer
 from xlq.watch.inbox import Candidate, InboxScanner, Settler, arriving
@@ -64,7 +65,7 @@ from xlq.watch.lock import WorkspaceLock
 from xlq.watch.recovery import finish_interrupted
 from xlq.watch.results import FileResult, RunSummary
 from xlq.watch.runtime import TtyProgress
-from xlq.watch.verdicts import folder_rule, reinstated
+from xlq.watch.verdicts import reinstated
 
 log = logging.getLogger("xlq")
 
@@ -347,9 +348,9 @@ class Pipeline:
                 return self._known(item, sha, size, returned)
             if parsed.sha256 != sha:
                 return item, self._give_back(item, "it changed while it was read; it will be read again", returned), None
-            checked = validate(parsed, self.catalogue, self.workspace, self.store,
-                               folder_department=candidate.department, today=self.today)
-            checked = reinstated(self.store, sha, folder_rule(self.workspace, candidate, checked))
+            checked = validate(parsed, self.catalogue, self.workspace, self.store, folder_department=candidate.department,
+                               at_inbox_root=candidate.department is None, today=self.today)
+            checked = reinstated(self.store, sha, checked)
             return self._commit(item, sha, checked)
         except Changed as exc:
             return item, self._give_back(item, str(exc), returned), None

@@ -1,8 +1,8 @@
 """Verdicts that depend on where and when a file arrived, not only on its bytes.
 
-A return dropped in the inbox root when department folders are required is rejected; the
-bytes of a return that a later one replaced, sent again, are the current return again (the
-latest arrival wins), with an info finding saying so. (A drop of the *current* return's
+The bytes of a return that a later one replaced, sent again, are the current return again
+(the latest arrival wins), with an info finding saying so. (Folder authority, where a file
+arrived, is judged by `xlq.intake.validate`.) (A drop of the *current* return's
 bytes is a duplicate: `Store.record` decides that.)
 """
 
@@ -11,23 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from xlq.core import rules
-from xlq.core.config import Workspace
 from xlq.core.model import Checked
 from xlq.store.db import Store
 from xlq.store.journal import superseded_with_hash
-from xlq.watch.inbox import Candidate
-
-
-def folder_rule(workspace: Workspace, candidate: Candidate, checked: Checked) -> Checked:
-    """Rejected with `wrong-department-folder` when folders are required and it is in none."""
-    if not workspace.watch.require_department_folders or candidate.department is not None:
-        return checked
-    identity = checked.parsed.identity
-    claimed = identity.department if identity else ""
-    extra = rules.finding("wrong-department-folder", claimed or "(none)",
-                          department=claimed or None, period=identity.period if identity else None,
-                          file=candidate.path.name)
-    return replace(checked, values=(), findings=(*checked.findings, extra), outcome="rejected")
 
 
 def reinstated(store: Store, sha: str, checked: Checked) -> Checked:
