@@ -209,7 +209,7 @@ def test_snapshot_reads_without_writing_and_refuses_to_write(demo_workspace):
     with open_workspace(demo_workspace).snapshot() as snap:
         values, submissions = snap.values(), snap.submissions()
         assert set(values["submission_id"]) <= set(submissions["submission_id"])
-    with SnapshotStore(store_path) as store, pytest.raises(StoreError, match="readonly"):
+    with SnapshotStore(store_path) as store, pytest.raises(StoreError, match="read-only"):
         store.rows("DELETE FROM findings")
     assert hashlib.sha256(store_path.read_bytes()).hexdigest() == before
 

@@ -452,7 +452,7 @@ def test_the_watcher_refuses_a_fifo_at_once_and_goes_on_with_the_next_file(ws, c
 
 
 def test_an_indicator_may_set_its_own_maximum_in_the_catalogue(tmp_path: Path) -> None:
-    from returns import CATALOGUE_TOML
+    from workspaces import SAMPLE_CATALOGUE as CATALOGUE_TOML
 
     from xlq.core.catalogue import load_catalogue
 

@@ -255,9 +255,8 @@ def plan_spc(plan: Plan, taken: Sequence[str] = ()) -> SpcPlan:
             entry = _entry(plan, ind)
         except (ArithmeticError, ValueError) as exc:  # one indicator's history must not stop the master
             log.warning("no SPC for %s: %s", ind.code, exc)
-            entry = SpcEntry(ind, (), None, NOT_ANALYSED, "", None, None,
-                             (f"SPC could not be computed for this indicator ({type(exc).__name__}); "
-                              "the figures are shown without it.",))
+            why = f"SPC could not be computed for this indicator ({type(exc).__name__}); the figures are shown without it."
+            entry = SpcEntry(ind, (), None, NOT_ANALYSED, "", None, None, (why,))
         if entry.special_shown:
             if ind.domain not in domain_sheet:
                 name = sheet_name(ind.domain, names)
