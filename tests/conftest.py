@@ -1,4 +1,5 @@
-"""Shared fixtures: LibreOffice conversion and a guard against leaked threads and processes."""
+"""Shared fixtures: LibreOffice conversion, the `--update-golden` option, and a guard against leaked
+threads and processes."""
 
 from __future__ import annotations
 
@@ -72,3 +73,15 @@ def no_leaked_threads():
         if thread.is_alive():
             leaked.append(thread)
     assert not leaked, f"test leaked threads: {leaked}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite the golden files in tests/golden/ from this build instead of comparing "
+                          "(for an intended change to the master; review the diff before committing)")
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """True under `--update-golden`: golden-file tests write what they built instead of comparing."""
+    return bool(request.config.getoption("--update-golden"))

@@ -181,11 +181,11 @@ def test_organisation_equals_the_scorecard_sheet_cell_for_cell(ws, demo_workspac
         cell = cells[key]
         if colours.get(cell.coordinate) != _py(row.rag):
             wrong.append(f"{key}: master colours {colours.get(cell.coordinate)}, organisation() says {_py(row.rag)}")
-        commented = cell.comment is not None and "Comment (" in cell.comment.text  # a note that is not a flag
-        if row.flagged != (cell.comment is not None and not (commented and not row.flagged)):
-            wrong.append(f"{key}: flagged {row.flagged}, master note {cell.comment is not None}")
-        elif row.flagged and not cell.comment.text.endswith("[cut]"):
-            missing = [r for r in row.notes.split("\n") if f"• {r}" not in cell.comment.text]
+        if (row.flagged or bool(row.remarks)) != (cell.comment is not None):
+            wrong.append(f"{key}: flagged {row.flagged}, remarks {row.remarks!r}, master note {cell.comment is not None}")
+        elif cell.comment is not None and not cell.comment.text.endswith("[cut]"):
+            lines = [r for r in (row.notes.split("\n") + row.remarks.split("\n")) if r]
+            missing = [r for r in lines if f"• {r}" not in cell.comment.text]
             if missing:
                 wrong.append(f"{key}: note lacks {missing}")
     assert not wrong, f"{len(wrong)} cells differ:\n" + "\n".join(wrong[:30])
@@ -209,7 +209,7 @@ def test_snapshot_reads_without_writing_and_refuses_to_write(demo_workspace):
     with open_workspace(demo_workspace).snapshot() as snap:
         values, submissions = snap.values(), snap.submissions()
         assert set(values["submission_id"]) <= set(submissions["submission_id"])
-    with SnapshotStore(store_path) as store, pytest.raises(StoreError, match="readonly"):
+    with SnapshotStore(store_path) as store, pytest.raises(StoreError, match="read-only"):
         store.rows("DELETE FROM findings")
     assert hashlib.sha256(store_path.read_bytes()).hexdigest() == before
 

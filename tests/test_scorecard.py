@@ -13,11 +13,11 @@ import pytest
 import xlsxwriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from workspaces import write_workspace
 from xlsx_parts import Xlsx, split_ref
 
 from xlq.core import rules
 from xlq.core.catalogue import load_catalogue
-from xlq.core.config import SAMPLE_CONFIG, load_workspace
 from xlq.core.model import OrgValue, Reconciled, SubmissionStatus, Value
 from xlq.master.plan import (
     LINK_LIMIT,
@@ -135,11 +135,7 @@ SERIES: dict[str, list[float | str | None]] = {
 
 @pytest.fixture
 def workspace(tmp_path: Path):
-    root = tmp_path / "ws"
-    root.mkdir()
-    (root / "xlq.toml").write_text(SAMPLE_CONFIG, encoding="utf-8")
-    (root / "catalogue.toml").write_text(CATALOGUE, encoding="utf-8")
-    return load_workspace(root)
+    return write_workspace(tmp_path / "ws", catalogue=CATALOGUE)[0]
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
+from workspaces import write_workspace
 from xlsx_parts import Xlsx, split_ref
 
 from xlq.core.catalogue import load_catalogue, months_ending
-from xlq.core.config import SAMPLE_CONFIG, load_workspace
+from xlq.core.config import SAMPLE_CONFIG
 from xlq.core.model import OrgValue, Reconciled
 from xlq.master.plan import SHEETS, cell_ref, make_plan
 from xlq.master.spc_sheets import plan_spc, sheet_name
@@ -128,16 +129,12 @@ def make_reconciled(series=SERIES, history=None) -> Reconciled:
 
 
 def make_workspace(root: Path, spc: str = ""):
-    root.mkdir(parents=True, exist_ok=True)
     config = SAMPLE_CONFIG
     if spc:
         key = spc.split("=")[0].strip()
         config = re.sub(rf"^{key} = .*$", spc, config, flags=re.M) if re.search(rf"^{key} =", config, re.M) \
             else config.replace("[spc]\n", f"[spc]\n{spc}\n")
-    (root / "xlq.toml").write_text(config, encoding="utf-8")
-    (root / "catalogue.toml").write_text(CATALOGUE, encoding="utf-8")
-    workspace = load_workspace(root)
-    return workspace, load_catalogue(workspace.catalogue_path, workspace.department_codes)
+    return write_workspace(root, catalogue=CATALOGUE, config=config)
 
 
 @pytest.fixture

@@ -24,9 +24,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from workspaces import write_workspace
 
-from xlq.core.catalogue import Target, load_catalogue
-from xlq.core.config import SpcSettings, load_workspace
+from xlq.core.catalogue import Target
+from xlq.core.config import SpcSettings
 from xlq.core.spc import (
     BLUE,
     GREY,
@@ -626,21 +627,18 @@ def test_monthly_fills_missing_months_with_none():
 
 
 def test_indicator_from_real_catalogue_and_workspace_files(tmp_path: Path):
-    (tmp_path / "catalogue.toml").write_text(
-        'version = "t1"\n'
-        "[[indicator]]\n"
-        'code = "SICK"\ndomain = "Workforce"\nname = "Sickness absence"\nunit = "percent"\n'
-        'direction = "lower"\ntarget = "<= 4.5%"\naggregate = "sum"\n',
-        encoding="utf-8",
+    workspace, catalogue = write_workspace(
+        tmp_path,
+        catalogue='version = "t1"\n'
+                  "[[indicator]]\n"
+                  'code = "SICK"\ndomain = "Workforce"\nname = "Sickness absence"\nunit = "percent"\n'
+                  'direction = "lower"\ntarget = "<= 4.5%"\naggregate = "sum"\n',
+        config='[organisation]\nname = "Test Trust"\n'
+               '[[department]]\ncode = "CORP"\nname = "Corporate"\n'
+               '[spc]\ntrend_length = 6\nshift_length = 7\nrebase = { SICK = "2023-06" }\n',
     )
-    (tmp_path / "xlq.toml").write_text(
-        '[organisation]\nname = "Test Trust"\n'
-        '[[department]]\ncode = "CORP"\nname = "Corporate"\n'
-        '[spc]\ntrend_length = 6\nshift_length = 7\nrebase = { SICK = "2023-06" }\n',
-        encoding="utf-8",
-    )
-    workspace = load_workspace(tmp_path)
-    indicator = load_catalogue(tmp_path / "catalogue.toml")["SICK"]
+    assert catalogue is not None
+    indicator = catalogue["SICK"]
     periods = ["2022-12"] + [f"2023-{m:02d}" for m in range(1, 13)]
     series = [(p, v) for p, v in zip(periods, pct(SICKNESS), strict=True) if p != "2023-03"]
 

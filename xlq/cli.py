@@ -21,8 +21,9 @@ from xlq.core.config import init_workspace, load_workspace
 from xlq.core.errors import UsageError, XlqError
 from xlq.core.report import finding_dict, findings_table, history_table, sort_findings, status_table
 from xlq.core.rules import rules_markdown
+from xlq.core.text import shown
 from xlq.store.catalogue_versions import diff_text, record_workspace, versions
-from xlq.store.db import Store
+from xlq.store.journal import open_store
 
 
 def _workspace(args: argparse.Namespace):
@@ -55,7 +56,7 @@ def cmd_template(args: argparse.Namespace) -> int:
     departments = [args.department] if args.department else None
     if args.department and workspace.department(args.department) is None:
         raise UsageError(f"--department {args.department!r} is not in {workspace.root / 'xlq.toml'}")
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         record_workspace(store, workspace, catalogue)  # templates carry the version they were issued under
         paths = write_templates(catalogue, workspace, args.period, departments,
                                 last_month_for=partial(store.last_month, catalogue=catalogue))
@@ -72,7 +73,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     catalogue = _catalogue(workspace)
     files = [Path(f) for f in args.files]
     if workspace.store_path.exists():
-        with Store(workspace.store_path) as store:
+        with open_store(workspace.store_path, workspace.root) as store:
             results = check_files(files, catalogue, workspace, store)
     else:
         results = check_files(files, catalogue, workspace)
@@ -85,7 +86,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
         for path, checked in results:
-            print(f"{path}: {checked.outcome.replace('_', ' ')}, {len(checked.values)} values, "
+            print(f"{shown(path)}: {checked.outcome.replace('_', ' ')}, {len(checked.values)} values, "
                   f"{len(checked.findings)} findings")
             if checked.findings:
                 print(findings_table(checked.findings))
@@ -114,14 +115,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     catalogue = _catalogue(workspace)
     # imported here for start-up time (see the module docstring)
     from xlq.master.reconcile import period_status
-    from xlq.store.db import Store
 
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         status = period_status(store, catalogue, workspace, args.period)
+    # imported here for start-up time (see the module docstring)
+    from xlq.watch.inbox import InboxScanner
+
+    lingering = InboxScanner(workspace).lingering()
     if args.json:
-        print(json.dumps(status.as_dict(), indent=2, ensure_ascii=False, default=str))
+        data = status.as_dict()
+        data["ignored_in_inbox"] = [{"path": path, "why": why} for path, why in lingering]
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     else:
         print(status_table(status))
+        if lingering:
+            print(f"In inbox/ for over a day and not read ({len(lingering)}):")
+            for path, why in lingering:
+                print(f"  {shown(path, 120)}  ({why})")
     return 0
 
 
@@ -135,9 +145,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         raise UsageError(f"indicator {args.code!r} is not in {catalogue.path}")
     # imported here for start-up time (see the module docstring)
     from xlq.master.reconcile import indicator_history
-    from xlq.store.db import Store
 
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         history = indicator_history(store, catalogue, workspace, args.code)
     if args.json:
         print(json.dumps(history.as_dict(), indent=2, ensure_ascii=False, default=str))
@@ -185,7 +194,7 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
     """`xlq catalogue diff`: every recorded catalogue and department change, with who and when."""
     workspace = _workspace(args)
     catalogue = _catalogue(workspace)
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         record_workspace(store, workspace, catalogue)  # a change just typed in is the newest version
         history = versions(store)
     if args.json:
@@ -264,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except XlqError as exc:
-        print(f"xlq: {exc}", file=sys.stderr)
+        print(f"xlq: {shown(exc)}", file=sys.stderr)  # one line, whatever names it quotes
         return 2
     except KeyboardInterrupt:
         return 130

@@ -30,7 +30,7 @@ from xlq.core.errors import InputRefused
 from xlq.importer import COLUMNS, import_history
 from xlq.master.reconcile import reconcile
 from xlq.store.catalogue_versions import record_workspace
-from xlq.store.db import Store
+from xlq.store.journal import open_store
 from xlq.template.workbook import write_template
 from xlq.watch.service import run_once
 
@@ -340,7 +340,7 @@ def run_demo(root: Path, through: str = LAST) -> DemoSummary:
         wrong_first = {d for (d, p, _) in scenario.corrected if p == period}
         misfiled = {d: folder for (d, p), folder in scenario.misfiled if p == period}
         entries = department_entries(catalogue, workspace, figures, period, faults, absent)
-        with Store(workspace.store_path) as store:
+        with open_store(workspace.store_path, workspace.root) as store:
             for dept, dept_entries in entries.items():
                 template = write_template(catalogue, workspace, dept, period,
                                           root / "templates" / period / f"{dept}.xlsx",
@@ -379,7 +379,7 @@ def run_demo(root: Path, through: str = LAST) -> DemoSummary:
                                console_level=logging.WARNING)
             print(f"{month_label(first_period)} corrected by {dept}: {summary.describe()}", flush=True)
             accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         findings = reconcile(store, catalogue, workspace).findings
     errors = sum(f.severity == "error" for f in findings)
     warnings = sum(f.severity == "warning" for f in findings)
@@ -392,7 +392,7 @@ def _new_financial_year(root: Path) -> tuple[Workspace, Catalogue]:
     demo_year.change_workspace(root)
     workspace = load_workspace(root)
     catalogue = load_catalogue(workspace.catalogue_path, workspace.department_codes)
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         record_workspace(store, workspace, catalogue, who=demo_year.CHANGED_BY,
                          when=demo_year.CHANGED_AT.astimezone())
     print(f"{month_label(demo_year.NEW_YEAR)}: new financial year: catalogue {catalogue.version} "

@@ -20,7 +20,8 @@ from xlq.core.config import Workspace
 from xlq.core.errors import InputRefused
 from xlq.core.model import Identity, ParsedReturn, RawCell, RawRow
 from xlq.intake.validate import validate
-from xlq.store.db import Receipt, Store
+from xlq.store.journal import open_store
+from xlq.store.records import Receipt
 
 COLUMNS = ("department", "period", "code", "value", "numerator", "denominator", "comment")
 _NOT_FOR_IMPORTS = frozenset({"required-missing", "nothing-filled"})
@@ -60,7 +61,7 @@ def import_history(workspace: Workspace, path: Path, catalogue: Catalogue | None
                 RawRow(cell("code"), cell("value"), cell("numerator"), cell("denominator"), cell("comment"), line))
     content = path.read_bytes()
     stored = 0
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         for (department, period), rows in sorted(groups.items()):
             digest = hashlib.sha256(content + f"|{department}|{period}".encode()).hexdigest()
             parsed = ParsedReturn(

@@ -79,6 +79,7 @@ def organisation_rows(store: Store, catalogue: Catalogue, workspace: Workspace, 
                 "target": limit, "rag": rag_status(ind.as_of(period), limit, value),
                 "flagged": key in plan.flag_reasons, "no_return": key in plan.empty_absent,
                 "notes": "\n".join(plan.flag_reasons.get(key, ())),
+                "remarks": "\n".join(plan.cell_notes.get(key, ())),
             })
     return out
 

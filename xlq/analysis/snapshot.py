@@ -14,12 +14,9 @@ while one stays open. Nothing here imports pandas.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from pathlib import Path
 
 from xlq.store.db import Store
-from xlq.store.schema import SCHEMA_VERSION, StoreError
 
 
 class SnapshotStore(Store):
@@ -29,41 +26,7 @@ class SnapshotStore(Store):
     Use it as a context manager; `close()` ends the read transaction."""
 
     def __init__(self, path: Path | str, *, timeout: float = 10.0) -> None:
-        # Store.__init__ would open the file read-write, switch it to WAL and run migrations:
-        # a reader must do none of that, so the connection is made here and the rest of the
-        # state Store's readers use is set up the way Store sets it up.
-        self.path = Path(path)
-        self.timeout = timeout
-        self._lock = threading.RLock()
-        self._months = {}
-        self._stale = {}
-        self._version = None
-        self._series_key = None
-        self._series = {}
-        self._batch = None
-        if not self.path.is_file():
-            raise StoreError(f"{self.path}: no store here yet (nothing has been collected in this workspace)")
-        uri = self.path.resolve().as_uri() + "?mode=ro"
-        try:
-            self._db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open the store for reading ({exc})") from None
-        try:
-            self._db.execute("BEGIN")
-            # The snapshot starts at the first read, not at BEGIN: read now, so it is pinned here.
-            self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.OperationalError as exc:
-            self._db.close()
-            raise self._operational(exc) from None
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise StoreError(f"{self.path}: not an xlq store ({exc})") from None
-        if version != SCHEMA_VERSION:
-            self._db.close()
-            newer = "a newer xlq (upgrade xlq)" if version > SCHEMA_VERSION else "an older xlq (run `xlq run` once to upgrade it)"
-            raise StoreError(f"{self.path}: the store has schema version {version}, from {newer}; "
-                             f"this xlq reads version {SCHEMA_VERSION}")
+        super().__init__(path, timeout=timeout, read_only=True)
 
     def close(self) -> None:
         with self._lock:
@@ -78,8 +41,3 @@ class SnapshotStore(Store):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def rows(self, sql: str, params: tuple | list = ()) -> list[tuple]:
-        """Run one query in the snapshot (the analysis tables read the store's tables directly)."""
-        return self._query(sql, params)
-

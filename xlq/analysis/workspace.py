@@ -259,7 +259,7 @@ class Workspace:
             rows = [r for r in rows if r["indicator"] in codes]
         col = {name: [r[name] for r in rows] for name in (
             "indicator", "name", "domain", "unit", "month", "value", "marker", "numerator", "denominator",
-            "contributing", "expected", "partial", "target", "rag", "flagged", "no_return", "notes")}
+            "contributing", "expected", "partial", "target", "rag", "flagged", "no_return", "notes", "remarks")}
         return pd.DataFrame({
             "indicator": _categorical(col["indicator"], (i.code for i in self.catalogue.indicators)),
             "name": pd.array(col["name"], dtype="string"),
@@ -278,6 +278,7 @@ class Workspace:
             "flagged": pd.array(col["flagged"], dtype="bool"),
             "no_return": pd.array(col["no_return"], dtype="bool"),
             "notes": pd.array(col["notes"], dtype="string"),
+            "remarks": pd.array(col["remarks"], dtype="string"),
         })
 
     def findings(self, *, start: object = None, end: object = None, departments: str | Iterable[str] | None = None,

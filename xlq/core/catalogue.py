@@ -8,6 +8,7 @@ problems as one-line `CatalogueError`s naming the file and the indicator.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import tomllib
 from dataclasses import dataclass, replace
@@ -126,6 +127,8 @@ class Indicator:
     active_from: str | None = None
     active_until: str | None = None
     decimals: int = 0
+    maximum: float | None = None
+    """`max` in the catalogue: the largest value (or numerator, denominator) that is believable."""
     show: bool = True
     note: str = ""
     frequency: Frequency = "monthly"
@@ -165,6 +168,20 @@ class Indicator:
             return f"{number:{sep}.{self.decimals}f}"
         rounded = round(float(number), 6)
         return f"{int(rounded):{sep}d}" if rounded.is_integer() else f"{rounded:{sep}}"
+
+    def number_format(self, *, entry: bool = False) -> str:
+        """The Excel number format for this indicator (the one place xlq builds one): `0.0%`
+        for percent-like values, `#,##0` or `#,##0.00` otherwise, with `decimals` places.
+        `entry` gives the format of a template cell a department types into, where a count
+        stays whole and a number without stated decimals shows what was typed (General)."""
+        decimals = "." + "0" * self.decimals if self.decimals > 0 else ""
+        if self.is_percent:
+            return f"0{decimals}%"
+        if entry and self.unit == "count":
+            return "#,##0"
+        if entry and not decimals:
+            return "General"
+        return f"#,##0{decimals}"
 
     def reports(self, department: str, all_departments: tuple[str, ...] = ()) -> bool:
         if self.derived:
@@ -252,9 +269,16 @@ def months_ending(end: str, count: int) -> tuple[str, ...]:
     return tuple(shift_period(end, n) for n in range(1 - count, 1))
 
 
+def months_apart(first: str, last: str) -> int:
+    """How many months `last` is after `first`: `2023-11` to `2024-02` is 3 (negative when earlier)."""
+    return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:])
+
+
+@functools.lru_cache(maxsize=1024)
 def months_between(first: str, last: str) -> tuple[str, ...]:
-    """Every month from `first` to `last`, both included (empty when `last` is earlier)."""
-    span = (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:]) + 1
+    """Every month from `first` to `last`, both included (empty when `last` is earlier).
+    Cached: validation asks for the same few spans thousands of times a run."""
+    span = months_apart(first, last) + 1
     return months_ending(last, span) if span > 0 else ()
 
 
@@ -328,7 +352,7 @@ def parse_catalogue(text: str, source: Path | str = "catalogue.toml", department
 _FIELDS = {
     "code", "domain", "subdomain", "name", "description", "unit", "target", "direction", "tolerance",
     "aggregate", "reported_by", "weight", "central", "cross_check", "source", "denominator", "parts",
-    "required", "active_from", "active_until", "decimals", "show", "note", "frequency", "trajectory",
+    "required", "active_from", "active_until", "decimals", "show", "note", "max", "frequency", "trajectory",
     "baseline", "targets", "retired_from", "redefined_from", "redefinition", "renamed_from",
 }
 
@@ -413,6 +437,7 @@ def _indicator(source: Path, number: int, entry: dict) -> Indicator:
         active_from=entry.get("active_from") or None,
         active_until=active_until,
         decimals=int(entry.get("decimals", 0)),
+        maximum=float(entry["max"]) if "max" in entry else None,
         show=bool(entry.get("show", True)),
         note=str(entry.get("note", "")).strip(),
         frequency=frequency,

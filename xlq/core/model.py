@@ -121,6 +121,22 @@ class Value:
     raw: str = ""
     comment: str = ""
 
+    @property
+    def number(self) -> float | None:
+        """The number this value stands for (see `number_of`)."""
+        return number_of(self.value, self.numerator, self.denominator)
+
+
+def number_of(value: float | None, numerator: float | None, denominator: float | None) -> float | None:
+    """The number a value stands for: `value`, or for a ratio known only by its parts,
+    numerator / denominator; None for a marker, a blank or a zero denominator. (Validation
+    stores a ratio's value as numerator / denominator, so the two agree when both are given.)"""
+    if value is not None:
+        return value
+    if numerator is not None and denominator:
+        return numerator / denominator
+    return None
+
 
 @dataclass(frozen=True)
 class Checked:

@@ -83,7 +83,6 @@ Edge cases (xlq's decisions):
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -467,14 +466,8 @@ def monthly(series: Sequence[tuple[str, float | None]]) -> tuple[list[str], list
     for period in given:
         if not PERIOD_RE.match(period):
             raise ValueError(f"period {period!r} is not YYYY-MM")
-    periods = list(_months_between(min(given), max(given)))
+    periods = list(months_between(min(given), max(given)))
     return periods, [given.get(p) for p in periods]
-
-
-@functools.lru_cache(maxsize=1024)
-def _months_between(first: str, last: str) -> tuple[str, ...]:
-    """Validation asks for the same few spans thousands of times a run."""
-    return months_between(first, last)
 
 
 def rebase_index_for(code: str, periods: Sequence[str], settings: SpcSettings) -> int | None:

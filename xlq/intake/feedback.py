@@ -66,6 +66,7 @@ def write_feedback(src: str, dst: str, marks: Sequence[Mark], title: str = "") -
             continue  # a merged or otherwise unwritable cell keeps its sheet-level entry below
     sheet = workbook.create_sheet("Feedback")
     sheet.append([_text(title or "What to fix before you resubmit")])
+    sheet["A1"].data_type = "s"  # the title starts with the file's name, which may start with "="
     sheet["A1"].font = Font(bold=True, size=13)
     sheet.append([])
     sheet.append(["Severity", "Where", "Indicator", "What to do"])

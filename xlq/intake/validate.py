@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -42,8 +44,10 @@ from typing import Protocol
 from xlq.core import rules
 from xlq.core.catalogue import PERIOD_RE, Catalogue, Indicator
 from xlq.core.config import Workspace
+from xlq.core.errors import InputRefused
 from xlq.core.model import Checked, Finding, ParsedReturn, RawCell, RawRow, Value
 from xlq.core.spc import Limits, monthly, xmr_limits
+from xlq.core.text import shown as shown_text
 from xlq.core.values import Reading, Token, classify, for_unit, shown, whole_part
 from xlq.intake.reader import read_return
 
@@ -69,8 +73,27 @@ class History(Protocol):
 
 
 def validate(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, history: History | None = None, *,
-             folder_department: str | None = None, today: dt.date | None = None) -> Checked:
-    """Judge `parsed`; the outcome is rejected on any file-level error."""
+             folder_department: str | None = None, at_inbox_root: bool = False,
+             today: dt.date | None = None) -> Checked:
+    """Judge `parsed`; the outcome is rejected on any file-level error.
+
+    The folder a file arrived in is the department's authority, checked here and nowhere
+    else: `folder_department` is the inbox/ subfolder it came from (a return for another
+    department is `wrong-department-folder`), and `at_inbox_root` says it was dropped in
+    inbox/ itself, which `[watch] require_department_folders` refuses whatever the return
+    says. Neither applies to a file validated outside the inbox (`xlq validate`, imports)."""
+    checked = _validate(parsed, catalogue, workspace, history, folder_department, today)
+    if at_inbox_root and workspace.watch.require_department_folders:
+        identity = parsed.identity
+        claimed = identity.department if identity else ""
+        extra = rules.finding("wrong-department-folder", claimed or "(none)", department=claimed or None,
+                              period=identity.period if identity else None, file=Path(parsed.path).name)
+        return replace(checked, values=(), findings=(*checked.findings, extra), outcome="rejected")
+    return checked
+
+
+def _validate(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, history: History | None,
+              folder_department: str | None, today: dt.date | None) -> Checked:
     file = Path(parsed.path).name
     findings = list(parsed.findings)
     if not _rejected(findings):
@@ -158,6 +181,7 @@ class _Judge:
             given = {catalogue.resolve(_code(row.code)) for row in parsed.rows}
             self.expected = {code: i for code, i in self.expected.items() if code in given}
         self.findings: list[Finding] = []
+        self.max_magnitude = workspace.max_magnitude
 
     def flag(self, code: str, value: object, indicator: str | None, cell: str | None) -> None:
         self.findings.append(rules.finding(
@@ -203,6 +227,13 @@ class _Judge:
         if judged is None:
             return None
         reading, cell, numerator, denominator = judged
+        limit = indicator.maximum if indicator.maximum is not None else self.max_magnitude
+        beyond = [n for n in (reading.value, numerator, denominator)
+                  if n is not None and not (math.isfinite(n) and abs(n) <= limit)]
+        if beyond:  # never stored: an absurd figure breaks every sum and limit drawn from it
+            self.flag("value-too-large", shown(beyond[0]),
+                      indicator.code, cell.ref)
+            return None
         if reading.blank:
             if indicator.required:
                 self.flag("required-missing", "", indicator.code, cell.ref)
@@ -293,7 +324,10 @@ class _Judge:
         if indicator.unit == "count" and value <= SMALL_COUNT:
             return  # a few events either way is counting noise, whatever the history
         # Missing months stay gaps, as in the master's SPC, so both judge by the same limits.
-        limits = xmr_limits(monthly(pairs)[1]) if len(series) >= MIN_HISTORY else None
+        try:
+            limits = xmr_limits(monthly(pairs)[1]) if len(series) >= MIN_HISTORY else None
+        except ArithmeticError:  # a history of absurd figures (stored before the bound) has no limits
+            limits = None
         shown_value = _display(indicator, value)
         jump = abs(value - series[-1]) > _noise(indicator, series[-1], value, denominator)
         if limits is not None and not limits.collapsed and jump and _outside(indicator, limits, value, denominator):
@@ -386,4 +420,20 @@ def check_files(paths: Sequence[Path], catalogue: Catalogue, workspace: Workspac
     A department checks its own file here, so it is read in this process; the watcher reads
     untrusted files in its worker instead.
     """
+    for path in paths:
+        refuse_unless_regular(path)
     return [(path, validate(read_return(path), catalogue, workspace, history, today=today)) for path in paths]
+
+
+def refuse_unless_regular(path: Path) -> None:
+    """InputRefused (one line) for a path that is missing or not a regular file: a FIFO or a
+    device would block or never end, and a typo is not a damaged workbook."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputRefused(f"{shown_text(path)}: no such file") from None
+    except OSError as exc:
+        raise InputRefused(f"{shown_text(path)}: cannot be opened ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "folder" if stat.S_ISDIR(info.st_mode) else "pipe" if stat.S_ISFIFO(info.st_mode) else "device or special file"
+        raise InputRefused(f"{shown_text(path)}: a {kind}, not a file; only regular files are read")

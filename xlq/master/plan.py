@@ -12,11 +12,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from xlq.core import rules
 from xlq.core.catalogue import Catalogue, Indicator, month_label
 from xlq.core.config import Workspace
 from xlq.core.model import Finding, OrgValue, Reconciled
 from xlq.core.timeline import redefinition_note
+from xlq.master.reconcile import return_finding
 
 LINK_LIMIT = 65_530
 """XlsxWriter (and Excel) keep at most this many links per sheet; later ones vanish silently."""
@@ -364,11 +364,10 @@ def _shown_findings(reconciled: Reconciled, departments: Sequence[str]) -> list[
         if period not in shown:
             continue
         if status.status == "missing" and ("return-missing", dept, period) not in have:
-            findings.append(rules.finding("return-missing", f"{dept} {month_label(period)}",
-                                          department=dept, period=period))
+            findings.append(return_finding("missing", dept, period))
         elif status.status == "rejected" and ("return-rejected", dept, period) not in have:
-            findings.append(rules.finding("return-rejected", status.reason or "see rejected/",
-                                          department=dept, period=period, file=status.file))
+            findings.append(return_finding("rejected", dept, period, reason=status.reason or "see rejected/",
+                                           file=status.file))
     return _sort_findings(findings)
 
 

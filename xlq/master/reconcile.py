@@ -12,13 +12,14 @@ answered (they have nothing to add); TBA counts as not yet contributed.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 from xlq.core import rules
 from xlq.core.catalogue import Indicator, moment_label, month_label, months_ending
 from xlq.core.model import Finding, OrgValue, Reconciled, SubmissionStatus, Value
-from xlq.store.db import StoredValue, Submission
+from xlq.store.queries import StoredValue, Submission
 
 if TYPE_CHECKING:
     from xlq.core.catalogue import Catalogue
@@ -29,16 +30,6 @@ _ANSWER_MARKERS = ("N/A", "-")
 SPC_HISTORY = 24
 """Months of organisation history `reconcile` returns for SPC: Making Data Count wants 20 or
 more points for stable limits; two years also keeps the limits about the process as it runs now."""
-
-
-def _number(v: Value | None) -> float | None:
-    if v is None:
-        return None
-    if v.value is not None:
-        return v.value
-    if v.numerator is not None and v.denominator:
-        return v.numerator / v.denominator
-    return None
 
 
 def _date(iso: str) -> dt.date:
@@ -168,8 +159,8 @@ class _Context:
                 before, after = old.get(code), new.get(code)
                 key = lambda v: None if v is None else (v.value, v.numerator, v.denominator, v.marker)  # noqa: E731
                 if key(before) != key(after):
-                    was = "blank" if before is None else (before.marker or before.raw or str(_number(before)))
-                    now = "blank" if after is None else (after.marker or after.raw or str(_number(after)))
+                    was = "blank" if before is None else (before.marker or before.raw or str(before.number))
+                    now = "blank" if after is None else (after.marker or after.raw or str(after.number))
                     out[(code, sub.department or "", sub.period or "")] = (
                         f"corrected: {sub.department} sent a correction on {sub.received_at[:10]} ({was} -> {now})")
         return out
@@ -192,9 +183,20 @@ class _Context:
         return self._reporters[key]
 
     def org(self, indicator: Indicator, period: str) -> OrgValue | None:
+        """The organisation figure; one that cannot be computed (an overflow) or is not a finite
+        number is left blank with a finding, so the rest of the master is still written."""
         key = (indicator.code, period)
         if key not in self._org:
-            self._org[key] = self._compute(indicator, period)
+            try:
+                value = self._compute(indicator, period)
+                numbers = (value.value, value.numerator, value.denominator) if value is not None else ()
+                if any(n is not None and not math.isfinite(n) for n in numbers):
+                    raise ArithmeticError("the result is not a finite number")
+            except (ArithmeticError, ValueError) as exc:
+                self.findings.append(rules.finding("indicator-not-computed", f"{type(exc).__name__}: {exc}",
+                                                   indicator=indicator.code, period=period))
+                value = OrgValue(indicator.code, period, None, flags=("could not be computed; left blank",))
+            self._org[key] = value
         return self._org[key]
 
     def _compute(self, indicator: Indicator, period: str) -> OrgValue | None:
@@ -224,7 +226,7 @@ class _Context:
     def _combine(self, indicator: Indicator, period: str, departments: tuple[str, ...]) -> OrgValue:
         code = indicator.code
         given = {d: sv for d in departments if (sv := self.value(code, d, period)) is not None}
-        numeric = {d: sv.value for d, sv in given.items() if _number(sv.value) is not None
+        numeric = {d: sv.value for d, sv in given.items() if sv.value.number is not None
                    or (sv.value.numerator is not None and sv.value.denominator is not None)}
         marked = {d: sv.value.marker for d, sv in given.items() if d not in numeric and sv.value.marker}
         answered = [d for d in departments if d in numeric or marked.get(d) in _ANSWER_MARKERS]
@@ -246,11 +248,11 @@ class _Context:
             unweighted: list[str] = []
             for d, v in numeric.items():
                 stored_weight = self.value(indicator.weight, d, period)
-                weight = _number(stored_weight.value) if stored_weight else None
+                weight = stored_weight.value.number if stored_weight else None
                 if weight is None:
                     unweighted.append(d)
                 else:
-                    pairs.append((_number(v) or 0.0, weight))
+                    pairs.append((v.number or 0.0, weight))
             if unweighted:
                 flags.append(f"left out (no {indicator.weight} to weight by): {', '.join(unweighted)}")
             total = sum(w for _, w in pairs)
@@ -259,7 +261,7 @@ class _Context:
             elif pairs:
                 flags.append(f"no value: the weights ({indicator.weight}) add up to 0")
         elif numeric:
-            value = sum(_number(v) or 0.0 for v in numeric.values())
+            value = sum(v.number or 0.0 for v in numeric.values())
             if len(departments) == 1:
                 only = next(iter(numeric.values()))
                 numerator, denominator = only.numerator, only.denominator
@@ -402,14 +404,28 @@ def _with_reasons(rows: list[DepartmentReturn], store: Store) -> list[Department
 def _return_findings(rows: list[DepartmentReturn], today: dt.date) -> list[Finding]:
     out = []
     for r in rows:
-        where = {"department": r.department, "period": r.period, "file": r.file}
         if r.status == "missing" and today > dt.date.fromisoformat(r.due):
-            out.append(rules.finding("return-missing", f"{r.department} {month_label(r.period)} (due {r.due})", **where))
+            out.append(return_finding("missing", r.department, r.period, due=r.due, file=r.file))
         elif r.status == "rejected":
-            out.append(rules.finding("return-rejected", r.reason, **where))
+            out.append(return_finding("rejected", r.department, r.period, reason=r.reason, file=r.file))
         elif r.status == "late":
-            out.append(rules.finding("return-late", f"due {r.due}, received {moment_label(r.received)}", **where))
+            out.append(return_finding("late", r.department, r.period, due=r.due, received=r.received, file=r.file))
     return out
+
+
+def return_finding(status: str, department: str, period: str, *, due: str | None = None, reason: str = "",
+                   received: str | None = None, file: str | None = None) -> Finding:
+    """The one place a return's status (missing, rejected or late) becomes a finding; `due`
+    is added to a missing return's message when known."""
+    where = {"department": department, "period": period, "file": file}
+    if status == "missing":
+        return rules.finding("return-missing", f"{department} {month_label(period)}" + (f" (due {due})" if due else ""),
+                             **where)
+    if status == "rejected":
+        return rules.finding("return-rejected", reason, **where)
+    if status == "late":
+        return rules.finding("return-late", f"due {due}, received {moment_label(received)}", **where)
+    raise ValueError(f"a return that is {status} is not a finding")
 
 
 def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, period: str | None = None,

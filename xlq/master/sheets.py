@@ -23,6 +23,7 @@ from xlq.master.plan import (
     BREAKDOWN,
     ERRORS,
     PERIOD_WIDTH,
+    RECEIVED,
     SCORECARD,
     SUBMISSIONS,
     Column,
@@ -44,6 +45,7 @@ from xlq.master.style import (
     Links,
     Styles,
     add_sparklines,
+    print_setup,
     wrapped_height,
     write_note,
     write_value,
@@ -70,16 +72,6 @@ def breakdown_layout(departments: tuple[str, ...], code: float = 9) -> Layout:
         *(Column(f"dept:{d}", d, 11) for d in departments),
         Column("org", "Organisation", 13), Column("trend", "Trend (13 months)", 17),
     ])
-
-
-def _print_setup(ws: Any, header: int, last_row: int, last_col: int, paper: int, footer: str) -> None:
-    ws.set_landscape()
-    ws.set_paper(paper)
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(header)
-    ws.print_area(0, 0, max(header, last_row), last_col)
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    ws.set_footer(f"&L{clean(footer, 120).replace('&', '&&')}&RPage &P of &N")
 
 
 def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
@@ -144,7 +136,8 @@ def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
         add_sparklines(ws, direction, locations, ranges)
     ws.freeze_panes(header + 1, layout.col("target") + 1)
     ws.autofilter(header, 0, max(row, header), layout.last)
-    _print_setup(ws, header, row, layout.last, 8, f"{plan.workspace.organisation}: {BREAKDOWN} {month_label(month)}")
+    print_setup(ws, 8, area=(row, layout.last), header_row=header,
+                footer=f"{plan.workspace.organisation}: {BREAKDOWN} {month_label(month)}")
 
 
 def _write_department_cell(ws: Any, plan: Plan, st: Styles, links: Links, row: int, col: int, ind: Any,
@@ -224,7 +217,8 @@ def write_errors(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     if links.skipped:
         ws.write_string(2, 0, links.notice(), st.small(bold=True, font_color="#C00000"))
     ws.freeze_panes(header + 1, 0)
-    _print_setup(ws, header, first + rows - 1, layout.last, 9, f"{plan.workspace.organisation}: {ERRORS}")
+    print_setup(ws, 9, area=(first + rows - 1, layout.last), header_row=header,
+                footer=f"{plan.workspace.organisation}: {ERRORS}")
 
 
 def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
@@ -258,7 +252,7 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
                 ws.write_blank(row, col, None, st.text())
                 continue
             label, fill, font = STATUS_STYLE.get(status.status, (status.status, "#FFFFFF", "#000000"))
-            received += status.status in ("accepted", "accepted_with_warnings", "late")
+            received += status.status in RECEIVED
             found = plan.submission_findings.get((dept, period), [])
             if found:
                 target = plan.errors_row(found[0])
@@ -274,7 +268,7 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     ws.write_string(total, layout.col("name"), "Returns received", st.text(bold=True))
     for period in plan.periods:
         count = sum(1 for d in plan.departments
-                    if subs.get((d, period)) and subs[(d, period)].status in ("accepted", "accepted_with_warnings", "late"))
+                    if subs.get((d, period)) and subs[(d, period)].status in RECEIVED)
         ws.write_number(total, layout.col(month_key(period)), count, st.text(bold=True, align="center"))
     key_row = total + 2
     ws.write_string(key_row, 0, "Key", st(bold=True))
@@ -282,7 +276,8 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     for n, (label, fill, font) in enumerate(STATUS_STYLE.values()):
         ws.write_string(key_row, key_col + n, label, st.text(align="center", bg_color=fill, font_color=font))
     ws.freeze_panes(header + 1, layout.col("name") + 1)
-    _print_setup(ws, header, key_row, layout.last, 9, f"{plan.workspace.organisation}: {SUBMISSIONS}")
+    print_setup(ws, 9, area=(key_row, layout.last), header_row=header,
+                footer=f"{plan.workspace.organisation}: {SUBMISSIONS}")
 
 
 def write_about(ws: Any, plan: Plan, st: Styles, links: dict[str, Links],
@@ -323,6 +318,4 @@ def write_about(ws: Any, plan: Plan, st: Styles, links: dict[str, Links],
         ws.write_string(n, 0, key, st(bold=True, font_color=NAVY, valign="top"))
         ws.write_string(n, 1, clean(value), st(text_wrap=True, valign="top"))
         ws.set_row(n, wrapped_height([(value, 100)], minimum=16))
-    ws.set_paper(9)
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
+    print_setup(ws, 9)

@@ -19,6 +19,7 @@ each indicator is analysed on and where the results go. Decisions a reviewer may
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -51,7 +52,7 @@ from xlq.master.plan import (
     plural,
 )
 from xlq.master.reconcile import SPC_HISTORY
-from xlq.master.style import CELL_BORDER, Links, Styles, number_format, write_note
+from xlq.master.style import CELL_BORDER, Links, Styles, print_setup, write_note
 from xlq.master.style import GREY as INK_GREY
 
 SHEET_PREFIX = "SPC - "
@@ -100,6 +101,8 @@ DATA_COLUMNS = (
 )
 DATA_FIRST_COL = CHART_COLUMNS + 1
 VALUE_COLOUR = "#5B6B82"
+
+log = logging.getLogger("xlq")
 
 
 def cell_colours(fill: str | None) -> dict[str, Any]:
@@ -248,7 +251,12 @@ def plan_spc(plan: Plan, taken: Sequence[str] = ()) -> SpcPlan:
         ind = row.indicator
         if ind is None:
             continue
-        entry = _entry(plan, ind)
+        try:
+            entry = _entry(plan, ind)
+        except (ArithmeticError, ValueError) as exc:  # one indicator's history must not stop the master
+            log.warning("no SPC for %s: %s", ind.code, exc)
+            why = f"SPC could not be computed for this indicator ({type(exc).__name__}); the figures are shown without it."
+            entry = SpcEntry(ind, (), None, NOT_ANALYSED, "", None, None, (why,))
         if entry.special_shown:
             if ind.domain not in domain_sheet:
                 name = sheet_name(ind.domain, names)
@@ -369,7 +377,7 @@ def data_layout() -> Layout:
 
 def data_format(ind: Indicator) -> str:
     """One decimal more than the Scorecard shows, so a reader can see why a point is above the mean."""
-    return number_format(replace(ind, decimals=ind.decimals + 1))
+    return replace(ind, decimals=ind.decimals + 1).number_format()
 
 
 def highlight_columns(ind: Indicator) -> tuple[tuple[str, str, tuple[str, ...], str], ...]:
@@ -410,14 +418,9 @@ def write_spc_sheet(ws: Any, name: str, plan: Plan, st: Styles, links: Links, sp
             breaks.append(top)
         _write_block(ws, name, plan, st, links, layout, entry, top)
         last = top + block_height(entry)
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
+    print_setup(ws, 9, area=(last, layout.last), footer=f"{plan.workspace.organisation}: {name}")
     if breaks:
         ws.set_h_pagebreaks(breaks)
-    ws.print_area(0, 0, last, layout.last)
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    ws.set_footer(f"&L{clean(f'{plan.workspace.organisation}: {name}', 120).replace('&', '&&')}&RPage &P of &N")
 
 
 def _write_block(ws: Any, name: str, plan: Plan, st: Styles, links: Links, layout: Layout, entry: SpcEntry,
@@ -440,7 +443,7 @@ def _write_block(ws: Any, name: str, plan: Plan, st: Styles, links: Links, layou
     for column in DATA_COLUMNS:
         ws.write_string(header, layout.col(column.key), titles[column.key], st.header(font_size=9))
     number = st.text(num_format=data_format(ind), align="center", font_size=9)
-    as_shown = st.text(num_format=number_format(ind), align="center", font_size=9)  # counts stay counts
+    as_shown = st.text(num_format=ind.number_format(), align="center", font_size=9)  # counts stay counts
     target = ind.as_of(plan.month or "").target.value if ind.as_of(plan.month or "").target.kind != "none" else None
     in_force = {p: ind.as_of(p).target.value for p in entry.periods}  # each month's own target (issue 21)
     used: set[str] = set()
@@ -508,7 +511,7 @@ def _add_chart(ws: Any, name: str, st: Styles, layout: Layout, entry: SpcEntry, 
     chart.set_title({"name": title, "name_font": {"size": 11, "bold": True}})
     chart.set_x_axis({"num_format": "mmm-yy", "num_font": {"size": 8, "rotation": -45}, "label_position": "low",
                       "line": {"color": "#BFBFBF"}})
-    chart.set_y_axis({"num_format": number_format(ind), "num_font": {"size": 8},
+    chart.set_y_axis({"num_format": ind.number_format(), "num_font": {"size": 8},
                       "major_gridlines": {"visible": True, "line": {"color": "#E7E6E6"}},
                       "line": {"none": True}})
     chart.set_legend({"position": "bottom", "delete_series": [3], "font": {"size": 8}})

@@ -43,7 +43,7 @@ from xlq.master.plan import (
 )
 from xlq.master.sheets import write_about, write_breakdown, write_errors, write_submissions
 from xlq.master.spc_sheets import SpcPlan, about_rows, plan_spc, write_spc_cells, write_spc_sheet, write_spc_summary
-from xlq.master.style import CELL_BORDER, NO_VALUE_FILL, Links, Styles, add_sparklines, write_note, write_value
+from xlq.master.style import CELL_BORDER, NO_VALUE_FILL, Links, Styles, add_sparklines, print_setup, write_note, write_value
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,22 @@ WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "str
 TITLE = "Integrated Quality Scorecard"
 SPARK_DATA_GAP = 2
 """A redefined row's sparkline data sits this many columns past the last column, hidden."""
+
+
+def remove_leftovers(target: Path) -> list[Path]:
+    """Delete temporary masters a killed writer left beside `target` (the caller holds the
+    workspace, so no writer is running); returns what was removed."""
+    removed = []
+    for leftover in target.parent.glob(f".{target.stem}-*.xlsx.tmp") if target.parent.is_dir() else ():
+        try:
+            if leftover.is_file() and not leftover.is_symlink():
+                leftover.unlink()
+                removed.append(leftover)
+        except OSError as exc:
+            log.warning("could not remove the left-over temporary master %s: %s", leftover.name, exc)
+    if removed:
+        log.info("removed %d left-over temporary master file(s) from %s", len(removed), target.parent.name)
+    return removed
 
 
 def write_scorecard(reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace, path: Path | None = None,
@@ -173,12 +189,7 @@ def write_scorecard_sheet(ws: Any, plan: Plan, st: Styles, links: Links, spc: Sp
     first_month = layout.col(month_key(periods[0])) if periods else layout.col("target") + 1
     ws.freeze_panes(header + 1, first_month)  # the coverage row above the titles stays in view too
     ws.autofilter(header, 0, max(last_row, header), layout.last)
-    ws.set_landscape()
-    ws.set_paper(8)
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(header - 1 if plan.periods else header, header)  # coverage and titles on every page
-    ws.print_area(0, 0, max(last_row, header), layout.last)
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    print_setup(ws, 8, area=(last_row, layout.last), header_row=(header - 1 if plan.periods else header, header))  # coverage too
     ws.set_header(f"&L&\"Calibri,Bold\"{_footer(plan.workspace.organisation)}&R{_footer(TITLE)} {month_label(plan.month)}")
     ws.set_footer(f"&LBuilt {plan.built_at:%d %b %Y %H:%M}&RPage &P of &N")
     if links.skipped:

@@ -1,4 +1,4 @@
-"""The store's schema: tables, indexes and ordered migrations, and the store's errors.
+"""The store's schema: tables, indexes, the `current_submissions` view and ordered migrations.
 
 `PRAGMA user_version` counts the migrations applied; each runs in its own transaction, so an
 interrupted upgrade leaves a store at a known version. A store from a newer xlq is refused.
@@ -9,6 +9,11 @@ from __future__ import annotations
 import sqlite3
 
 from xlq.core.errors import StoreError
+
+CURRENT = "outcome != 'rejected' AND kind != 'duplicate' AND superseded_by IS NULL"
+"""The one definition of "the current submission" for a department and month: accepted (with or
+without warnings), not a duplicate, not superseded. Only the unique index and the view below use
+it; every query reads the view `current_submissions` instead of repeating it."""
 
 _V1 = (
     """CREATE TABLE submissions (
@@ -66,8 +71,36 @@ _V2 = (
     "CREATE INDEX submissions_by_month ON submissions(department, period)",
     "CREATE INDEX values_by_indicator ON submitted_values(indicator, period, department)",
     "CREATE INDEX findings_by_submission ON findings(submission_id)",
-    """CREATE UNIQUE INDEX one_current_return ON submissions(department, period)
-        WHERE outcome != 'rejected' AND kind != 'duplicate' AND superseded_by IS NULL""",
+    f"CREATE UNIQUE INDEX one_current_return ON submissions(department, period) WHERE {CURRENT}",
+)
+_V3 = (
+    f"CREATE VIEW current_submissions AS SELECT * FROM submissions WHERE {CURRENT}",
+)
+_CLAIMS_JOURNAL = (
+    # Intake's journal (issue 14), one self-contained step: each file is claimed (renamed out of
+    # inbox/ into the workspace's private staging folder) before it is read; a claim is
+    # `claimed`, then `recorded` with its submission in the same transaction, then `moved`
+    # (archived), `returned` (put back in inbox/) or `void` (the rename never happened).
+    # Only a `recorded` claim whose staged file is still there is an interrupted move.
+    """CREATE TABLE claims (
+        id INTEGER PRIMARY KEY,
+        original_name TEXT NOT NULL,
+        arrived_in TEXT NOT NULL,
+        staged TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        inode INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('claimed', 'recorded', 'moved', 'returned', 'void')),
+        submission_id INTEGER REFERENCES submissions(id),
+        claimed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S', 'now'))
+    )""",
+    "CREATE INDEX unfinished_claims ON claims(state) WHERE state IN ('claimed', 'recorded')",
+    # The workspace the store serves: a second workspace pointing at this store is refused.
+    """CREATE TABLE served_workspace (
+        only INTEGER PRIMARY KEY CHECK (only = 1),
+        token TEXT NOT NULL,
+        root TEXT NOT NULL
+    )""",
 )
 _CATALOGUE_VERSIONS = (
     # Issue 21: every change to catalogue.toml or the departments, with who and when
@@ -84,7 +117,7 @@ _CATALOGUE_VERSIONS = (
     )""",
     "CREATE INDEX catalogue_versions_by_label ON catalogue_versions(label)",
 )
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _CATALOGUE_VERSIONS)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _CLAIMS_JOURNAL, _CATALOGUE_VERSIONS)
 """Ordered schema steps; the store's `PRAGMA user_version` is how many have been applied."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
