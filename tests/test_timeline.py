@@ -353,3 +353,25 @@ def test_a_renamed_department_goes_by_its_name_in_force(tmp_path) -> None:
                  for p in ("2024-03", "2024-04")}
     assert names["2024-03"]["NORF"] == "Norfolk Children's 0-19 Services"
     assert names["2024-04"]["NORF"] == "Norfolk Children and Young People"
+
+
+def test_an_older_template_is_not_read_for_an_indicator_redefined_since(tmp_path) -> None:
+    """The store knows what the template's catalogue version said: a figure measured the old way
+    for a month after the redefinition is not mixed into the new series."""
+    root = tmp_path / "ws"
+    _workspace(root, current="2024-04")
+    assert main(["template", "--workspace", str(root), "--period", "2024-03", "--department", "LUT"]) == 0
+    _edit_catalogue(root, 'name = "Average wait"', 'name = "Average wait"\nredefined_from = "2024-03"', "test-2")
+    cells = {code: dict(cols) for code, cols in GOOD.items()}
+    (root / "inbox" / "LUT").mkdir(parents=True, exist_ok=True)
+    fill(root / "templates" / "2024-03" / "LUT.xlsx", root / "inbox" / "LUT" / "march.xlsx", cells)
+    run_once(load_workspace(root), progress=False, clock=lambda: dt.datetime(2024, 4, 5, 9, tzinfo=dt.UTC))
+    workspace, _ = _reload(root)
+    with Store(workspace.store_path) as store:
+        [sub] = store.submissions(department="LUT", period="2024-03")
+        findings = [sf.finding for sf in store.findings([sub.id])]
+        values = {sv.value.indicator for sv in store.values(department="LUT", period="2024-03")}
+    assert sub.outcome != "rejected"
+    [older] = [f for f in findings if f.rule == "older-template"]
+    assert "redefined since that template" in older.message and "WAIT" in older.message
+    assert "WAIT" not in values and "TRAIN" in values

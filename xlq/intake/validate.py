@@ -50,6 +50,8 @@ from xlq.core.spc import Limits, monthly, xmr_limits
 from xlq.core.text import shown as shown_text
 from xlq.core.values import Reading, Token, classify, for_unit, shown, whole_part
 from xlq.intake.reader import read_return
+from xlq.store.catalogue_versions import version_for_label
+from xlq.store.db import Store
 
 EARLIEST_PERIOD = "2000-01"
 MIN_HISTORY = 5
@@ -96,11 +98,12 @@ def _validate(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, 
               folder_department: str | None, today: dt.date | None) -> Checked:
     file = Path(parsed.path).name
     findings = list(parsed.findings)
+    stale = redefined_since(parsed, catalogue, history)
     if not _rejected(findings):
-        findings += _file_checks(parsed, catalogue, workspace, folder_department, today, file)
+        findings += _file_checks(parsed, catalogue, workspace, folder_department, today, file, stale)
     if _rejected(findings) or parsed.identity is None:
         return Checked(parsed, (), tuple(findings), "rejected")
-    judge = _Judge(parsed, catalogue, workspace, history, file)
+    judge = _Judge(parsed, catalogue, workspace, history, file, stale)
     values = judge.run()
     findings += judge.findings
     if _rejected(findings):
@@ -113,8 +116,22 @@ def _rejected(findings: Sequence[Finding]) -> bool:
     return any(f.rule in rules.FILE_RULES for f in findings)
 
 
+def redefined_since(parsed: ParsedReturn, catalogue: Catalogue, history: object) -> frozenset[str]:
+    """Indicators redefined since the catalogue version the template was issued under, from a month
+    this return reports: the department measured them the old way, so they are not read (two
+    measures never mix in one series). Needs the store's catalogue versions; else nothing."""
+    identity = parsed.identity
+    if identity is None or identity.catalogue_version == catalogue.version or not isinstance(history, Store):
+        return frozenset()
+    issued = version_for_label(history, identity.catalogue_version)
+    old = issued.catalogue() if issued is not None else None
+    return frozenset(i.code for i in catalogue.indicators if old is not None and i.redefined_from
+                     and identity.period >= i.redefined_from
+                     and (i.code not in old or old[i.code].redefined_from != i.redefined_from))
+
+
 def _file_checks(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, folder: str | None,
-                 today: dt.date | None, file: str) -> list[Finding]:
+                 today: dt.date | None, file: str, stale: frozenset[str] = frozenset()) -> list[Finding]:
     identity = parsed.identity
     if identity is None:
         return [rules.finding("not-a-template", "no template metadata", file=file)]
@@ -133,11 +150,12 @@ def _file_checks(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspac
     elif identity.period > workspace.reporting_period(today):
         out.append(rules.finding("future-period", identity.period, **where))
     if not out and identity.catalogue_version != catalogue.version:
-        out += _older_template(parsed, catalogue, workspace, where)
+        out += _older_template(parsed, catalogue, workspace, where, stale)
     return out
 
 
-def _older_template(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, where: dict) -> list[Finding]:
+def _older_template(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, where: dict,
+                    stale: frozenset[str] = frozenset()) -> list[Finding]:
     """A template issued under an earlier catalogue version (issue 21): read against this month's
     indicators where they still exist (a changed target is no reason to refuse it); refused only
     when none of its indicators still apply."""
@@ -146,12 +164,13 @@ def _older_template(parsed: ParsedReturn, catalogue: Catalogue, workspace: Works
     expected = {i.code for i in catalogue.for_department(identity.department, identity.period,
                                                          workspace.departments_in(identity.period))}
     given = {catalogue.resolve(_code(row.code)) for row in parsed.rows} - {""}
-    if given == expected:
+    if given == expected and not stale & given:
         return []
-    if not given & expected:
+    if not given & expected - stale:
         return [rules.finding("catalogue-mismatch", identity.catalogue_version, **where)]
-    gone, new = sorted(given - expected), sorted(expected - given)
+    gone, new, redefined = sorted(given - expected), sorted(expected - given), sorted(stale & given)
     detail = (f" Not read (no longer apply for {identity.period}): {', '.join(gone)}." if gone else "") + (
+        f" Not read (redefined since that template; use this month's): {', '.join(redefined)}." if redefined else "") + (
         f" Not asked by that template (left blank): {', '.join(new)}." if new else "")
     finding = rules.finding("older-template", identity.catalogue_version, **where)
     return [replace(finding, message=finding.message + detail)]
@@ -169,7 +188,7 @@ class _Judge:
     """Cell-level checks for one return that has passed the file-level ones."""
 
     def __init__(self, parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace,
-                 history: History | None, file: str) -> None:
+                 history: History | None, file: str, stale: frozenset[str] = frozenset()) -> None:
         assert parsed.identity is not None
         self.parsed, self.catalogue, self.history, self.file = parsed, catalogue, history, file
         self.department = parsed.identity.department
@@ -179,7 +198,7 @@ class _Judge:
         self.older = parsed.identity.catalogue_version != catalogue.version
         if self.older:  # read only what the older template asked for (`_older_template` said the rest)
             given = {catalogue.resolve(_code(row.code)) for row in parsed.rows}
-            self.expected = {code: i for code, i in self.expected.items() if code in given}
+            self.expected = {code: i for code, i in self.expected.items() if code in given and code not in stale}
         self.findings: list[Finding] = []
         self.max_magnitude = workspace.max_magnitude
 
