@@ -410,7 +410,7 @@ def test_a_huge_figure_already_in_the_store_leaves_its_indicator_blank_and_the_m
     1.7e308 overflow the organisation sum; the master is still rebuilt, that figure blank."""
     from checked import make_return
 
-    from xlq.store.db import Receipt
+    from xlq.store.records import Receipt
 
     with Store(ws[0].store_path) as store:
         for n, period in enumerate(("2023-09", "2023-10", "2023-11", "2023-12")):

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xlq.core.errors import StoreError
-from xlq.store.db import Store, Submission
+from xlq.store.db import Store
+from xlq.store.queries import Submission
 
 
 @dataclass(frozen=True)
