@@ -22,6 +22,9 @@ Aggregate = Literal["sum", "ratio", "mean", "central", "rolling12"]
 UNITS: tuple[str, ...] = ("count", "percent", "ratio", "rate", "days", "number")
 DIRECTIONS: tuple[str, ...] = ("higher", "lower", "neither")
 AGGREGATES: tuple[str, ...] = ("sum", "ratio", "mean", "central", "rolling12")
+PARTS_UNITS: tuple[str, ...] = ("count", "fte", "days", "fte days", "hours")
+"""What a ratio's numerator and denominator (or a count's value) are counted in: people and
+events are whole (`count`); FTE, days and hours take decimals (289.4 / 4194.6 FTE days)."""
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _TARGET_RE = re.compile(
     r"^\s*(?P<op>>=|<=|=)?\s*(?P<num>-?\d+(?:\.\d+)?)\s*(?P<pct>%)?\s*(?:by\s+(?P<by>\d{4}-\d{2}))?\s*$"
@@ -80,6 +83,12 @@ class Indicator:
     decimals: int = 0
     show: bool = True
     note: str = ""
+    parts_unit: str = "count"
+
+    @property
+    def whole(self) -> bool:
+        """Its figures (a count, or a ratio's numerator and denominator) must be whole numbers."""
+        return self.parts_unit == "count" and self.unit in ("count", "ratio")
 
     @property
     def is_percent(self) -> bool:
@@ -233,7 +242,7 @@ def load_catalogue(path: Path | str | None = None, departments: tuple[str, ...] 
 _FIELDS = {
     "code", "domain", "subdomain", "name", "description", "unit", "target", "direction", "tolerance",
     "aggregate", "reported_by", "weight", "central", "cross_check", "source", "denominator", "parts",
-    "required", "active_from", "active_until", "decimals", "show", "note",
+    "required", "active_from", "active_until", "decimals", "show", "note", "parts_unit",
 }
 
 
@@ -281,6 +290,9 @@ def _indicator(source: Path, number: int, entry: dict) -> Indicator:
     for key in ("active_from", "active_until"):
         if entry.get(key) and not PERIOD_RE.match(str(entry[key])):
             raise fail(f"{key} {entry[key]!r} is not YYYY-MM")
+    parts_unit = str(entry.get("parts_unit", "days" if unit == "days" else "count")).strip().lower()
+    if parts_unit not in PARTS_UNITS:
+        raise fail(f"parts_unit {parts_unit!r} is not one of {', '.join(PARTS_UNITS)}")
     reported = entry.get("reported_by", "all")
     reported_by = ("all",) if reported == "all" else tuple(str(d) for d in reported)
     if not reported_by:
@@ -309,6 +321,7 @@ def _indicator(source: Path, number: int, entry: dict) -> Indicator:
         decimals=int(entry.get("decimals", 0)),
         show=bool(entry.get("show", True)),
         note=str(entry.get("note", "")).strip(),
+        parts_unit=parts_unit,
     )
 
 

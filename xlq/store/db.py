@@ -29,7 +29,7 @@ from xlq.store.schema import migrate
 if TYPE_CHECKING:
     from xlq.core.catalogue import Catalogue
 
-Kind = Literal["new", "duplicate", "resubmission", "correction"]
+Kind = Literal["new", "duplicate", "resubmission", "correction", "import"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,8 @@ _SUBMISSION_COLUMNS = (
     "id, sha256, original_name, arrived_in, received_at, location, department, period, outcome, kind, "
     "duplicate_of, superseded_by, organisation, catalogue_version, template_version, contact, recorded_at"
 )
+_CURRENT = "s.outcome != 'rejected' AND s.kind != 'duplicate' AND s.superseded_by IS NULL AND v.superseded_by IS NULL"
+"""A value counts when its submission is current and no import has replaced that one value."""
 _FINDING_FIELDS = ("rule", "severity", "message", "department", "period", "indicator", "sheet", "cell", "value", "file")
 
 
@@ -120,6 +122,7 @@ class Store:
         self.timeout = timeout
         self._lock = threading.RLock()
         self._months: dict[str, dict[str, dict[str, float]]] = {}  # department -> period -> code -> number
+        self._denominators: dict[str, dict[str, dict[str, float]]] = {}  # the same, a ratio's denominator
         self._stale: dict[str, set[str]] = {}  # months written since they were loaded, by department
         self._version: int | None = None  # PRAGMA data_version the cache was loaded at
         self._series_key: tuple[str, str] | None = None
@@ -234,6 +237,61 @@ class Store:
 
     # -- writing -------------------------------------------------------------------------------
 
+    def current_values_by_month(self, periods: Sequence[str]) -> dict[tuple[str, str], set[str]]:
+        """(department, period) -> the indicators with a current value: what reached the master."""
+        if not periods:
+            return {}
+        out: dict[tuple[str, str], set[str]] = {}
+        for dept, month, code in self._query(
+                "SELECT v.department, v.period, v.indicator FROM submitted_values v JOIN submissions s "
+                f"ON s.id = v.submission_id WHERE v.period IN ({','.join('?' * len(periods))}) AND {_CURRENT}",
+                list(periods)):
+            out.setdefault((dept, month), set()).add(code)
+        return out
+
+    def record_import(self, receipt: Receipt, checked: Checked) -> RecordResult:
+        """Store imported values as a merge: each supersedes only the current value of its own
+        indicator (whichever return or import gave it), and the rest of the month stays current.
+        `superseded` is the return whose values were amended, if any."""
+        identity = checked.parsed.identity
+        assert identity is not None
+        department, period = identity.department, identity.period
+        _check_values(checked.values, department, period)
+        self._stale.setdefault(department, set()).add(period)
+        if self._series_key and self._series_key[0] == department:
+            self._series_key = None
+        with self._transaction() as db:
+            first = db.execute("SELECT id, outcome FROM submissions WHERE sha256 = ? AND kind != 'duplicate' "
+                               "AND outcome != 'rejected' ORDER BY id LIMIT 1", (receipt.sha256,)).fetchone()
+            if first:
+                new_id = self._insert_submission(db, receipt, checked, department, period, first[1], "duplicate", first[0])
+                _insert_findings(db, new_id, (rules.finding("duplicate-file", f"submission {first[0]}",
+                                                            department=department, period=period,
+                                                            file=receipt.original_name),))
+                return RecordResult(new_id, "duplicate", first[1], duplicate_of=first[0])
+            new_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM submissions").fetchone()[0]
+            amended = None
+            if checked.outcome != "rejected" and checked.values:
+                codes = [v.indicator for v in checked.values]
+                marks = ",".join("?" * len(codes))
+                rows = db.execute(
+                    "SELECT v.submission_id, v.indicator FROM submitted_values v JOIN submissions s ON s.id = v.submission_id "
+                    f"WHERE v.department = ? AND v.period = ? AND v.indicator IN ({marks}) AND {_CURRENT}",
+                    (department, period, *codes)).fetchall()
+                for submission_id, code in rows:
+                    db.execute("UPDATE submitted_values SET superseded_by = ? WHERE submission_id = ? AND indicator = ?",
+                               (new_id, submission_id, code))
+                amended = rows[0][0] if rows else None
+            self._insert_submission(db, receipt, checked, department, period, checked.outcome, "import", None, new_id)
+            if checked.outcome != "rejected":
+                db.executemany(
+                    "INSERT INTO submitted_values (submission_id, indicator, department, period, value, numerator, "
+                    "denominator, marker, sheet, cell, raw, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(new_id, v.indicator, v.department, v.period, v.value, v.numerator, v.denominator, v.marker, v.sheet,
+                      v.cell, v.raw, v.comment) for v in checked.values])
+            _insert_findings(db, new_id, checked.findings)
+            return RecordResult(new_id, "import", checked.outcome, superseded=amended)
+
     def record(self, receipt: Receipt, checked: Checked) -> RecordResult:
         """Store one return, all or nothing, and say what it was.
 
@@ -266,11 +324,11 @@ class Store:
                 _insert_findings(db, new_id, (f,))
                 return RecordResult(new_id, "duplicate", first[1], duplicate_of=first[0])
 
-            standing: list[tuple[int, str]] = []
+            standing: list[tuple[int, str, str]] = []
             kind: Kind = "new"
             if department and period:
                 standing = db.execute(
-                    "SELECT id, outcome FROM submissions WHERE department = ? AND period = ? AND kind != 'duplicate' "
+                    "SELECT id, outcome, kind FROM submissions WHERE department = ? AND period = ? AND kind != 'duplicate' "
                     "AND superseded_by IS NULL ORDER BY id", (department, period)).fetchall()
                 earlier = db.execute(
                     "SELECT COUNT(*) FROM submissions WHERE department = ? AND period = ? AND kind != 'duplicate'",
@@ -281,8 +339,9 @@ class Store:
                 if earlier:
                     kind = "correction" if latest and period < latest else "resubmission"
             accepted = checked.outcome != "rejected"
-            replaced = [sid for sid, outcome in standing if accepted or outcome == "rejected"]
-            previous = next((sid for sid, outcome in reversed(standing) if outcome != "rejected"), None)
+            replaced = [sid for sid, outcome, _ in standing if accepted or outcome == "rejected"]
+            previous = next((sid for sid, outcome, kind in reversed(standing) if outcome != "rejected" and kind != "import"),
+                            None) or next((sid for sid, outcome, _ in reversed(standing) if outcome != "rejected"), None)
             superseded = (previous if accepted else None) or (replaced[-1] if replaced else None)
             # The write lock is held, so the next id is ours; the old current row must step aside
             # before the new one is inserted (one_current_return), hence the deferred foreign key.
@@ -368,10 +427,11 @@ class Store:
             where.append(f"v.submission_id IN ({','.join('?' * len(submission_ids))})")
             params.extend(submission_ids)
         if current:
-            where.append("s.outcome != 'rejected' AND s.kind != 'duplicate' AND s.superseded_by IS NULL")
+            where.append(_CURRENT)
         sql = (
             "SELECT v.submission_id, v.indicator, v.department, v.period, v.value, v.numerator, v.denominator, v.marker, "
-            "v.sheet, v.cell, v.raw, v.comment, v.comment_from, s.superseded_by IS NULL AND s.outcome != 'rejected', "
+            "v.sheet, v.cell, v.raw, v.comment, v.comment_from, s.superseded_by IS NULL AND s.outcome != 'rejected' "
+            "AND v.superseded_by IS NULL, "
             "s.received_at, s.original_name FROM submitted_values v JOIN submissions s ON s.id = v.submission_id"
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY v.period, v.department, v.submission_id, v.indicator"
@@ -432,6 +492,14 @@ class Store:
                 self._series_key, self._series = (department, before), by_indicator
             return list(self._series.get(indicator, ()))
 
+    def denominators(self, indicator: str, department: str, before: str) -> list[tuple[str, float]]:
+        """validate.History: a department's current denominators of a ratio indicator for months
+        before `before`, oldest first (from the same cache as `series`)."""
+        with self._lock:
+            self.series(indicator, department, before)  # refreshes the cache when the store changed
+            months = self._denominators.get(department, {})
+            return [(p, months[p][indicator]) for p in sorted(months) if p < before and indicator in months[p]]
+
     def forget_history(self) -> None:
         """Drop the cache behind `series` (a department's history of every indicator: ~60 MB
         at 10,000 returns); it is rebuilt from the store when next asked."""
@@ -440,26 +508,31 @@ class Store:
 
     def _forget(self) -> None:
         self._months, self._stale, self._series_key, self._series = {}, {}, None, {}
+        self._denominators = {}
 
     def _department_months(self, department: str) -> dict[str, dict[str, float]]:
         months = self._months.get(department)
         stale = self._stale.pop(department, set())
+        denominators = self._denominators.setdefault(department, {})
         if months is None:
             months = self._months[department] = {}
+            denominators.clear()
             stale = {""}
         for period in sorted(stale):
             if period:
                 months.pop(period, None)
+                denominators.pop(period, None)
             rows = self._query(
                 "SELECT v.indicator, v.period, v.value, v.numerator, v.denominator FROM submissions s "
                 "JOIN submitted_values v ON v.submission_id = s.id WHERE s.department = ? AND v.department = ? "
-                "AND s.outcome != 'rejected' AND s.kind != 'duplicate' AND s.superseded_by IS NULL"
-                + (" AND s.period = ? AND v.period = ?" if period else ""),
+                f"AND {_CURRENT}" + (" AND s.period = ? AND v.period = ?" if period else ""),
                 (department, department, *((period, period) if period else ())))
             for code, month, value, numerator, denominator in rows:
                 number = numerator / denominator if numerator is not None and denominator else value
                 if number is not None:
                     months.setdefault(month, {})[code] = number
+                if denominator is not None:
+                    denominators.setdefault(month, {})[code] = denominator
         return months
 
     def last_month(self, department: str, period: str, catalogue: Catalogue | None = None) -> dict[str, str]:

@@ -7,6 +7,7 @@ interrupted upgrade leaves a store at a known version. A store from a newer xlq 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from xlq.core.errors import StoreError
 
@@ -69,7 +70,44 @@ _V2 = (
     """CREATE UNIQUE INDEX one_current_return ON submissions(department, period)
         WHERE outcome != 'rejected' AND kind != 'duplicate' AND superseded_by IS NULL""",
 )
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+
+
+def _v3(connection: sqlite3.Connection) -> None:
+    """Outcomes that never hide a loss, and imports that merge (issue 15), in one self-contained step:
+
+    - `submissions.outcome` may be 'accepted_with_errors' (some values were not used);
+    - `submissions.kind` may be 'import': a CSV row that supersedes one value, not the return;
+    - `submitted_values.superseded_by` names the import that replaced that one value;
+    - an import is current beside the department's return, so the one-current index skips it.
+
+    SQLite cannot alter a CHECK constraint, and rebuilding `submissions` would break the foreign
+    keys pointing at it, so the table's CREATE text is edited in place (the documented way for a
+    change no stored row can violate: every existing row satisfies the wider constraints)."""
+    old_outcome = "CHECK (outcome IN ('accepted', 'accepted_with_warnings', 'rejected'))"
+    new_outcome = "CHECK (outcome IN ('accepted', 'accepted_with_warnings', 'accepted_with_errors', 'rejected'))"
+    old_kind = "CHECK (kind IN ('new', 'duplicate', 'resubmission', 'correction'))"
+    new_kind = "CHECK (kind IN ('new', 'duplicate', 'resubmission', 'correction', 'import'))"
+    (sql,) = connection.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'submissions'").fetchone()
+    if old_outcome not in sql or old_kind not in sql:
+        raise StoreError("the store's submissions table is not the one this migration expects")
+    version = connection.execute("PRAGMA schema_version").fetchone()[0]
+    connection.execute("PRAGMA writable_schema = ON")
+    try:
+        connection.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'submissions'",
+                           (sql.replace(old_outcome, new_outcome).replace(old_kind, new_kind),))
+        connection.execute(f"PRAGMA schema_version = {version + 1}")
+    finally:
+        connection.execute("PRAGMA writable_schema = OFF")
+    for statement in (
+        "ALTER TABLE submitted_values ADD COLUMN superseded_by INTEGER REFERENCES submissions(id)",
+        "DROP INDEX one_current_return",
+        """CREATE UNIQUE INDEX one_current_return ON submissions(department, period)
+            WHERE outcome != 'rejected' AND kind NOT IN ('duplicate', 'import') AND superseded_by IS NULL""",
+    ):
+        connection.execute(statement)
+
+
+MIGRATIONS: tuple[tuple[str, ...] | Callable[[sqlite3.Connection], None], ...] = (_V1, _V2, _v3)
 """Ordered schema steps; the store's `PRAGMA user_version` is how many have been applied."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -85,8 +123,12 @@ def migrate(connection: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
             if connection.execute("PRAGMA user_version").fetchone()[0] >= number:
                 connection.execute("ROLLBACK")
                 continue
-            for statement in MIGRATIONS[number - 1]:
-                connection.execute(statement)
+            step = MIGRATIONS[number - 1]
+            if callable(step):
+                step(connection)
+            else:
+                for statement in step:
+                    connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {number}")
             connection.execute("COMMIT")
         except BaseException:
