@@ -336,7 +336,7 @@ def run_demo(root: Path) -> DemoSummary:
         summary = run_once(workspace, progress=False, clock=lambda arrived=arrived: arrived.astimezone(),
                            console_level=logging.WARNING)
         print(f"{month_label(period)}: {summary.describe()}", flush=True)
-        accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
+        accepted += sum(summary.count(o) for o in ("accepted", "accepted_with_warnings", "accepted_with_errors"))
         rejected += summary.count("rejected")
         for dept, folder in misfiled.items():
             rejected_copy = next((root / "rejected").glob(f"*__{dept} return {period}.xlsx"))
@@ -348,7 +348,7 @@ def run_demo(root: Path) -> DemoSummary:
                                console_level=logging.WARNING)
             print(f"{month_label(period)}: {dept} moves its return from {folder}'s folder to its own: "
                   f"{summary.describe()}", flush=True)
-            accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
+            accepted += sum(summary.count(o) for o in ("accepted", "accepted_with_warnings", "accepted_with_errors"))
         for dept, first_period, when in scenario.corrected:
             if when != period:
                 continue
@@ -361,7 +361,7 @@ def run_demo(root: Path) -> DemoSummary:
             summary = run_once(workspace, progress=False, clock=lambda later=later: later.astimezone(),
                                console_level=logging.WARNING)
             print(f"{month_label(first_period)} corrected by {dept}: {summary.describe()}", flush=True)
-            accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
+            accepted += sum(summary.count(o) for o in ("accepted", "accepted_with_warnings", "accepted_with_errors"))
     with Store(workspace.store_path) as store:
         findings = reconcile(store, catalogue, workspace).findings
     errors = sum(f.severity == "error" for f in findings)

@@ -62,6 +62,27 @@ class Workspace:
     catalogue_path: Path = field(default=Path("catalogue.toml"))
     watch: WatchSettings = WatchSettings()
     spc: SpcSettings = SpcSettings()
+    feedback_folder: str = "feedback"
+    share_inbox: str = ""
+    share_feedback: str = ""
+
+    @property
+    def feedback_path(self) -> Path:
+        """Where feedback copies are written (`[feedback] path`; default `feedback/` beside the inbox)."""
+        return self.root / self.feedback_folder
+
+    def people_inbox(self, department: str | None = None) -> str:
+        """The drop folder as people see it (`[share] inbox`, e.g. a UNC path), never the server's
+        own path: `inbox/LUT/` by default."""
+        base = self.share_inbox.rstrip("/\\") if self.share_inbox else "inbox"
+        sep = "\\" if "\\" in base else "/"
+        return f"{base}{sep}{department}{sep}" if department else f"{base}{sep}"
+
+    def people_feedback(self, department: str | None = None) -> str:
+        """The feedback folder as people see it (`[share] feedback`), default `feedback/LUT/`."""
+        base = self.share_feedback.rstrip("/\\") if self.share_feedback else "feedback"
+        sep = "\\" if "\\" in base else "/"
+        return f"{base}{sep}{department}{sep}" if department else f"{base}{sep}"
 
     @property
     def department_codes(self) -> tuple[str, ...]:
@@ -142,6 +163,12 @@ def load_workspace(root: Path | str = ".") -> Workspace:
     catalogue = data.get("catalogue", {})
     watch = data.get("watch", {})
     spc = data.get("spc", {})
+    share = data.get("share", {})
+    feedback = data.get("feedback", {})
+    if not isinstance(share, dict) or not all(isinstance(share.get(k, ""), str) for k in ("inbox", "feedback")):
+        raise fail("share", "inbox and feedback must be text: the folders as people open them, e.g. '\\\\server\\share\\inbox'")
+    if not isinstance(feedback, dict) or not isinstance(feedback.get("path", "feedback"), str):
+        raise fail("feedback.path", "must be a folder path (relative to this folder, or absolute)")
     try:
         watch_settings = WatchSettings(
             poll_seconds=float(watch.get("poll_seconds", 0)),
@@ -174,6 +201,9 @@ def load_workspace(root: Path | str = ".") -> Workspace:
         catalogue_path=root / str(catalogue.get("path", "catalogue.toml")),
         watch=watch_settings,
         spc=spc_settings,
+        feedback_folder=str(feedback.get("path", "feedback")),
+        share_inbox=share.get("inbox", ""),
+        share_feedback=share.get("feedback", ""),
     )
 
 
@@ -199,6 +229,14 @@ settle_seconds = 1      # a file is read once its size and mtime have been stabl
 rescan_seconds = 60     # full rescan regardless of events
 batch_seconds = 0.25    # rebuild this long after the last stored file (a burst gives one rebuild)
 require_department_folders = false
+
+[feedback]
+path = "feedback"       # feedback copies go to <path>/<DEPT>/; relative to this folder, or a path on the share
+
+[share]
+# How people reach the folders, for the templates' instructions (never the server's own path):
+# inbox = '\\\\trust-fs01\\performance\\inbox'
+# feedback = '\\\\trust-fs01\\performance\\feedback'
 
 [spc]
 trend_length = 7        # points in a row rising or falling (NHSRplotthedots default)

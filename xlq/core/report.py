@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 
-from xlq.core.model import Finding
+from xlq.core.model import Finding, outcome_words
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -77,16 +77,20 @@ def log_line(finding: Finding) -> str:
 
 def status_table(status) -> str:
     """`xlq status`: one line per department for a month (a reconcile.PeriodStatus)."""
-    counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(status.counts().items()))
-    lines = [f"Returns for {status.period} (due {status.due}): {counts}"]
+    counts = ", ".join(f"{n} {outcome_words(s)}" for s, n in sorted(status.counts().items()))
+    lines = [f"Returns for {status.period} (due {status.due}): {counts}",
+             f"  {'Dept':<8} {'Outcome':<24} {'Used':>4} {'Not used':>8}  {'Received':<16}  File"]
     for row in status.departments:
         when = (row.received or "-")[:16].replace("T", " ")
-        reason = f"  {plain(row.reason, 120)}" if row.reason and row.reason != row.status.replace("_", " ") else ""
-        lines.append(f"  {row.department:<8} {row.status.replace('_', ' '):<24} {when:<20} {plain(row.file or '', 50)}"
-                     f"{reason}")
+        reason = f"  {plain(row.reason, 160)}" if row.reason and row.reason != outcome_words(row.status) else ""
+        counted = row.status not in ("missing", "rejected")
+        used, dropped = (str(row.used), str(row.not_used)) if counted else ("-", "-")
+        lines.append(f"  {row.department:<8} {outcome_words(row.status):<24} {used:>4} {dropped:>8}  {when:<16}  "
+                     f"{plain(row.file or '', 50)}{reason}")
     for sub in status.unidentified:
         received = sub.received_at[:16].replace("T", " ")
-        lines.append(f"  {'?':<8} {'rejected (unidentified)':<24} {received:<20} {plain(sub.original_name, 50)}")
+        lines.append(f"  {'?':<8} {'rejected (unidentified)':<24} {'-':>4} {'-':>8}  {received:<16}  "
+                     f"{plain(sub.original_name, 50)}")
     return "\n".join(lines)
 
 
@@ -130,10 +134,25 @@ def reason_text(submission, findings: Iterable[Finding], first, workspace) -> st
     lines += [_reason_line(f) for f in errors]
     if warnings:
         lines += ["", "Also check (warnings):"] + [_reason_line(f) for f in warnings]
-    lines += ["", "What to do: correct your workbook (the .feedback.xlsx file beside this one, when there is one,",
-              "is a copy of it with the problem cells highlighted and commented), then save it as .xlsx and",
-              f"drop it into {folder} again. Nothing from this file was counted.", ""]
+    lines += ["", "What to do: " + what_to_do(errors, folder), "Nothing from this file was counted.", ""]
     return "\n".join(lines)
+
+
+_PLACE_ONLY = frozenset({"wrong-department-folder", "future-period", "duplicate-file"})
+
+
+def what_to_do(errors: Sequence[Finding], folder: str) -> str:
+    """The one instruction a rejected return's department needs, as specific as its errors allow:
+    a file in the wrong folder only needs moving, not correcting."""
+    codes = {f.rule for f in errors}
+    if codes == {"wrong-department-folder"}:
+        target = next((f.value for f in errors if f.value and f.value != "(none)"), "")
+        return (f"nothing in the workbook needs changing: move it to inbox/{target}/." if target else
+                "nothing in the workbook needs changing: move it to your department's folder in inbox/.")
+    if codes == {"future-period"}:
+        return f"nothing in the workbook needs changing: drop it into {folder} again when that month is being collected."
+    return (f"correct what is listed above (the feedback copy in feedback/ is your workbook with the problem cells "
+            f"highlighted and a first sheet listing each one), save it as .xlsx and drop it into {folder} again.")
 
 
 def _reason_line(finding: Finding) -> str:

@@ -245,9 +245,10 @@ class Worker:
             return _failed(path, sha, size, "file-unreadable", f"the reader stopped ({detail})")
         return _failed(path, sha, size, "file-unreadable", detail)
 
-    def feedback(self, src: Path | str, dst: Path | str, marks: Sequence[Mark], title: str = "") -> bool:
-        """Write the highlighted feedback copy of `src` to `dst` in the child; False if it could not."""
-        job = self._send("feedback", (str(src), str(dst), tuple(marks), title))
+    def feedback(self, src: Path | str, dst: Path | str, marks: Sequence[Mark], title: str = "",
+                 lines: Sequence[str] = ()) -> bool:
+        """Write the feedback copy of `src` to `dst` in the child; False if it could not."""
+        job = self._send("feedback", (str(src), str(dst), tuple(marks), title, tuple(lines)))
         status, _ = self._receive(job, time.monotonic())
         return status == "ok"
 

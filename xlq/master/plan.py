@@ -27,7 +27,7 @@ CELL_LIMIT = 32_767
 CUT_FLAG = " [cut]"
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-RECEIVED = ("accepted", "accepted_with_warnings", "late")
+RECEIVED = ("accepted", "accepted_with_warnings", "accepted_with_errors", "late")
 NO_VALUE_STATUSES = ("rejected", "missing")
 
 SCORECARD = "Scorecard"
@@ -144,7 +144,7 @@ def scorecard_layout(periods: Sequence[str], lead: Sequence[Column] = LEAD_COLUM
 
 def submissions_layout(periods: Sequence[str]) -> Layout:
     return Layout([Column("code", "Code", 9), Column("name", "Department", 40),
-                   *(Column(month_key(p), month_label(p), 10) for p in periods),
+                   *(Column(month_key(p), month_label(p), 12) for p in periods),
                    Column("received", "Received", 10)])
 
 

@@ -23,6 +23,7 @@ from xlq.master.plan import (
     BREAKDOWN,
     ERRORS,
     PERIOD_WIDTH,
+    RECEIVED,
     SCORECARD,
     SUBMISSIONS,
     Column,
@@ -251,6 +252,7 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
         info = plan.workspace.department(dept)
         ws.write_string(row, layout.col("code"), dept, st.text(bold=True))
         ws.write_string(row, layout.col("name"), clean(info.name if info else dept, 255), st.text())
+        ws.set_row(row, 27)  # two lines: "Accepted with / warnings"
         received = 0
         for period in plan.periods:
             col = layout.col(month_key(period))
@@ -259,12 +261,15 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
                 ws.write_blank(row, col, None, st.text())
                 continue
             label, fill, font = STATUS_STYLE.get(status.status, (status.status, "#FFFFFF", "#000000"))
-            received += status.status in ("accepted", "accepted_with_warnings", "late")
+            received += status.status in RECEIVED
             found = plan.submission_findings.get((dept, period), [])
             if found:
                 target = plan.errors_row(found[0])
                 links.add(row, col, internal_link(ERRORS, target, 0), f"Validation Errors row {target + 1}")
-            ws.write_string(row, col, label, st.text(align="center", bg_color=fill, font_color=font, bold=bool(found)))
+            if status.not_used:
+                label += f" ({status.not_used} not used)"
+            ws.write_string(row, col, label, st.text(align="center", bg_color=fill, font_color=font, bold=bool(found),
+                                                     text_wrap=True))
             if status.status != "accepted":
                 lines = [f"Received {status.received}" if status.received else "Not received",
                          *([f"File: {status.file}"] if status.file else []),
@@ -275,13 +280,15 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     ws.write_string(total, layout.col("name"), "Returns received", st.text(bold=True))
     for period in plan.periods:
         count = sum(1 for d in plan.departments
-                    if subs.get((d, period)) and subs[(d, period)].status in ("accepted", "accepted_with_warnings", "late"))
+                    if subs.get((d, period)) and subs[(d, period)].status in RECEIVED)
         ws.write_number(total, layout.col(month_key(period)), count, st.text(bold=True, align="center"))
     key_row = total + 2
     ws.write_string(key_row, 0, "Key", st(bold=True))
     key_col = layout.col("name") + 1
     for n, (label, fill, font) in enumerate(STATUS_STYLE.values()):
-        ws.write_string(key_row, key_col + n, label, st.text(align="center", bg_color=fill, font_color=font))
+        ws.write_string(key_row, key_col + n, label, st.text(align="center", bg_color=fill, font_color=font,
+                                                             text_wrap=True))
+    ws.set_row(key_row, 27)
     ws.freeze_panes(header + 1, layout.col("name") + 1)
     _print_setup(ws, header, key_row, layout.last, 9, f"{plan.workspace.organisation}: {SUBMISSIONS}")
 

@@ -127,11 +127,11 @@ class Pipeline:
             self._feedback_worker = Worker(timeout=self._worker_timeout) if self._worker_timeout else Worker()
         return self._feedback_worker
 
-    def _write_feedback(self, src: Path, dst: Path, marks: Sequence[Mark], title: str) -> bool:
+    def _write_feedback(self, src: Path, dst: Path, marks: Sequence[Mark], title: str, lines: Sequence[str] = ()) -> bool:
         if not self._in_process:
-            return self.feedback_worker.feedback(src, dst, marks, title)
+            return self.feedback_worker.feedback(src, dst, marks, title, lines)
         try:
-            write_feedback(str(src), str(dst), tuple(marks), title)
+            write_feedback(str(src), str(dst), tuple(marks), title, tuple(lines))
         except Exception as exc:  # a feedback copy is a courtesy; the reason file is the record
             log.warning("no feedback copy for %s: %s", plain(src.name, 120), exc)
             return False
