@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import datetime as dt
 from pathlib import Path
 
@@ -157,7 +159,11 @@ def test_identity_is_on_a_very_hidden_protected_sheet_and_in_defined_names(lut, 
     assert meta.sheet_state == "veryHidden" and meta.protection.sheet
     expected = {"template": TEMPLATE_FORMAT, "organisation": workspace.organisation, "department": "LUT",
                 "period": PERIOD, "catalogue_version": catalogue.version, "template_version": TEMPLATE_VERSION}
-    assert read_meta(lut) == expected
+    carried = read_meta(lut)
+    indicators = json.loads(carried.pop("catalogue"))  # for `xlq validate` on the department's own machine
+    assert carried == expected
+    assert [i["code"] for i in indicators] == [i.code for i in catalogue.for_department("LUT", PERIOD,
+                                                                                      workspace.department_codes)]
     for key in META_KEYS:
         ((sheet, ref),) = wb.defined_names[f"xlq_{key}"].destinations
         assert sheet == "xlq_meta" and meta[ref.replace("$", "")].value == expected[key]
