@@ -276,8 +276,9 @@ def test_instructions_say_where_to_drop_the_file_whom_to_ask_and_what_markers_me
     ws = openpyxl.load_workbook(lut)["Instructions"]
     text = " ".join(str(v) for row in ws.iter_rows(values_only=True) for v in row if v)
     for needle in ("inbox/LUT/", "luton.adults@example.nhs.uk", workspace.organisation, "N/A", "TBA",
-                   "Comment", "without a password", "10 January 2024", "Percent", "Validation Errors"):
+                   "Comment", "without a password", "10 January 2024", "Percent", "feedback/LUT/", "accepted with errors"):
         assert needle in text, needle
+    assert str(workspace.root) not in text  # the server's own path means nothing on a department's PC
     assert ws.protection.sheet
 
 
