@@ -61,6 +61,14 @@ def findings_table(findings: Sequence[Finding]) -> str:
     return "\n".join(lines)
 
 
+def outcome_text(outcome: str, not_used: Sequence[str] = ()) -> str:
+    """The outcome in words, naming what was lost: `accepted with errors (2 values not used: A, B)`."""
+    words = outcome_words(outcome)
+    if not_used and outcome != "rejected":
+        words += f" ({len(not_used)} value{'s' if len(not_used) != 1 else ''} not used: {', '.join(not_used)})"
+    return words
+
+
 def finding_dict(finding: Finding) -> dict[str, str | None]:
     data = asdict(finding)
     data["location"] = finding.location

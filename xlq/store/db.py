@@ -11,7 +11,6 @@ submission per department and month; a partial unique index makes a second one i
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -24,6 +23,10 @@ from xlq.core import rules
 from xlq.core.catalogue import shift_period
 from xlq.core.errors import StoreBusy, StoreError
 from xlq.core.model import Checked, Finding, Outcome, Value
+from xlq.store.merge import CURRENT as _CURRENT
+from xlq.store.merge import check_values as _check_values
+from xlq.store.merge import insert_findings as _insert_findings
+from xlq.store.merge import record_import
 from xlq.store.schema import migrate
 
 if TYPE_CHECKING:
@@ -105,8 +108,6 @@ _SUBMISSION_COLUMNS = (
     "id, sha256, original_name, arrived_in, received_at, location, department, period, outcome, kind, "
     "duplicate_of, superseded_by, organisation, catalogue_version, template_version, contact, recorded_at"
 )
-_CURRENT = "s.outcome != 'rejected' AND s.kind != 'duplicate' AND s.superseded_by IS NULL AND v.superseded_by IS NULL"
-"""A value counts when its submission is current and no import has replaced that one value."""
 _FINDING_FIELDS = ("rule", "severity", "message", "department", "period", "indicator", "sheet", "cell", "value", "file")
 
 
@@ -250,47 +251,9 @@ class Store:
         return out
 
     def record_import(self, receipt: Receipt, checked: Checked) -> RecordResult:
-        """Store imported values as a merge: each supersedes only the current value of its own
-        indicator (whichever return or import gave it), and the rest of the month stays current.
-        `superseded` is the return whose values were amended, if any."""
-        identity = checked.parsed.identity
-        assert identity is not None
-        department, period = identity.department, identity.period
-        _check_values(checked.values, department, period)
-        self._stale.setdefault(department, set()).add(period)
-        if self._series_key and self._series_key[0] == department:
-            self._series_key = None
-        with self._transaction() as db:
-            first = db.execute("SELECT id, outcome FROM submissions WHERE sha256 = ? AND kind != 'duplicate' "
-                               "AND outcome != 'rejected' ORDER BY id LIMIT 1", (receipt.sha256,)).fetchone()
-            if first:
-                new_id = self._insert_submission(db, receipt, checked, department, period, first[1], "duplicate", first[0])
-                _insert_findings(db, new_id, (rules.finding("duplicate-file", f"submission {first[0]}",
-                                                            department=department, period=period,
-                                                            file=receipt.original_name),))
-                return RecordResult(new_id, "duplicate", first[1], duplicate_of=first[0])
-            new_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM submissions").fetchone()[0]
-            amended = None
-            if checked.outcome != "rejected" and checked.values:
-                codes = [v.indicator for v in checked.values]
-                marks = ",".join("?" * len(codes))
-                rows = db.execute(
-                    "SELECT v.submission_id, v.indicator FROM submitted_values v JOIN submissions s ON s.id = v.submission_id "
-                    f"WHERE v.department = ? AND v.period = ? AND v.indicator IN ({marks}) AND {_CURRENT}",
-                    (department, period, *codes)).fetchall()
-                for submission_id, code in rows:
-                    db.execute("UPDATE submitted_values SET superseded_by = ? WHERE submission_id = ? AND indicator = ?",
-                               (new_id, submission_id, code))
-                amended = rows[0][0] if rows else None
-            self._insert_submission(db, receipt, checked, department, period, checked.outcome, "import", None, new_id)
-            if checked.outcome != "rejected":
-                db.executemany(
-                    "INSERT INTO submitted_values (submission_id, indicator, department, period, value, numerator, "
-                    "denominator, marker, sheet, cell, raw, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(new_id, v.indicator, v.department, v.period, v.value, v.numerator, v.denominator, v.marker, v.sheet,
-                      v.cell, v.raw, v.comment) for v in checked.values])
-            _insert_findings(db, new_id, checked.findings)
-            return RecordResult(new_id, "import", checked.outcome, superseded=amended)
+        """Store imported values as a merge (`xlq.store.merge.record_import`): each supersedes only
+        the current value of its own indicator, and the rest of the month stays current."""
+        return RecordResult(*record_import(self, receipt, checked))
 
     def record(self, receipt: Receipt, checked: Checked) -> RecordResult:
         """Store one return, all or nothing, and say what it was.
@@ -569,19 +532,6 @@ def _number(v: Value) -> float | None:
     return v.value
 
 
-def _check_values(values: Sequence[Value], department: str | None, period: str | None) -> None:
-    """Refuse what would corrupt the trail silently: SQLite stores NaN as NULL (a blank)."""
-    for v in values:
-        if (v.department, v.period) != (department, period):
-            raise ValueError(f"value {v.indicator} is for {v.department} {v.period}, the return for {department} {period}")
-        for number in (v.value, v.numerator, v.denominator):
-            if number is not None and not math.isfinite(number):
-                raise ValueError(f"value {v.indicator} is not a finite number ({number})")
-    codes = [v.indicator for v in values]
-    if len(set(codes)) != len(codes):
-        raise ValueError("a return gives the same indicator twice")
-
-
 def _carry_comments(db: sqlite3.Connection, previous: int, values: Sequence[Value]) -> dict[str, tuple[str, int]]:
     """Comments explaining a warning in the replaced return, for values resubmitted unchanged."""
     warned = {row[0] for row in db.execute(
@@ -598,12 +548,6 @@ def _carry_comments(db: sqlite3.Connection, previous: int, values: Sequence[Valu
         if (v.value, v.numerator, v.denominator, v.marker) == old[:4]:
             carried[v.indicator] = (old[4], old[5] or previous)
     return carried
-
-
-def _insert_findings(db: sqlite3.Connection, submission_id: int, findings: Sequence[Finding]) -> None:
-    db.executemany(
-        f"INSERT INTO findings (submission_id, {', '.join(_FINDING_FIELDS)}) VALUES (?{', ?' * len(_FINDING_FIELDS)})",
-        [(submission_id, *(getattr(f, name) for name in _FINDING_FIELDS)) for f in findings])
 
 
 def _filters(prefix: str = "", **columns: object) -> tuple[list[str], list[object]]:

@@ -10,7 +10,6 @@ are. Layout contract shared with the reader: see HELPERS.md ("template layout co
 from __future__ import annotations
 
 import json
-
 import math
 import os
 import tempfile
