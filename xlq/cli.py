@@ -101,7 +101,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             results = check_files(files, catalogue, workspace)
     if args.json:
         payload = [
-            {"file": str(path), "outcome": checked.outcome, "values_used": len(checked.values),
+            {"file": str(path), "outcome": checked.outcome, "values_used": checked.used,
              "not_used": list(checked.not_used), **({"note": notes[path]} if path in notes else {}),
              "findings": [finding_dict(f) for f in sort_findings(checked.findings)]}
             for path, checked in results
@@ -114,7 +114,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print("Skipped (they need the trust's records):")
             print("\n".join(f"  - {text}" for text in skipped))
         for path, checked in results:
-            print(f"{path}: {outcome_text(checked.outcome, checked.not_used)}; {len(checked.values)} values used, "
+            print(f"{path}: {outcome_text(checked.outcome, checked.not_used)}; {checked.used} values used, "
                   f"{len(checked.findings)} findings")
             if path in notes:
                 print(f"  note: {notes[path]}")

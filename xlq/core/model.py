@@ -131,6 +131,11 @@ class Value:
     raw: str = ""
     comment: str = ""
 
+    @property
+    def given(self) -> bool:
+        """A figure was given (a number, 0/0 or a marker), not left blank."""
+        return self.value is not None or self.marker is not None or self.numerator is not None
+
 
 @dataclass(frozen=True)
 class Checked:
@@ -144,6 +149,11 @@ class Checked:
     values: tuple[Value, ...]
     findings: tuple[Finding, ...]
     outcome: Outcome
+
+    @property
+    def used(self) -> int:
+        """How many figures reach the master: values given (a number or a marker), not blanks."""
+        return sum(1 for v in self.values if v.given and v.indicator not in self.not_used)
 
     @property
     def not_used(self) -> tuple[str, ...]:

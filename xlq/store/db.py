@@ -245,7 +245,8 @@ class Store:
         out: dict[tuple[str, str], set[str]] = {}
         for dept, month, code in self._query(
                 "SELECT v.department, v.period, v.indicator FROM submitted_values v JOIN submissions s "
-                f"ON s.id = v.submission_id WHERE v.period IN ({','.join('?' * len(periods))}) AND {_CURRENT}",
+                f"ON s.id = v.submission_id WHERE v.period IN ({','.join('?' * len(periods))}) AND {_CURRENT} "
+                "AND (v.value IS NOT NULL OR v.marker IS NOT NULL OR v.numerator IS NOT NULL)",
                 list(periods)):
             out.setdefault((dept, month), set()).add(code)
         return out

@@ -46,6 +46,8 @@ def record_import(store: Any, receipt: Any, checked: Checked) -> tuple[int, str,
             return (new_id, "duplicate", first[1], None, first[0])
         new_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM submissions").fetchone()[0]
         amended = None
+        # the import's own row first: the values it replaces point at it (a foreign key)
+        store._insert_submission(db, receipt, checked, department, period, checked.outcome, "import", None, new_id)
         if checked.outcome != "rejected" and checked.values:
             codes = [v.indicator for v in checked.values]
             marks = ",".join("?" * len(codes))
@@ -57,7 +59,6 @@ def record_import(store: Any, receipt: Any, checked: Checked) -> tuple[int, str,
                 db.execute("UPDATE submitted_values SET superseded_by = ? WHERE submission_id = ? AND indicator = ?",
                            (new_id, submission_id, code))
             amended = rows[0][0] if rows else None
-        store._insert_submission(db, receipt, checked, department, period, checked.outcome, "import", None, new_id)
         if checked.outcome != "rejected":
             db.executemany(
                 "INSERT INTO submitted_values (submission_id, indicator, department, period, value, numerator, "
@@ -66,8 +67,6 @@ def record_import(store: Any, receipt: Any, checked: Checked) -> tuple[int, str,
                   v.cell, v.raw, v.comment) for v in checked.values])
         insert_findings(db, new_id, checked.findings)
         return (new_id, "import", checked.outcome, amended, None)
-
-
 
 
 def check_values(values: Sequence[Value], department: str | None, period: str | None) -> None:

@@ -130,7 +130,8 @@ class Filer:
     def _feedback(self, store: Store, candidate: Candidate, submission: Submission, dest: Path) -> None:
         """The feedback copy of every return with findings, in the department's feedback folder."""
         findings = [sf.finding for sf in store.findings([submission.id])]
-        used = len(store.values(submission_ids=[submission.id], current=False, numbers_only=True))
+        used = sum(1 for sv in store.values(submission_ids=[submission.id], current=False, numbers_only=True)
+                   if sv.value.given)
         request = feedback_request(self.workspace, submission, findings, dest.name, used, candidate.department)
         if request is None or request.path.exists():
             return
