@@ -143,7 +143,7 @@ def test_the_feedback_copy_highlights_and_comments_each_flagged_cell(ws, tmp_pat
     book = openpyxl.load_workbook(target)
     sheet = book["Return"]
     assert sheet["F14"].fill.fgColor.rgb.endswith("FFC7CE") and "not a number" in sheet["F14"].comment.text
-    assert sheet["F15"].fill.fgColor.rgb.endswith("FFEB9C")
+    assert sheet["F15"].fill.fgColor.rgb.endswith("F8CBAD")
     summary = book["What happened"]
     rows = [[c.value for c in row] for row in summary.iter_rows()]
     assert [3, "error", "whole file", None, "The period has not ended yet."] in rows

@@ -90,13 +90,13 @@ def feedback_request(workspace: Workspace, submission: Submission, findings: Seq
                   f"drop the whole file into {inbox} again. The new file replaces this one, so the missing figures are "
                   "counted."]
         if warnings:
-            lines.append("Cells marked amber were used, but look unusual: check them, and if a figure is right say why "
+            lines.append("Cells marked orange were used, but look unusual: check them, and if a figure is right say why "
                          "in its Comment.")
     else:
         lines.append(f"Your return was accepted with warnings: all {used} figures were used in the trust's scorecard, "
                      "but some look unusual.")
         lines += ["## What to do",
-                  "Check each cell marked amber on the Return sheet. If a figure is right, nothing needs to change; say "
+                  "Check each cell marked orange on the Return sheet. If a figure is right, nothing needs to change; say "
                   f"why in its Comment next month. If it is wrong, correct it and drop the whole file into {inbox} again."]
     lines.append(f"## Everything we found ({len(errors)} error(s), {len(warnings)} warning(s))")
     marks = tuple(Mark(f.severity, plain(f.message, 1000), f.sheet, f.cell, f.indicator,
@@ -109,8 +109,9 @@ def feedback_request(workspace: Workspace, submission: Submission, findings: Seq
 
 _CELL_RE = re.compile(r"^\$?([A-Z]{1,3})\$?([0-9]{1,7})$")
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_FILLS = {"error": "FFC7CE", "warning": "FFEB9C"}
-_INKS = {"error": "9C0006", "warning": "9C5700"}
+_FILLS = {"error": "FFC7CE", "warning": "F8CBAD"}  # warning orange, not the template's input yellow
+_INKS = {"error": "9C0006", "warning": "833C0B"}
+_EDGES = {"error": "C00000", "warning": "ED7D31"}
 _HEADLINE = {"rejected": "C00000", "accepted with errors": "C00000", "accepted with warnings": "9C5700"}
 
 
@@ -141,7 +142,6 @@ def write_feedback(src: str, dst: str, marks: Sequence[Mark], title: str = "", l
 
     workbook = openpyxl.load_workbook(src)
     default = workbook["Return"] if "Return" in workbook.sheetnames else workbook.worksheets[0]
-    thick = Side(style="medium", color="C00000")
     notes: dict[tuple[str, str], list[Mark]] = {}
     for mark in marks:
         sheet = mark.sheet if mark.sheet in workbook.sheetnames else default.title
@@ -152,8 +152,8 @@ def write_feedback(src: str, dst: str, marks: Sequence[Mark], title: str = "", l
             cell = workbook[sheet][ref]
             worst = "error" if any(m.severity == "error" for m in cell_marks) else "warning"
             cell.fill = PatternFill("solid", fgColor=_FILLS[worst])
-            if worst == "error":
-                cell.border = Border(left=thick, right=thick, top=thick, bottom=thick)
+            edge = Side(style="medium", color=_EDGES[worst])
+            cell.border = Border(left=edge, right=edge, top=edge, bottom=edge)
             text = "\n".join(_text(f"{m.title or m.severity}: {m.message}") for m in cell_marks)
             comment = Comment(text[:2000], "xlq")
             comment.width, comment.height = 320, 40 + 16 * min(20, text.count("\n") + len(text) // 50)
