@@ -90,7 +90,9 @@ def status_table(status) -> str:
              f"  {'Dept':<8} {'Outcome':<24} {'Used':>4} {'Not used':>8}  {'Received':<16}  File"]
     for row in status.departments:
         when = (row.received or "-")[:16].replace("T", " ")
-        reason = f"  {plain(row.reason, 160)}" if row.reason and row.reason != outcome_words(row.status) else ""
+        words = outcome_words(row.status)
+        detail = row.reason[len(words):].lstrip(" ,") if row.reason.startswith(words) else row.reason
+        reason = f"  {plain(detail, 160)}" if detail else ""
         counted = row.status not in ("missing", "rejected")
         used, dropped = (str(row.used), str(row.not_used)) if counted else ("-", "-")
         lines.append(f"  {row.department:<8} {outcome_words(row.status):<24} {used:>4} {dropped:>8}  {when:<16}  "
