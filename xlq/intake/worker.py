@@ -7,7 +7,7 @@ dies the file becomes a finding, a fresh child starts, and the caller goes on. O
 serves many files and requests are pipelined (the next file is parsed while the caller
 validates and stores the previous one), so isolation costs well under a millisecond a file.
 
-The child also writes the feedback copy of a rejected workbook (`xlq.intake.feedback`), because
+The child also writes the feedback copy of a return with findings (`xlq.intake.feedback`), because
 that means loading the untrusted file with openpyxl.
 """
 
