@@ -277,7 +277,7 @@ def test_validate_outside_a_workspace_checks_against_the_template_itself(trust, 
     pc = tmp_path / "department-pc"
     pc.mkdir()
     good = shutil.copy(drop(trust, "good.xlsx", figures(trust)), pc / "good.xlsx")
-    bad = shutil.copy(drop(trust, "bad.xlsx", figures(trust, **{count: {"Value": "twelve"}})), pc / "bad.xlsx")
+    shutil.copy(drop(trust, "bad.xlsx", figures(trust, **{count: {"Value": "twelve"}})), pc / "bad.xlsx")
     monkeypatch.chdir(pc)
     code, out = cli(capsys, "validate", "good.xlsx")
     assert code == 0, out

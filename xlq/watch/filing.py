@@ -75,9 +75,10 @@ def write_text(path: Path, text: str) -> None:
 
 
 class Filer:
-    """Everything that happens to a file after its record is committed: the reason file and
-    feedback copy of a rejected return, then the move out of inbox/ (the last step, so a file
-    still in inbox/ is never lost). Names carry the receipt time and never overwrite."""
+    """Everything that happens to a file after its record is committed: the reason file of a
+    rejected return, the feedback copy of every return with findings (in feedback/<DEPT>/), then
+    the move out of inbox/ (the last step, so a file still in inbox/ is never lost). Names carry
+    the receipt time and never overwrite."""
 
     def __init__(self, workspace: Workspace, write_feedback: FeedbackWriter,
                  clock: Callable[[], dt.datetime] | None = None) -> None:

@@ -10,7 +10,8 @@ Order of operations for one file, chosen so a kill -9 at any point is repaired o
    receipt's `stored_path` set to the file's final destination: the store is the journal.
    Returns are recorded in groups committed together (one fsync per group, not per file);
    steps 4 and 5 happen for a group's files only after its commit;
-4. write the reason file and the feedback copy of a rejected return (each written under a
+4. write the reason file of a rejected return and the feedback copy of any return with
+   findings (each written under a
    temporary name and renamed; recovery rewrites them from the stored findings when missing);
 5. move the file out of inbox/, never overwriting (the last step: a file still in inbox/ is
    never lost). Steps 4 and 5 are `xlq.watch.filing.Filer`'s; finding files is
