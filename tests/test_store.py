@@ -82,6 +82,33 @@ def test_a_version_1_store_is_migrated_in_order_and_keeps_its_rows(tmp_path: Pat
         assert "one_current_return" in indexes
 
 
+def test_migration_3_widens_the_outcome_and_kind_checks_in_place_and_keeps_every_row(tmp_path: Path) -> None:
+    """accepted_with_errors and import (issue 15): the CHECK constraints are widened without
+    rebuilding the table; a second connection sees the new schema, and nothing else changes."""
+    path = tmp_path / "v2.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA foreign_keys = ON")
+    assert migrate(db, upto=2) == 2
+    db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, department, period, "
+               "outcome, kind) VALUES ('abc', 'A.xlsx', 'inbox', '2024-01-05T10:00:00', 'archive/A.xlsx', 'A', '2023-12', "
+               "'accepted_with_warnings', 'new')")
+    db.execute("INSERT INTO submitted_values (submission_id, indicator, department, period, value, sheet, cell, raw, "
+               "comment) VALUES (1, 'FALLS', 'A', '2023-12', 3, 'Return', 'F9', '3', '')")
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, outcome, kind) "
+                   "VALUES ('d', 'B.xlsx', 'inbox', 'now', 'x', 'accepted_with_errors', 'new')")
+    assert migrate(db) == SCHEMA_VERSION == 3
+    db.close()
+    with Store(path) as store:
+        assert store._db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert current(store, "A", "2023-12") == {"FALLS": 3.0}
+        store._db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, outcome, "
+                          "kind) VALUES ('d', 'B.xlsx', 'inbox', 'now', 'x', 'accepted_with_errors', 'import')")
+        with pytest.raises(sqlite3.IntegrityError):
+            store._db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, "
+                              "outcome, kind) VALUES ('e', 'C.xlsx', 'inbox', 'now', 'x', 'kept', 'new')")
+
+
 def test_a_store_from_a_newer_xlq_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite"
     db = sqlite3.connect(path)
