@@ -8,7 +8,7 @@ one story.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 
 from xlq.core.model import Finding, outcome_words
@@ -125,7 +125,7 @@ def reason_text(submission, findings: Iterable[Finding], first, workspace) -> st
     """The plain-words `.reason.txt` beside a rejected file (`submission`, and `first` for a
     duplicate of a rejected file, are store Submissions)."""
     ordered = sort_findings(findings)
-    folder = f"inbox/{submission.department}/" if submission.department else submission.arrived_in + "/"
+    folder = workspace.people_inbox(submission.department) if submission.department else submission.arrived_in + "/"
     lines = [f"xlq did not accept this file: {plain(submission.original_name, 300)}", "",
              f"Received:    {submission.received_at[:19].replace('T', ' ')}",
              f"Dropped in:  {submission.arrived_in}/"]
@@ -144,25 +144,30 @@ def reason_text(submission, findings: Iterable[Finding], first, workspace) -> st
     lines += [_reason_line(f) for f in errors]
     if warnings:
         lines += ["", "Also check (warnings):"] + [_reason_line(f) for f in warnings]
-    lines += ["", "What to do: " + what_to_do(errors, folder), "Nothing from this file was counted.", ""]
+    lines += ["", "What to do: " + what_to_do(errors, folder, workspace.people_inbox),
+              "Nothing from this file was counted.", ""]
     return "\n".join(lines)
 
 
 _PLACE_ONLY = frozenset({"wrong-department-folder", "future-period", "duplicate-file"})
 
 
-def what_to_do(errors: Sequence[Finding], folder: str) -> str:
+def what_to_do(errors: Sequence[Finding], folder: str, inbox_of: Callable[[str], str] | None = None,
+               fix: str = "") -> str:
     """The one instruction a rejected return's department needs, as specific as its errors allow:
-    a file in the wrong folder only needs moving, not correcting."""
+    a file in the wrong folder only needs moving, not correcting. `inbox_of` names a department's
+    drop folder as people see it (`Workspace.people_inbox`); `fix` replaces the general advice."""
     codes = {f.rule for f in errors}
     if codes == {"wrong-department-folder"}:
         target = next((f.value for f in errors if f.value and f.value != "(none)"), "")
-        return (f"nothing in the workbook needs changing: move it to inbox/{target}/." if target else
-                "nothing in the workbook needs changing: move it to your department's folder in inbox/.")
+        where = (inbox_of or (lambda code: f"inbox/{code}/"))(target) if target else ""
+        return (f"Nothing in the workbook needs changing: move it to {where}" if target else
+                "Nothing in the workbook needs changing: move it to your department's folder in inbox/.")
     if codes == {"future-period"}:
-        return f"nothing in the workbook needs changing: drop it into {folder} again when that month is being collected."
-    return (f"correct what is listed above (the feedback copy in feedback/ is your workbook with the problem cells "
-            f"highlighted and a first sheet listing each one), save it as .xlsx and drop it into {folder} again.")
+        return f"Nothing in the workbook needs changing: drop it into {folder} again when that month is being collected."
+    return fix or (f"Correct what is listed above (the feedback copy in feedback/ is your workbook with the problem "
+                   f"cells highlighted and a first sheet listing each one), save it as .xlsx and drop it into {folder} "
+                   "again.")
 
 
 def _reason_line(finding: Finding) -> str:

@@ -80,7 +80,9 @@ def feedback_request(workspace: Workspace, submission: Submission, findings: Seq
              "## What happened"]
     if outcome == "rejected":
         lines.append("Your return was rejected: nothing from this file was used in the trust's scorecard.")
-        lines += ["## What to do", what_to_do(errors, inbox).capitalize()]
+        fix = ("Correct each problem listed below (cells marked red on the Return sheet carry a note saying what is "
+               f"wrong), save the workbook as .xlsx and drop the whole file into {inbox} again.")
+        lines += ["## What to do", what_to_do(errors, inbox, workspace.people_inbox, fix)]
     elif outcome == "accepted_with_errors":
         total = used + len(dropped)
         lines.append(f"Your return was accepted with errors: {len(dropped)} of your {total} figures were NOT used in the "
