@@ -27,6 +27,7 @@ from xlq.core.report import plain
 from xlq.core.values import shown
 from xlq.intake.validate import validate
 from xlq.store.db import Receipt, Store
+from xlq.store.merge import record_import
 from xlq.watch.pipeline import STALE_MARKER
 
 COLUMNS = ("department", "period", "code", "value", "numerator", "denominator", "comment")
@@ -119,8 +120,8 @@ def import_history(workspace: Workspace, path: Path, catalogue: Catalogue | None
             outcome = judge(findings, checked.outcome == "rejected")
             checked = type(checked)(checked.parsed, checked.values, findings, outcome)
             receipt = Receipt(digest, path.name, "import", dt.datetime.now().isoformat(timespec="seconds"), str(path))
-            recorded = store.record_import(receipt, checked)
-            results += _row_results(rows, checked, recorded.kind == "duplicate")
+            _, kind, *_ = record_import(store, receipt, checked)
+            results += _row_results(rows, checked, kind == "duplicate")
     return ImportReport(tuple(sorted(results, key=lambda r: r.line)))
 
 

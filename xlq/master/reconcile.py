@@ -19,6 +19,7 @@ from xlq.core import rules
 from xlq.core.catalogue import Indicator, month_label, months_ending, shift_period
 from xlq.core.model import Finding, OrgValue, Reconciled, SubmissionStatus, Value, not_used, outcome_words
 from xlq.store.db import StoredValue, Submission
+from xlq.store.merge import current_indicators
 
 if TYPE_CHECKING:
     from xlq.core.catalogue import Catalogue
@@ -386,7 +387,7 @@ def _with_reasons(rows: list[DepartmentReturn], store: Store) -> list[Department
         if sf.finding.severity == "error" and sf.finding.message not in reasons.get(sf.submission_id, []):
             reasons.setdefault(sf.submission_id, []).append(sf.finding.message)
     counted = [r for r in rows if r.status not in ("rejected", "missing")]
-    used = store.current_values_by_month(sorted({r.period for r in counted}))
+    used = current_indicators(store, sorted({r.period for r in counted}))
     current_ids = [s.id for r in counted for s in r.attempts if s.current and s.kind != "import"]
     errors: dict[int, list[Finding]] = {}
     for sf in store.findings(current_ids) if current_ids else ():

@@ -26,7 +26,6 @@ from xlq.core.model import Checked, Finding, Outcome, Value
 from xlq.store.merge import CURRENT as _CURRENT
 from xlq.store.merge import check_values as _check_values
 from xlq.store.merge import insert_findings as _insert_findings
-from xlq.store.merge import record_import
 from xlq.store.schema import migrate
 
 if TYPE_CHECKING:
@@ -237,24 +236,6 @@ class Store:
                 raise self._operational(exc) from None
 
     # -- writing -------------------------------------------------------------------------------
-
-    def current_values_by_month(self, periods: Sequence[str]) -> dict[tuple[str, str], set[str]]:
-        """(department, period) -> the indicators with a current value: what reached the master."""
-        if not periods:
-            return {}
-        out: dict[tuple[str, str], set[str]] = {}
-        for dept, month, code in self._query(
-                "SELECT v.department, v.period, v.indicator FROM submitted_values v JOIN submissions s "
-                f"ON s.id = v.submission_id WHERE v.period IN ({','.join('?' * len(periods))}) AND {_CURRENT} "
-                "AND (v.value IS NOT NULL OR v.marker IS NOT NULL OR v.numerator IS NOT NULL)",
-                list(periods)):
-            out.setdefault((dept, month), set()).add(code)
-        return out
-
-    def record_import(self, receipt: Receipt, checked: Checked) -> RecordResult:
-        """Store imported values as a merge (`xlq.store.merge.record_import`): each supersedes only
-        the current value of its own indicator, and the rest of the month stays current."""
-        return RecordResult(*record_import(self, receipt, checked))
 
     def record(self, receipt: Receipt, checked: Checked) -> RecordResult:
         """Store one return, all or nothing, and say what it was.

@@ -24,6 +24,19 @@ CURRENT = "s.outcome != 'rejected' AND s.kind != 'duplicate' AND s.superseded_by
 """A value counts when its submission is current and no import has replaced that one value."""
 
 
+def current_indicators(store: Any, periods: Sequence[str]) -> dict[tuple[str, str], set[str]]:
+    """(department, period) -> the indicators with a current value given (not blank): what reached
+    the master, whichever return or import it came from (`store` is the `xlq.store.db.Store`)."""
+    out: dict[tuple[str, str], set[str]] = {}
+    if periods:
+        for dept, month, code in store._query(
+                "SELECT v.department, v.period, v.indicator FROM submitted_values v JOIN submissions s "
+                f"ON s.id = v.submission_id WHERE v.period IN ({','.join('?' * len(periods))}) AND {CURRENT} "
+                "AND (v.value IS NOT NULL OR v.marker IS NOT NULL OR v.numerator IS NOT NULL)", list(periods)):
+            out.setdefault((dept, month), set()).add(code)
+    return out
+
+
 def record_import(store: Any, receipt: Any, checked: Checked) -> tuple[int, str, str, int | None, int | None]:
     """Store imported values as a merge: each supersedes only the current value of its own
     indicator (whichever return or import gave it), and the rest of the month stays current.
