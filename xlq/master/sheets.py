@@ -252,7 +252,7 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
         info = plan.workspace.department(dept)
         ws.write_string(row, layout.col("code"), dept, st.text(bold=True))
         ws.write_string(row, layout.col("name"), clean(info.name if info else dept, 255), st.text())
-        ws.set_row(row, 27)  # two lines: "Accepted with / warnings"
+        labels: list[tuple[str, float]] = [("Accepted with warnings", 12)]  # at least two lines tall
         received = 0
         for period in plan.periods:
             col = layout.col(month_key(period))
@@ -263,19 +263,21 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
             label, fill, font = STATUS_STYLE.get(status.status, (status.status, "#FFFFFF", "#000000"))
             received += status.status in RECEIVED
             found = plan.submission_findings.get((dept, period), [])
-            if found:
-                target = plan.errors_row(found[0])
-                links.add(row, col, internal_link(ERRORS, target, 0), f"Validation Errors row {target + 1}")
             if status.not_used:
                 label += f" ({status.not_used} not used)"
-            ws.write_string(row, col, label, st.text(align="center", bg_color=fill, font_color=font, bold=bool(found),
-                                                     text_wrap=True))
+            labels.append((label, 12))
+            fmt = st.text(align="center", bg_color=fill, font_color=font, bold=bool(found), text_wrap=True)
+            target = plan.errors_row(found[0]) if found else 0
+            if not (found and links.add(row, col, internal_link(ERRORS, target, 0), f"Validation Errors row {target + 1}",
+                                        label, fmt)):
+                ws.write_string(row, col, label, fmt)
             if status.status != "accepted":
                 lines = [f"Received {status.received}" if status.received else "Not received",
                          *([f"File: {status.file}"] if status.file else []),
                          *([status.reason] if status.reason else [])]
                 write_note(ws, row, col, f"{dept} {month_label(period)}: {label}", lines)
         ws.write_number(row, layout.col("received"), received, st.text(align="center"))
+        ws.set_row(row, wrapped_height(labels, line=11.5))
     total = row + 1
     ws.write_string(total, layout.col("name"), "Returns received", st.text(bold=True))
     for period in plan.periods:
