@@ -159,6 +159,23 @@ def test_the_feedback_copy_of_an_accepted_with_errors_return_opens_on_what_happe
     assert not (trust[0].root / "archive" / PERIOD / "LUT" / (copy.name)).exists()
 
 
+def test_a_return_in_the_wrong_folder_hears_about_its_cells_too(trust) -> None:
+    count = codes_of(trust, "count")[0]
+    target = trust[0].root / "inbox" / "MSK" / "luton.xlsx"
+    fill(template(trust), target, figures(trust, **{count: {"Value": "lots"}}))
+    os.utime(target, (time.time() - 30, time.time() - 30))
+    (result,) = run(trust).results
+    assert result.outcome == "rejected" and result.errors == 2
+    reason = next((trust[0].root / "rejected").glob("*.reason.txt")).read_text(encoding="utf-8")
+    assert "[wrong-department-folder]" in reason and "[not-a-number]" in reason
+    (copy,) = (trust[0].root / "feedback" / "LUT").glob("*.feedback.xlsx")
+    book = openpyxl.load_workbook(copy)
+    text = " ".join(str(c) for row in book["What happened"].iter_rows(values_only=True) for c in row if c is not None)
+    assert "Dropped in another department's folder" in text and "'lots' is not a number" in text
+    ref = fill(template(trust), trust[0].root / "refs.xlsx", {}).ref(count)
+    assert book["Return"][ref].comment is not None
+
+
 def test_a_clean_return_gets_no_feedback_copy(trust) -> None:
     drop(trust, "clean.xlsx", figures(trust))
     (result,) = run(trust).results

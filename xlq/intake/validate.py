@@ -70,6 +70,12 @@ def validate(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, h
     if not _rejected(findings):
         findings += _file_checks(parsed, catalogue, workspace, folder_department, today, file)
     if _rejected(findings) or parsed.identity is None:
+        if parsed.identity is not None and {f.rule for f in findings if f.rule in rules.FILE_RULES} <= _PLACE_RULES:
+            # Only where or when it was sent is wrong: its cells are still judged, so the
+            # department fixes everything in one go instead of hearing about the cells next time.
+            judge = _Judge(parsed, catalogue, workspace, history, file)
+            judge.run()
+            findings += [f for f in judge.findings if f.rule not in rules.FILE_RULES]
         return Checked(parsed, (), tuple(findings), "rejected")
     judge = _Judge(parsed, catalogue, workspace, history, file)
     values = judge.run()
@@ -77,6 +83,10 @@ def validate(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, h
     if _rejected(findings):
         return Checked(parsed, (), tuple(findings), "rejected")
     return Checked(parsed, tuple(values), tuple(findings), outcome_of(findings, rejected=False))
+
+
+_PLACE_RULES = frozenset({"wrong-department-folder", "future-period"})
+"""File-level errors about where or when a return was sent, not what is in it."""
 
 
 def _rejected(findings: Sequence[Finding]) -> bool:

@@ -384,7 +384,7 @@ def _with_reasons(rows: list[DepartmentReturn], store: Store) -> list[Department
     rejected = {r.attempts[-1].id: r for r in rows if r.status == "rejected"}
     reasons: dict[int, list[str]] = {}
     for sf in store.findings(list(rejected)):
-        if sf.finding.severity == "error" and sf.finding.message not in reasons.get(sf.submission_id, []):
+        if sf.finding.rule in rules.FILE_RULES and sf.finding.message not in reasons.get(sf.submission_id, []):
             reasons.setdefault(sf.submission_id, []).append(sf.finding.message)
     counted = [r for r in rows if r.status not in ("rejected", "missing")]
     used = current_indicators(store, sorted({r.period for r in counted}))
