@@ -1,10 +1,12 @@
-"""Shared fixtures: LibreOffice conversion and a guard against leaked threads and processes."""
+"""Shared fixtures: LibreOffice conversion, the `--update-golden` option, and a guard against leaked
+threads and processes."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -46,6 +48,19 @@ def libreoffice_convert(soffice: str, tmp_path: Path):
     return convert
 
 
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory) -> Path:
+    """The workspace `xlq demo` builds (about 35 s), made once per session by the real command
+    for every test that reads it (test_demo.py, test_analysis.py). A test may rebuild it in
+    place with `xlq demo` but must not leave it different from what the demo builds."""
+    root = tmp_path_factory.mktemp("demo") / "demo"
+    result = subprocess.run([sys.executable, "-m", "xlq.cli", "demo", str(root)], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Master scorecard: {root / 'outbox' / 'scorecard.xlsx'}" in result.stdout
+    return root
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_threads():
     """Fail a test that leaves threads running, the way watchdog's own suite does."""
@@ -58,3 +73,15 @@ def no_leaked_threads():
         if thread.is_alive():
             leaked.append(thread)
     assert not leaked, f"test leaked threads: {leaked}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite the golden files in tests/golden/ from this build instead of comparing "
+                          "(for an intended change to the master; review the diff before committing)")
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """True under `--update-golden`: golden-file tests write what they built instead of comparing."""
+    return bool(request.config.getoption("--update-golden"))

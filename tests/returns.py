@@ -17,87 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import openpyxl
+from workspaces import write_workspace
 
-from xlq.core.catalogue import Catalogue, load_catalogue, month_label
-from xlq.core.config import SAMPLE_CONFIG, Workspace, load_workspace
+from xlq.core.catalogue import Catalogue, month_label
+from xlq.core.config import Workspace
 
 PERIOD = "2023-12"
 HEADERS = ("Code", "Indicator", "Unit", "Target", "Last month", "Value", "Numerator", "Denominator", "%", "Comment")
-CATALOGUE_TOML = """\
-version = "test-1"
-
-[[indicator]]
-code = "INC"
-domain = "Safety"
-name = "Incidents reported"
-unit = "count"
-parts = ["INC_LOW", "INC_HIGH"]
-
-[[indicator]]
-code = "INC_LOW"
-domain = "Safety"
-name = "Incidents: low or no harm"
-unit = "count"
-required = false
-
-[[indicator]]
-code = "INC_HIGH"
-domain = "Safety"
-name = "Incidents: moderate harm or above"
-unit = "count"
-required = false
-
-[[indicator]]
-code = "TRAIN"
-domain = "Workforce"
-name = "Staff trained"
-unit = "percent"
-target = ">= 90%"
-direction = "higher"
-
-[[indicator]]
-code = "SICK"
-domain = "Workforce"
-name = "Sickness absence"
-unit = "percent"
-required = false
-
-[[indicator]]
-code = "COMPL"
-domain = "Experience"
-name = "Complaints answered within 35 days"
-unit = "ratio"
-aggregate = "ratio"
-target = ">= 90%"
-
-[[indicator]]
-code = "WAIT"
-domain = "Access"
-name = "Average wait"
-unit = "days"
-required = false
-
-[[indicator]]
-code = "PAY"
-domain = "Corporate"
-name = "Payroll errors"
-unit = "count"
-reported_by = ["CORP"]
-"""
 LUT_CODES = ("INC", "INC_LOW", "INC_HIGH", "TRAIN", "SICK", "COMPL", "WAIT")
 
 
 def make_workspace(root: Path, *, current: str = PERIOD, **watch: object) -> tuple[Workspace, Catalogue]:
-    """The sample trust's workspace (xlq.toml) with a small test catalogue; `watch` overrides
-    [watch] settings, e.g. settle_seconds=0.2."""
-    root.mkdir(parents=True, exist_ok=True)
-    config = SAMPLE_CONFIG.replace('# current = "2023-12"', f'current = "{current}"')
-    for key, value in watch.items():
-        config = config.replace(f"\n{key} = ", f"\n{key} = {value}  # ", 1)
-    (root / "xlq.toml").write_text(config, encoding="utf-8")
-    (root / "catalogue.toml").write_text(CATALOGUE_TOML, encoding="utf-8")
-    workspace = load_workspace(root)
-    return workspace, load_catalogue(workspace.catalogue_path, workspace.department_codes)
+    """The sample trust's workspace with the sample catalogue, reporting `current`; `watch`
+    overrides settings, e.g. settle_seconds=0.2."""
+    workspace, catalogue = write_workspace(root, current=current, settings=watch)
+    assert catalogue is not None
+    return workspace, catalogue
 
 
 def real_template(catalogue: Catalogue, workspace: Workspace, path: Path, department: str = "LUT",

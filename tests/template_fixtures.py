@@ -11,9 +11,10 @@ from pathlib import Path
 
 import openpyxl
 from openpyxl.worksheet.worksheet import Worksheet
+from workspaces import write_workspace
 
 from xlq.core.catalogue import Catalogue, load_catalogue
-from xlq.core.config import SAMPLE_CONFIG, Workspace, load_workspace
+from xlq.core.config import Workspace
 from xlq.template.workbook import HEADERS
 
 SMALL_CATALOGUE = """\
@@ -97,9 +98,8 @@ decimals = 2
 
 
 def make_workspace(root: Path) -> Workspace:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "xlq.toml").write_text(SAMPLE_CONFIG, encoding="utf-8")
-    return load_workspace(root)
+    """The sample trust's workspace without a catalogue.toml (tests load SMALL_CATALOGUE apart)."""
+    return write_workspace(root, catalogue=None)[0]
 
 
 def make_catalogue(path: Path, workspace: Workspace, text: str = SMALL_CATALOGUE) -> Catalogue:

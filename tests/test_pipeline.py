@@ -18,27 +18,21 @@ import pytest
 from deadline import wait_for
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
-from xlq.core.config import load_workspace
 from xlq.core.errors import WorkerUnavailable, WorkspaceBusy
 from xlq.intake.feedback import Mark, write_feedback
 from xlq.intake.worker import Worker
-from xlq.store.db import Receipt, Store
+from xlq.store.db import Store
+from xlq.store.journal import Intent, Journal
+from xlq.store.records import Receipt
+from xlq.watch.claim import HELD, STAGING
 from xlq.watch.inbox import Candidate, Settler, ignored, zip_state
 from xlq.watch.pipeline import STALE_MARKER, Pipeline
 
 TODAY = dt.date(2024, 1, 15)
 
 
-def make(tmp_path: Path, **toml: str):
-    workspace, catalogue = make_workspace(tmp_path / "ws")
-    if toml:
-        config = workspace.root / "xlq.toml"
-        text = config.read_text(encoding="utf-8")
-        for key, value in toml.items():
-            text = text.replace(f"{key} = false", f"{key} = {value}")
-        config.write_text(text, encoding="utf-8")
-        workspace = load_workspace(workspace.root)
-    return workspace, catalogue
+def make(tmp_path: Path, **settings: str):
+    return make_workspace(tmp_path / "ws", **settings)
 
 
 @pytest.fixture
@@ -192,19 +186,32 @@ def test_a_resubmission_replaces_the_figures_in_the_master(ws) -> None:
     assert len(files_under(ws[0].root / "archive" / PERIOD / "LUT")) == 2
 
 
-def test_a_file_recorded_before_a_crash_is_moved_on_restart_and_not_counted_again(ws) -> None:
-    """The state a kill -9 between the store's commit and the move leaves behind."""
-    path = filled(ws, "crashed.xlsx")
-    original = path.read_bytes()
+def crashed_after_commit(ws, path: Path, destination: str) -> None:
+    """The state a kill -9 between the store's commit and the move leaves behind: the file
+    claimed (journal + staging folder) and recorded, the move not done."""
     workspace, catalogue = ws
     from xlq.intake.reader import read_return
     from xlq.intake.validate import validate
 
+    info = path.stat()
     with Store(workspace.store_path) as store:
-        checked = validate(read_return(path), catalogue, workspace, store, folder_department="LUT", today=TODAY)
-        destination = f"archive/{PERIOD}/LUT/2024-01-05_090000.000000__crashed.xlsx"
+        (claim,) = Journal(store, STAGING).open([Intent(path.name, "inbox/LUT", info.st_size, info.st_mtime_ns,
+                                                        info.st_ino)])
+        staged = workspace.root / claim.staged
+        staged.parent.mkdir(parents=True)
+        os.rename(path, staged.parent / HELD)
+        shutil.copy2(staged.parent / HELD, staged)
+        checked = validate(read_return(staged), catalogue, workspace, store, folder_department="LUT", today=TODAY)
         store.record(Receipt(checked.parsed.sha256, path.name, "inbox/LUT", "2024-01-05T09:00:00+00:00", destination),
-                     checked)
+                     checked, claim=claim.id)
+
+
+def test_a_file_recorded_before_a_crash_is_moved_on_restart_and_not_counted_again(ws) -> None:
+    path = filled(ws, "crashed.xlsx")
+    original = path.read_bytes()
+    workspace, _ = ws
+    destination = f"archive/{PERIOD}/LUT/2024-01-05_090000.000000__crashed.xlsx"
+    crashed_after_commit(ws, path, destination)
     (workspace.root / STALE_MARKER).touch()
     summary = run(ws)
     (result,) = summary.results
@@ -213,24 +220,31 @@ def test_a_file_recorded_before_a_crash_is_moved_on_restart_and_not_counted_agai
     with Store(workspace.store_path) as store:
         assert store.count_files() == 1
     assert summary.rebuilt and not (workspace.root / STALE_MARKER).exists()
+    assert list((workspace.root / STAGING).iterdir()) == []
 
 
 def test_a_rejected_file_recorded_before_a_crash_gets_its_reason_file_on_restart(ws) -> None:
     path = filled(ws, "early.xlsx", meta={"period": "2024-05"})
-    workspace, catalogue = ws
-    from xlq.intake.reader import read_return
-    from xlq.intake.validate import validate
-
-    with Store(workspace.store_path) as store:
-        checked = validate(read_return(path), catalogue, workspace, store, folder_department="LUT", today=TODAY)
-        assert checked.outcome == "rejected"
-        store.record(Receipt(checked.parsed.sha256, path.name, "inbox/LUT", "2024-01-05T09:00:00+00:00",
-                             "rejected/2024-01-05_090000.000000__early.xlsx"), checked)
+    workspace, _ = ws
+    crashed_after_commit(ws, path, "rejected/2024-01-05_090000.000000__early.xlsx")
     run(ws)
     reason = workspace.root / "rejected" / "2024-01-05_090000.000000__early.xlsx.reason.txt"
     assert "[future-period]" in reason.read_text(encoding="utf-8")
     with Store(workspace.store_path) as store:
         assert store.count_files() == 1
+
+
+def test_a_rejected_file_put_back_into_the_inbox_is_judged_afresh_not_recovered(ws) -> None:
+    """Case 7: "recovered an interrupted move" comes only from the journal, never from bytes."""
+    path = filled(ws, "lut.xlsx", folder="MSK")
+    (first,) = run(ws).results
+    assert first.outcome == "rejected"
+    put_back = ws[0].root / "inbox" / "MSK" / "lut.xlsx"
+    shutil.copy2(ws[0].root / first.moved_to, put_back)
+    (ws[0].root / first.moved_to).unlink()
+    (second,) = run(ws).results
+    assert second.outcome == "rejected" and second.note == "" and second.moved_to != first.moved_to
+    assert not path.exists()
 
 
 def test_a_stale_marker_left_by_a_crash_makes_the_next_run_rebuild(ws) -> None:
@@ -349,9 +363,7 @@ def test_a_reader_process_killed_between_files_is_replaced_without_blaming_the_n
         assert worker.read(path).identity is not None
         pid = worker.pid
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while worker._process.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: not worker._process.is_alive(), 10, "the killed reader process to be reaped")
         again = worker.read(path)
         assert again.identity is not None and worker.pid != pid
 

@@ -17,9 +17,11 @@ import openpyxl
 import pytest
 from returns import GOOD, LUT_CODES, blank_return, fill, make_workspace, ole_file, real_template, rewrite_member, zip_with
 
+from xlq.intake import sheet_scan
 from xlq.intake import sniff as sniff_module
 from xlq.intake.reader import read_return
-from xlq.intake.sniff import Refused, sniff
+from xlq.intake.sheet_scan import Refused
+from xlq.intake.sniff import sniff
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +195,7 @@ def test_a_huge_declared_dimension_is_refused(made, tmp_path: Path) -> None:
 
 
 def test_cells_without_references_are_counted_too(made, tmp_path: Path) -> None:
-    cells = "<c><v>1</v></c>" * (sniff_module.MAX_COLUMN + 1)
+    cells = "<c><v>1</v></c>" * (sheet_scan.MAX_COLUMN + 1)
     path = _sheet_with(made, tmp_path, "wide.xlsx", lambda xml: xml.replace("</sheetData>", f"<row>{cells}</row></sheetData>"))
     assert refused(path) == "file-too-large"
 

@@ -12,13 +12,16 @@ import pytest
 from checked import make_return
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from workspaces import write_workspace
 
 from xlq.core import rules
 from xlq.core.catalogue import Catalogue, load_catalogue, months_ending, shift_period
 from xlq.core.config import Workspace, load_workspace
 from xlq.core.model import Checked, Finding, ParsedReturn
-from xlq.master.reconcile import indicator_history, period_status, reconcile
-from xlq.store.db import Receipt, Store
+from xlq.master.history import indicator_history
+from xlq.master.reconcile import period_status, reconcile
+from xlq.store.db import Store
+from xlq.store.records import Receipt
 
 CATALOGUE = """\
 version = "t1"
@@ -140,10 +143,7 @@ LATER = dt.date(2024, 6, 1)
 
 @pytest.fixture
 def setup(tmp_path: Path):
-    (tmp_path / "xlq.toml").write_text(CONFIG)
-    (tmp_path / "catalogue.toml").write_text(CATALOGUE)
-    workspace = load_workspace(tmp_path)
-    catalogue = load_catalogue(tmp_path / "catalogue.toml", workspace.department_codes)
+    workspace, catalogue = write_workspace(tmp_path, catalogue=CATALOGUE, config=CONFIG)
     with Store(tmp_path / "xlq.sqlite") as store:
         yield store, catalogue, workspace
 

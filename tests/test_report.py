@@ -10,7 +10,8 @@ from xlq.core.report import findings_table, log_line, plain, sort_findings
 
 
 def test_plain_shows_control_and_bidi_characters_as_escapes_and_keeps_one_line():
-    assert plain("a\tb\r\nc\x07d\u202eevil") == "a b  c\\u0007d\\u202eevil"
+    # newlines too are shown, not turned into spaces: a name with one cannot pass for two lines
+    assert plain("a\tb\r\nc\x07d\u202eevil\x1b[2J\x9b") == "a\\tb\\r\\nc\\x07d\\u202eevil\\e[2J\\x9b"
 
 
 def test_plain_cuts_long_text_with_an_ellipsis():

@@ -11,10 +11,11 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
+from workspaces import write_workspace
 from xlsx_parts import Xlsx, split_ref
 
 from xlq.core.catalogue import load_catalogue, months_ending
-from xlq.core.config import SAMPLE_CONFIG, load_workspace
+from xlq.core.config import SAMPLE_CONFIG
 from xlq.core.model import OrgValue, Reconciled
 from xlq.master.plan import SHEETS, cell_ref, make_plan
 from xlq.master.spc_sheets import plan_spc, sheet_name
@@ -128,16 +129,12 @@ def make_reconciled(series=SERIES, history=None) -> Reconciled:
 
 
 def make_workspace(root: Path, spc: str = ""):
-    root.mkdir(parents=True, exist_ok=True)
     config = SAMPLE_CONFIG
     if spc:
         key = spc.split("=")[0].strip()
         config = re.sub(rf"^{key} = .*$", spc, config, flags=re.M) if re.search(rf"^{key} =", config, re.M) \
             else config.replace("[spc]\n", f"[spc]\n{spc}\n")
-    (root / "xlq.toml").write_text(config, encoding="utf-8")
-    (root / "catalogue.toml").write_text(CATALOGUE, encoding="utf-8")
-    workspace = load_workspace(root)
-    return workspace, load_catalogue(workspace.catalogue_path, workspace.department_codes)
+    return write_workspace(root, catalogue=CATALOGUE, config=config)
 
 
 @pytest.fixture
@@ -213,7 +210,8 @@ def test_the_columns_follow_trend_under_their_own_titles(written, plan):
     header = plan.header_row
     titles = [cells[cell_ref(header, plan.layout.col(k))].value for k in ("trend", "variation", "assurance")]
     assert titles == ["Trend", "Variation", "Assurance"]
-    assert plan.layout.col("variation") == plan.layout.col("trend") + 1 == plan.layout.last - 1
+    assert plan.layout.col("variation") == plan.layout.col("trend") + 1 == plan.layout.col("assurance") - 1
+    assert plan.layout.col("findings") == plan.layout.last
 
 
 def test_too_few_points_and_rolling_figures_explain_themselves_in_a_note(written, plan):
@@ -239,11 +237,11 @@ def test_limits_from_fewer_than_thirteen_points_are_marked_trial(tmp_path):
     book = Xlsx(write_scorecard(make_reconciled(), catalogue, workspace, built_at=BUILT))
     plan = make_plan(make_reconciled(), catalogue, workspace, BUILT)
     variation, assurance = spc_cells(book, plan, "SHIFT")
-    assert variation.value == "● Common cause\n(trial)"
-    assert assurance.value == "F Consistently failing\n(trial)"
+    assert variation.value == "● Common cause (trial)"
+    assert assurance.value == "F Consistently failing (trial)"
     note = book.comments("Scorecard")[cell_ref(plan.indicator_row["SHIFT"], plan.layout.col("variation"))]
     assert "Trial limits from 7 months" in note
-    summary = next(s for s in book.strings if s.startswith("4 indicators analysed"))
+    summary = next(s for s in book.strings if "4 indicators counted" in s)
     assert "1 on trial limits (< 13 months)" in summary
     assert "SPC - Workforce-HR" not in book.sheet_names  # no special cause left in the domain
 
@@ -291,8 +289,15 @@ def test_summary_counts_indicators_by_variation_and_assurance(written, plan):
     assert grid == expected
     assert fill(written, cells[cell_ref(rows["▲▼ Concern"], header["P Passing"] - 2)]) == "FFE46C0A"
     assert fill(written, cells[cell_ref(0, header["P Passing"])]) == "FF00B0F0"
-    note = next(c.value for c in cells.values() if c.value and c.value.startswith("4 indicators analysed"))
-    assert note == "4 indicators analysed; 1 too few months (–); 1 rolling, not charted."
+    note = next(c.value for c in cells.values() if c.value and "4 indicators counted" in c.value)
+    assert note.startswith("Rows: is the latest month unusual? Columns: will the target be met?")
+    assert note.endswith("4 indicators counted; 1 too few months (< 6, –); 1 rolling, not charted.")
+    notes = written.comments("Scorecard")  # each count names its indicators
+    named = notes[cell_ref(rows["▲▼ Concern"], header["P Passing"])]
+    assert named.startswith("Concern × Passing: 1 indicator") and "OUT Falls with harm" in named
+    for (r, c), count in grid.items():
+        ref = cell_ref(rows[r], header[c])
+        assert (ref in notes) == bool(count)
     about = written.cells("About")
     spc = next(about[f"B{r}"].value for r in range(3, 30) if f"A{r}" in about and about[f"A{r}"].value == "SPC")
     assert "7 points rising or falling" in spc and "Chart sheets: SPC - Safety, SPC - Workforce-HR." in spc
@@ -328,25 +333,26 @@ def test_each_chart_reads_values_mean_limits_and_target_from_its_data_block(writ
         ("Process limits", f"{sheet}$L$7:$L$19", f"{sheet}$P$7:$P$19"),
         ("Lower limit", f"{sheet}$L$7:$L$19", f"{sheet}$O$7:$O$19"),
         ("Target", f"{sheet}$L$7:$L$19", f"{sheet}$Q$7:$Q$19"),
-        ("Concern", f"{sheet}$L$7:$L$19", f"{sheet}$S$7:$S$19"),
+        ("Concern point", f"{sheet}$L$7:$L$19", f"{sheet}$S$7:$S$19"),
     ]
     neutral = found["NEUTRAL: Referrals received"]
     assert [s[0] for s in neutral["series"]] == ["Monthly value", "Mean", "Process limits", "Lower limit",
-                                                 "Special cause"]  # no target; one colour for either side
+                                                 "Special-cause point"]  # no target; one colour for either side
     shift = found["SHIFT: Appraisal rate"]
     assert [s[0] for s in shift["series"]] == ["Monthly value", "Mean", "Process limits", "Lower limit", "Target",
-                                               "Improvement", "Concern"]
+                                               "Improvement point", "Concern point"]
 
 
 def test_the_data_block_is_plain_values_with_the_special_cause_points_marked(written):
     cells = written.cells("SPC - Safety")
     assert [cells[f"{c}6"].value for c in "LMNOPQRST"] == [
-        "Month", "Value", "Mean", "Lower limit", "Upper limit", "Target", "Improvement", "Concern", "Special cause"]
+        "Month", "Value", "Mean", "Lower limit", "Upper limit", "Target", "Improvement point", "Concern point",
+        "Rule that fired (kind)"]
     assert float(cells["L7"].value) == 44896 and written.number_format(cells["L7"].style) == "mmm-yy"
     assert [float(cells[f"M{r}"].value) for r in range(7, 20)] == SERIES["OUT"]
     assert float(cells["N7"].value) == pytest.approx(259 / 13)
     assert float(cells["P7"].value) == pytest.approx(259 / 13 + 2.66 * 169 / 12)
-    assert float(cells["O7"].value) == pytest.approx(259 / 13 - 2.66 * 169 / 12)
+    assert 259 / 13 - 2.66 * 169 / 12 < 0 and float(cells["O7"].value) == 0  # a count's limit stops at 0
     assert float(cells["Q19"].value) == 60
     assert float(cells["S19"].value) == 79 and cells["S18"].value is None
     assert cells["T19"].value == "Outside the process limits (concern)"

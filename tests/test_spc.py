@@ -24,13 +24,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from workspaces import write_workspace
 
-from xlq.core.catalogue import Target, load_catalogue
-from xlq.core.config import SpcSettings, load_workspace
+from xlq.core.catalogue import Target
+from xlq.core.config import SpcSettings
 from xlq.core.spc import (
     BLUE,
     GREY,
     LEGEND,
+    MIN_POINTS,
     ORANGE,
     PURPLE,
     Limits,
@@ -495,12 +497,16 @@ def test_too_few_points_give_no_variation_or_assurance(values):
     assert result.limits is None
 
 
-def test_two_points_give_trial_limits_and_a_status():
-    # 5, 6: mean 5.5, mR 1 -> [2.84, 8.16]; a floor of 10 is above the upper limit.
+def test_too_few_points_give_limits_but_no_verdict_and_six_give_one():
+    # 5, 6: mean 5.5, mR 1 -> [2.84, 8.16]; a floor of 10 is above the upper limit, but two
+    # points are below MIN_POINTS: no variation, no assurance, no special cause.
     result = analyse([5.0, 6.0], "higher", Target("floor", 10), SpcSettings())
-    assert result.trial
-    assert result.variation == "common_cause"
-    assert result.assurance == "fail"
+    assert result.trial and result.limits is not None
+    assert (result.variation, result.assurance) == ("none", "none")
+    five = analyse([5.0, 6.0, 5.0, 6.0, 30.0], "higher", Target("floor", 10), SpcSettings())
+    assert MIN_POINTS == 6 and (five.variation, five.assurance, five.special_causes) == ("none", "none", ())
+    six = analyse([5.0, 6.0, 5.0, 6.0, 5.0, 6.0], "higher", Target("floor", 10), SpcSettings())
+    assert (six.variation, six.assurance) == ("common_cause", "fail")
 
 
 def test_runs_skip_missing_months():
@@ -577,7 +583,8 @@ def test_any_series_gives_aligned_flags_and_a_consistent_status(values, directio
     result = analyse(values, direction, Target("floor", 0.0), SpcSettings())
     assert len(result.flags) == len(values)
     assert all(flag is None for flag, v in zip(result.flags, values, strict=True) if v is None)
-    assert (result.limits is None) == (result.variation == "none") == (result.assurance == "none")
+    too_few = result.limits is None or result.limits.points < MIN_POINTS
+    assert too_few == (result.variation == "none") == (result.assurance == "none")
     if result.limits is not None:
         assert result.limits.lower <= result.limits.mean <= result.limits.upper
         assert all(f.kind != "none" for f in result.flags if f)
@@ -620,21 +627,18 @@ def test_monthly_fills_missing_months_with_none():
 
 
 def test_indicator_from_real_catalogue_and_workspace_files(tmp_path: Path):
-    (tmp_path / "catalogue.toml").write_text(
-        'version = "t1"\n'
-        "[[indicator]]\n"
-        'code = "SICK"\ndomain = "Workforce"\nname = "Sickness absence"\nunit = "percent"\n'
-        'direction = "lower"\ntarget = "<= 4.5%"\naggregate = "sum"\n',
-        encoding="utf-8",
+    workspace, catalogue = write_workspace(
+        tmp_path,
+        catalogue='version = "t1"\n'
+                  "[[indicator]]\n"
+                  'code = "SICK"\ndomain = "Workforce"\nname = "Sickness absence"\nunit = "percent"\n'
+                  'direction = "lower"\ntarget = "<= 4.5%"\naggregate = "sum"\n',
+        config='[organisation]\nname = "Test Trust"\n'
+               '[[department]]\ncode = "CORP"\nname = "Corporate"\n'
+               '[spc]\ntrend_length = 6\nshift_length = 7\nrebase = { SICK = "2023-06" }\n',
     )
-    (tmp_path / "xlq.toml").write_text(
-        '[organisation]\nname = "Test Trust"\n'
-        '[[department]]\ncode = "CORP"\nname = "Corporate"\n'
-        '[spc]\ntrend_length = 6\nshift_length = 7\nrebase = { SICK = "2023-06" }\n',
-        encoding="utf-8",
-    )
-    workspace = load_workspace(tmp_path)
-    indicator = load_catalogue(tmp_path / "catalogue.toml")["SICK"]
+    assert catalogue is not None
+    indicator = catalogue["SICK"]
     periods = ["2022-12"] + [f"2023-{m:02d}" for m in range(1, 13)]
     series = [(p, v) for p, v in zip(periods, pct(SICKNESS), strict=True) if p != "2023-03"]
 
@@ -657,6 +661,5 @@ def test_indicator_from_real_catalogue_and_workspace_files(tmp_path: Path):
     # (none across the gap) = 0.176667%, limits [5.064067%, 6.003933%]: 6.29, 4.90 and 4.86 are outside.
     first = result.segments[0][1]
     assert (first.lower, first.upper) == (approx(0.05064067, abs=1e-8), approx(0.06003933, abs=1e-8))
-    assert result.special_causes == (0, 4, 5)
-    assert set(rules_of(result)) == {None, "outside_limits"}
+    assert first.points == 5 and result.special_causes == ()  # below MIN_POINTS: no calls in that segment
     assert result.target == indicator.target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import random
 import signal
 import sqlite3
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -23,7 +25,8 @@ from xlq.core import rules
 from xlq.core.catalogue import load_catalogue
 from xlq.core.errors import StoreBusy, StoreError
 from xlq.core.model import Checked, Finding, Identity, ParsedReturn, Value
-from xlq.store.db import Receipt, Store
+from xlq.store.db import Store
+from xlq.store.records import Receipt
 from xlq.store.schema import SCHEMA_VERSION, migrate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,15 +83,16 @@ def test_a_version_1_store_is_migrated_in_order_and_keeps_its_rows(tmp_path: Pat
         assert store.has_hash("abc") == 1
         indexes = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "one_current_return" in indexes
+        assert [s.id for s in store.submissions(current_only=True)] == [1]  # through the view of migration 3
 
 
-def test_migration_3_widens_the_outcome_and_kind_checks_in_place_and_keeps_every_row(tmp_path: Path) -> None:
+def test_migration_5_widens_the_outcome_and_kind_checks_in_place_and_keeps_every_row(tmp_path: Path) -> None:
     """accepted_with_errors and import (issue 15): the CHECK constraints are widened without
     rebuilding the table; a second connection sees the new schema, and nothing else changes."""
     path = tmp_path / "v2.sqlite"
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA foreign_keys = ON")
-    assert migrate(db, upto=2) == 2
+    assert migrate(db, upto=4) == 4  # the schema before issue 15 (with intake's claims journal)
     db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, department, period, "
                "outcome, kind) VALUES ('abc', 'A.xlsx', 'inbox', '2024-01-05T10:00:00', 'archive/A.xlsx', 'A', '2023-12', "
                "'accepted_with_warnings', 'new')")
@@ -97,7 +101,7 @@ def test_migration_3_widens_the_outcome_and_kind_checks_in_place_and_keeps_every
     with pytest.raises(sqlite3.IntegrityError):
         db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, outcome, kind) "
                    "VALUES ('d', 'B.xlsx', 'inbox', 'now', 'x', 'accepted_with_errors', 'new')")
-    assert migrate(db) == SCHEMA_VERSION == 3
+    assert migrate(db) == SCHEMA_VERSION == 5
     db.close()
     with Store(path) as store:
         assert store._db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -228,6 +232,27 @@ def test_a_resubmission_replaces_the_earlier_return_which_stays_in_the_trail(tmp
         assert store.submission(first.submission_id).superseded_by == second.submission_id  # type: ignore[union-attr]
 
 
+def test_every_reader_agrees_with_the_current_submissions_view(tmp_path: Path) -> None:
+    """"Current" is defined once, by the view; the values' `current` flag once spelled it out
+    again and forgot duplicates, so a value row under a duplicate (which `record` never
+    writes, but a repaired or older store can hold) counted as current in the trail."""
+    with Store(tmp_path / "s.sqlite") as store:
+        checked = make_return("A", "2024-01", {"FALLS": 3})
+        first = record(store, checked)
+        again = record(store, checked, "2024-01-06T09:00:00")
+        store._db.execute("INSERT INTO submitted_values SELECT ?, indicator, department, period, value, numerator, "
+                          "denominator, marker, sheet, cell, raw, comment, comment_from, superseded_by FROM submitted_values "
+                          "WHERE submission_id = ?", (again.submission_id, first.submission_id))
+        view = {row[0] for row in store._db.execute("SELECT id FROM current_submissions")}
+        assert view == {first.submission_id}
+        assert {s.id for s in store.submissions() if s.current} == view
+        assert {s.id for s in store.submissions(current_only=True)} == view
+        assert {sv.submission_id: sv.current for sv in store.values(current=False)} == {
+            first.submission_id: True, again.submission_id: False}
+        assert [sv.submission_id for sv in store.values()] == [first.submission_id]
+        assert store.series("FALLS", "A", "2024-02") == [("2024-01", 3.0)]
+
+
 def test_a_rejected_return_never_replaces_an_accepted_one(tmp_path: Path) -> None:
     bad = rules.finding("not-a-template", department="A", period="2024-01")
     with Store(tmp_path / "s.sqlite") as store:
@@ -285,8 +310,9 @@ def test_a_carried_comment_keeps_naming_the_return_that_first_gave_it(tmp_path: 
 
 class Drops(RuleBasedStateMachine):
     """Random drops, re-drops and rejections: the current values are always exactly those of the
-    last accepted distinct file per department and month, and every file stays in the trail.
-    Re-dropped accepted bytes are duplicates; re-dropped rejected bytes are judged again."""
+    last accepted file per department and month (the latest arrival wins, so re-sent bytes of a
+    replaced return count again), and every file stays in the trail. Bytes equal to the current
+    return are duplicates; anything else is judged again."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -294,30 +320,34 @@ class Drops(RuleBasedStateMachine):
         self.store = Store(Path(self._dir.name) / "s.sqlite")
         self.files: list[Checked] = []
         self.expected: dict[tuple[str, str], dict[str, float]] = {}
+        self.current: dict[tuple[str, str], str] = {}
         self.received = 0
+
+    def _arrive(self, checked: Checked, kind: str) -> None:
+        identity = checked.parsed.identity
+        key = (identity.department, identity.period)
+        duplicate = self.current.get(key) == checked.parsed.sha256
+        assert (kind == "duplicate") == duplicate
+        self.received += 1
+        if not duplicate:
+            self.files.append(checked)
+            if checked.outcome != "rejected":
+                self.expected[key] = {v.indicator: v.value for v in checked.values}
+                self.current[key] = checked.parsed.sha256
 
     @rule(dept=st.sampled_from(["A", "B"]), period=st.sampled_from(["2024-01", "2024-02", "2024-03"]),
           values=st.dictionaries(st.sampled_from(["FALLS", "STAFF", "SAT"]), st.integers(0, 5), max_size=3),
           rejected=st.booleans())
     def drop(self, dept: str, period: str, values: dict[str, int], rejected: bool) -> None:
         checked = make_return(dept, period, values, outcome="rejected" if rejected else "accepted")
-        duplicate = any(c.parsed.sha256 == checked.parsed.sha256 and c.outcome != "rejected" for c in self.files)
         result = record(self.store, checked, f"2024-04-05T09:{self.received % 60:02d}:00")
-        self.received += 1
-        assert (result.kind == "duplicate") == duplicate
-        if not duplicate:
-            self.files.append(checked)
-            if not rejected:
-                self.expected[(dept, period)] = {k: float(v) for k, v in values.items()}
+        self._arrive(checked, result.kind)
 
     @rule(data=st.data())
     def redrop(self, data: st.DataObject) -> None:
         if self.files:
             checked = data.draw(st.sampled_from(self.files))
-            kind = record(self.store, checked).kind
-            # Accepted bytes are a duplicate; rejected bytes are judged afresh (here: rejected again).
-            assert (kind == "duplicate") == (checked.outcome != "rejected")
-            self.received += 1
+            self._arrive(checked, record(self.store, checked).kind)
 
     @invariant()
     def current_values_are_the_last_accepted_file(self) -> None:
@@ -466,6 +496,43 @@ def _child(tmp_path: Path, path: Path, mode: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(script), mode], stdout=subprocess.PIPE, text=True, cwd=REPO)
 
 
+class _Output:
+    """A child's output lines, read by a thread so that waiting for one has a deadline: a child
+    that dies (end of output) or hangs fails the test instead of hanging it."""
+
+    def __init__(self, child: subprocess.Popen) -> None:
+        assert child.stdout is not None
+        self.child, self.lines = child, queue.Queue[str]()
+        self.reader = threading.Thread(target=self._read, args=(child.stdout,), daemon=True)
+        self.reader.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line)
+        self.lines.put("")  # end of output
+
+    def wait_for(self, prefix: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"the child printed no {prefix!r} within {timeout:g} s") from None
+            if not line:
+                raise AssertionError(f"the child exited ({self.child.wait(30)}) before printing {prefix!r}")
+            if line.startswith(prefix):
+                return
+
+    def kill(self) -> int:
+        """SIGKILL the child, reap it and the reader; the child's exit status."""
+        os.kill(self.child.pid, signal.SIGKILL)
+        status = self.child.wait(30)
+        self.reader.join(30)
+        assert self.child.stdout is not None
+        self.child.stdout.close()
+        return status
+
+
 def _assert_whole(store: Store) -> None:
     assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert store._db.execute("PRAGMA foreign_key_check").fetchall() == []
@@ -479,13 +546,9 @@ def test_a_process_killed_inside_record_leaves_the_store_as_before_and_the_retur
     with Store(path) as store:
         first = big_return("2024-01")
         store.record(receipt(first), first)
-    child = _child(tmp_path, path, "hook")
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "inside"
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    child.stdout.close()
-    assert child.returncode == -signal.SIGKILL
+    output = _Output(_child(tmp_path, path, "hook"))
+    output.wait_for("inside")
+    assert output.kill() == -signal.SIGKILL
     with Store(path) as store:
         _assert_whole(store)
         assert [s.period for s in store.submissions()] == ["2024-01"]
@@ -499,15 +562,11 @@ def test_a_process_killed_inside_record_leaves_the_store_as_before_and_the_retur
 def test_a_process_killed_at_a_random_moment_never_leaves_half_a_return(tmp_path: Path, seed: int) -> None:
     path = tmp_path / "xlq.sqlite"
     Store(path).close()
-    child = _child(tmp_path, path, "loop")
-    assert child.stdout is not None
+    output = _Output(_child(tmp_path, path, "loop"))
     started = random.Random(seed).randint(2, 4)
-    while not child.stdout.readline().startswith(f"start {started}"):
-        pass
+    output.wait_for(f"start {started}")
     time.sleep(random.Random(seed).uniform(0.0, 0.15))
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    child.stdout.close()
+    output.kill()
     with Store(path) as store:
         _assert_whole(store)
         stored = len(store.submissions())
@@ -515,3 +574,27 @@ def test_a_process_killed_at_a_random_moment_never_leaves_half_a_return(tmp_path
         again = big_return("2030-01")
         store.record(receipt(again), again)
         _assert_whole(store)
+
+
+def test_an_import_replaces_one_value_and_every_reader_agrees_with_the_current_values_view(tmp_path: Path) -> None:
+    """Issue 15 on main's split store: the value-level rule lives in the view `current_values`;
+    values, the trail's `current` flag, the validation history and its denominators all read it,
+    and a return recorded later replaces the import along with the month."""
+    with Store(tmp_path / "s.sqlite") as store:
+        first = record(store, make_return("A", "2024-01", {"FALLS": 3, "TRAIN": (9, 10)}))
+        fix = make_return("A", "2024-01", {"TRAIN": (18, 20)}, tag="import")
+        imported = store.record_import(receipt(fix, name="history.csv"), fix)
+        assert (imported.kind, imported.superseded) == ("import", first.submission_id)
+        assert current(store, "A", "2024-01") == {"FALLS": 3.0, "TRAIN": 0.9}
+        assert [(sv.submission_id, sv.value.indicator) for sv in store.values()] == [
+            (first.submission_id, "FALLS"), (imported.submission_id, "TRAIN")]
+        view = {tuple(row) for row in store._db.execute("SELECT submission_id, indicator FROM current_values")}
+        assert {(sv.submission_id, sv.value.indicator) for sv in store.values(current=False) if sv.current} == view
+        assert store.denominators("TRAIN", "A", "2024-02") == [("2024-01", 20.0)]
+        assert store.series("TRAIN", "A", "2024-02") == [("2024-01", 0.9)]
+        again = store.record_import(receipt(fix, name="history.csv"), fix)
+        assert (again.kind, again.duplicate_of) == ("duplicate", imported.submission_id)
+        later = record(store, make_return("A", "2024-01", {"FALLS": 4, "TRAIN": (5, 10)}, tag="later"))
+        assert later.superseded == first.submission_id  # the return, not the import merged into it
+        assert current(store, "A", "2024-01") == {"FALLS": 4.0, "TRAIN": 0.5}
+        assert store.denominators("TRAIN", "A", "2024-02") == [("2024-01", 10.0)]

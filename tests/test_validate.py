@@ -164,6 +164,7 @@ CASES = [
     Case("not-a-number", lambda env: env.filled({"INC": {"Value": "lots"}}), (at("INC"),)),
     Case("not-whole-number", lambda env: env.filled({"INC": {"Value": 12.5}}), (at("INC"),)),
     Case("negative-value", lambda env: env.filled({"WAIT": {"Value": -3}}), (at("WAIT"),)),
+    Case("value-too-large", lambda env: env.filled({"WAIT": {"Value": 1.7e308}}), (at("WAIT"),)),
     Case("percent-out-of-range", lambda env: env.filled({"TRAIN": {"Value": "120%"}}), (at("TRAIN"),)),
     Case("numerator-above-denominator", lambda env: env.filled({"COMPL": {"Numerator": 6, "Denominator": 5}}),
          (at("COMPL", "Numerator"),)),

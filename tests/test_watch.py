@@ -97,15 +97,14 @@ def current_inc(workspace, department: str = "LUT") -> float | None:
     return values[0].value.value if values else None
 
 
-def test_a_single_drop_shows_in_the_master_within_seconds(ws, returns: Returns) -> None:
+def test_a_single_drop_shows_in_the_master(ws, returns: Returns) -> None:
+    """How fast is the benchmark's business (benchmarks/run.py, "drop to master"): a time
+    limit here would fail on a busy machine without saying anything about the code."""
     with Watcher(ws, **FAST) as watcher:
         wait_for(lambda: watcher.rebuilds == 1, what="the start-up build of a missing master")
-        dropped = time.monotonic()
         drop(returns.good["LUT"], ws.root / "inbox" / "LUT" / "Luton.xlsx")
         wait_for(lambda: watcher.rebuilds == 2, 15, "the rebuild after the drop")
-        latency = time.monotonic() - dropped
         assert handled(watcher, "Luton.xlsx").outcome == "accepted"
-    assert latency < 5, f"{latency:.1f} s from drop to master"
     (stored,) = archived(ws)
     assert stored.read_bytes() == returns.good["LUT"].read_bytes()
     assert ws.master_path.stat().st_mtime >= stored.stat().st_mtime

@@ -25,7 +25,8 @@ from xlq.core.config import CONFIG_NAME, init_workspace, load_workspace
 from xlq.core.errors import UsageError, XlqError
 from xlq.core.report import finding_dict, findings_table, history_table, outcome_text, sort_findings, status_table
 from xlq.core.rules import rules_markdown
-from xlq.store.db import Store
+from xlq.core.text import shown
+from xlq.store.journal import open_store
 
 
 def _workspace(args: argparse.Namespace):
@@ -67,7 +68,7 @@ def cmd_template(args: argparse.Namespace) -> int:
     departments = [args.department] if args.department else None
     if args.department and workspace.department(args.department) is None:
         raise UsageError(f"--department {args.department!r} is not in {workspace.root / 'xlq.toml'}")
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         paths = write_templates(catalogue, workspace, args.period, departments,
                                 last_month_for=partial(store.last_month, catalogue=catalogue))
     for path in paths:
@@ -95,7 +96,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         workspace = _workspace(args)
         catalogue = _catalogue(workspace)
         if workspace.store_path.exists():
-            with Store(workspace.store_path) as store:
+            with open_store(workspace.store_path, workspace.root) as store:
                 results = check_files(files, catalogue, workspace, store)
         else:
             results = check_files(files, catalogue, workspace)
@@ -114,7 +115,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print("Skipped (they need the trust's records):")
             print("\n".join(f"  - {text}" for text in skipped))
         for path, checked in results:
-            print(f"{path}: {outcome_text(checked.outcome, checked.not_used)}; {checked.used} values used, "
+            print(f"{shown(path)}: {outcome_text(checked.outcome, checked.not_used)}; {checked.used} values used, "
                   f"{len(checked.findings)} findings")
             if path in notes:
                 print(f"  note: {notes[path]}")
@@ -146,14 +147,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     catalogue = _catalogue(workspace)
     # imported here for start-up time (see the module docstring)
     from xlq.master.reconcile import period_status
-    from xlq.store.db import Store
 
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         status = period_status(store, catalogue, workspace, args.period)
+    # imported here for start-up time (see the module docstring)
+    from xlq.watch.inbox import InboxScanner
+
+    lingering = InboxScanner(workspace).lingering()
     if args.json:
-        print(json.dumps(status.as_dict(), indent=2, ensure_ascii=False, default=str))
+        data = status.as_dict()
+        data["ignored_in_inbox"] = [{"path": path, "why": why} for path, why in lingering]
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     else:
         print(status_table(status))
+        if lingering:
+            print(f"In inbox/ for over a day and not read ({len(lingering)}):")
+            for path, why in lingering:
+                print(f"  {shown(path, 120)}  ({why})")
     return 0
 
 
@@ -165,10 +175,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         raise UsageError(f"indicator {args.code!r} is not in {catalogue.path}")
     args.code = code
     # imported here for start-up time (see the module docstring)
-    from xlq.master.reconcile import indicator_history
-    from xlq.store.db import Store
+    from xlq.master.history import indicator_history
 
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         history = indicator_history(store, catalogue, workspace, args.code)
     if args.json:
         print(json.dumps(history.as_dict(), indent=2, ensure_ascii=False, default=str))
@@ -206,8 +215,24 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if report.refused else 0
 
 
-def cmd_rules(args: argparse.Namespace) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
+    try:  # imported here for start-up time, and pandas is an optional extra
+        from xlq.analysis.export import export
+        from xlq.analysis.workspace import Workspace
+    except ModuleNotFoundError as exc:
+        raise UsageError(f'xlq export needs {exc.name}: pip install "xlq[analysis]"') from None
+    try:
+        paths = export(Workspace(args.workspace or "."), args.tables or ["values"], args.format, args.output, is_wide=args.wide,
+                       superseded=args.superseded, start=args.start, end=args.end, departments=args.department,
+                       indicators=args.indicator)
+    except OSError as exc:  # a folder we may not write to, or a file open in another program on Windows
+        raise UsageError(f"could not write the export: {exc}") from None
+    for path in paths:
+        print(path)
+    return 0
 
+
+def cmd_rules(args: argparse.Namespace) -> int:
     print(rules_markdown())
     return 0
 
@@ -223,6 +248,8 @@ EXAMPLES = {
     "status": "xlq status -w /srv/scorecard\n  xlq status -w /srv/scorecard --period 2023-11 --json",
     "history": "xlq history -w /srv/scorecard sick-monthly",
     "import": "xlq import -w /srv/scorecard old-figures.csv",
+    "export": "xlq export -w /srv/scorecard --output values.csv\n  xlq export -w /srv/scorecard all --output tables/ "
+              "--format parquet",
     "rules": "xlq rules",
     "demo": "xlq demo /tmp/demo",
 }
@@ -266,6 +293,18 @@ def build_parser() -> argparse.ArgumentParser:
                                   "refused)")
     p.add_argument("file", metavar="FILE.csv",
                    help="columns department, period, code, value (and numerator, denominator, comment)")
+    p = add("export", cmd_export, "write the store's tables (current values by default) to CSV, Parquet or xlsx, "
+                                  "for pandas, R, Power BI and Excel")
+    p.add_argument("tables", nargs="*", metavar="TABLE",
+                   help="values (default), organisation, findings, submissions, indicators, departments or all")
+    p.add_argument("--format", "-f", choices=("csv", "parquet", "xlsx"), help="default: OUTPUT's suffix, else csv")
+    p.add_argument("--output", "-o", metavar="PATH", help="a file, or a folder for one file per table (default: here)")
+    p.add_argument("--from", dest="start", metavar="YYYY-MM", help="first month (organisation: default the master's 13)")
+    p.add_argument("--to", dest="end", metavar="YYYY-MM", help="last month")
+    p.add_argument("--department", action="append", metavar="CODE", help="only this department (repeatable)")
+    p.add_argument("--indicator", action="append", metavar="CODE", help="only this indicator (repeatable)")
+    p.add_argument("--wide", action="store_true", help="values and organisation pivoted to the scorecard's shape: months across")
+    p.add_argument("--superseded", action="store_true", help="values later replaced by a resubmission or correction too")
     add("rules", cmd_rules, "list every validation rule code")
     p = add("demo", cmd_demo, "build the whole story in a fresh workspace (default ./demo)", parents=())
     p.add_argument("dir", nargs="?", default=None, help="the workspace to create (replaced if it is a demo)")
@@ -278,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except XlqError as exc:
-        print(f"xlq: {exc}", file=sys.stderr)
+        print(f"xlq: {shown(exc)}", file=sys.stderr)  # one line, whatever names it quotes
         return 2
     except KeyboardInterrupt:
         return 130

@@ -18,7 +18,7 @@ import os
 import random
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from openpyxl import load_workbook
@@ -28,7 +28,7 @@ from xlq.core.config import SAMPLE_CONFIG, Workspace, init_workspace, load_works
 from xlq.core.errors import InputRefused
 from xlq.importer import COLUMNS, import_history
 from xlq.master.reconcile import reconcile
-from xlq.store.db import Store
+from xlq.store.journal import open_store
 from xlq.template.workbook import write_template
 from xlq.watch.service import run_once
 
@@ -54,6 +54,13 @@ class Figure:
     numerator: int | None = None
     denominator: int | None = None
     marker: str | None = None
+    origin: str = "seed"
+
+
+INVENTED = ("Demo figure: the seed paper is illegible here, so this value was invented "
+            "(the catalogue's note for the row says how).")
+"""The comment each department types beside a figure the seed does not show legibly
+(`origin = filled` in data/demo_org.csv): the master's note on the cell says so."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,7 @@ def load_figures(path: Path = DEMO_DATA) -> dict[tuple[str, str], Figure]:
                 numerator=int(float(row["numerator"])) if row["numerator"] else None,
                 denominator=int(float(row["denominator"])) if row["denominator"] else None,
                 marker=row["marker"] or None,
+                origin=row.get("origin") or "seed",
             )
     return figures
 
@@ -244,7 +252,7 @@ def department_entries(
         reporters = [d for d in per_dept if indicator.reports(d, workspace.department_codes)]
         contributors = [d for d in reporters if d not in faulty]
         for dept, entry in split_figure(indicator, figure, contributors, f"{indicator.code}|{period}").items():
-            per_dept[dept][indicator.code] = entry
+            per_dept[dept][indicator.code] = replace(entry, comment=INVENTED) if figure.origin == "filled" else entry
     touched = {f.code for f in faults}
     for indicator in catalogue.indicators:
         untouched = not touched & {indicator.code, *indicator.parts}
@@ -289,9 +297,9 @@ def _total_from_parts(indicator: Indicator, entries: dict[str, Entry]) -> None:
     total = entries[indicator.code]
     if indicator.unit == "ratio":
         numerator = sum(int(entries[code].numerator or 0) for code in indicator.parts)
-        entries[indicator.code] = Entry(numerator=numerator, denominator=total.denominator)
+        entries[indicator.code] = Entry(numerator=numerator, denominator=total.denominator, comment=total.comment)
     elif all(isinstance(entries[code].value, int) for code in indicator.parts):
-        entries[indicator.code] = Entry(value=sum(int(entries[code].value) for code in indicator.parts))  # type: ignore[arg-type]
+        entries[indicator.code] = Entry(value=sum(int(entries[code].value) for code in indicator.parts), comment=total.comment)  # type: ignore[arg-type]
 
 
 def run_demo(root: Path) -> DemoSummary:
@@ -323,7 +331,7 @@ def run_demo(root: Path) -> DemoSummary:
         wrong_first = {d for (d, p, _) in scenario.corrected if p == period}
         misfiled = {d: folder for (d, p), folder in scenario.misfiled if p == period}
         entries = department_entries(catalogue, workspace, figures, period, faults, absent)
-        with Store(workspace.store_path) as store:
+        with open_store(workspace.store_path, workspace.root) as store:
             for dept, dept_entries in entries.items():
                 template = write_template(catalogue, workspace, dept, period,
                                           root / "templates" / period / f"{dept}.xlsx",
@@ -362,7 +370,7 @@ def run_demo(root: Path) -> DemoSummary:
                                console_level=logging.WARNING)
             print(f"{month_label(first_period)} corrected by {dept}: {summary.describe()}", flush=True)
             accepted += sum(summary.count(o) for o in ("accepted", "accepted_with_warnings", "accepted_with_errors"))
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
         findings = reconcile(store, catalogue, workspace).findings
     errors = sum(f.severity == "error" for f in findings)
     warnings = sum(f.severity == "warning" for f in findings)

@@ -26,8 +26,8 @@ from xlq.core.model import Checked, Identity, ParsedReturn, RawCell, RawRow, jud
 from xlq.core.report import plain
 from xlq.core.values import shown
 from xlq.intake.validate import validate
-from xlq.store.db import Receipt, Store
-from xlq.store.merge import record_import
+from xlq.store.journal import open_store
+from xlq.store.records import Receipt
 from xlq.watch.pipeline import STALE_MARKER
 
 COLUMNS = ("department", "period", "code", "value", "numerator", "denominator", "comment")
@@ -107,8 +107,8 @@ def import_history(workspace: Workspace, path: Path, catalogue: Catalogue | None
                 RawRow(cell("code"), cell("value"), cell("numerator"), cell("denominator"), cell("comment"), line))
     content = path.read_bytes()
     results: list[RowResult] = []
-    (workspace.root / STALE_MARKER).touch()  # before the first write, as the pipeline does
-    with Store(workspace.store_path) as store:
+    with open_store(workspace.store_path, workspace.root) as store:
+        (workspace.root / STALE_MARKER).touch()  # before the first write, as the pipeline does
         for (department, period), rows in sorted(groups.items()):
             digest = hashlib.sha256(content + f"|{department}|{period}".encode()).hexdigest()
             parsed = ParsedReturn(
@@ -120,8 +120,8 @@ def import_history(workspace: Workspace, path: Path, catalogue: Catalogue | None
             outcome = judge(findings, checked.outcome == "rejected")
             checked = type(checked)(checked.parsed, checked.values, findings, outcome)
             receipt = Receipt(digest, path.name, "import", dt.datetime.now().isoformat(timespec="seconds"), str(path))
-            _, kind, *_ = record_import(store, receipt, checked)
-            results += _row_results(rows, checked, kind == "duplicate")
+            recorded = store.record_import(receipt, checked)
+            results += _row_results(rows, checked, recorded.kind == "duplicate")
     return ImportReport(tuple(sorted(results, key=lambda r: r.line)))
 
 

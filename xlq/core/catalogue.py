@@ -7,9 +7,11 @@ problems as one-line `CatalogueError`s naming the file and the indicator.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +20,7 @@ from xlq.core.errors import CatalogueError
 Unit = Literal["count", "percent", "ratio", "rate", "days", "number"]
 Direction = Literal["higher", "lower", "neither"]
 Aggregate = Literal["sum", "ratio", "mean", "central", "rolling12"]
+Frequency = Literal["monthly", "quarterly", "annually", "pending"]
 
 UNITS: tuple[str, ...] = ("count", "percent", "ratio", "rate", "days", "number")
 DIRECTIONS: tuple[str, ...] = ("higher", "lower", "neither")
@@ -25,6 +28,7 @@ AGGREGATES: tuple[str, ...] = ("sum", "ratio", "mean", "central", "rolling12")
 PARTS_UNITS: tuple[str, ...] = ("count", "fte", "days", "fte days", "hours")
 """What a ratio's numerator and denominator (or a count's value) are counted in: people and
 events are whole (`count`); FTE, days and hours take decimals (289.4 / 4194.6 FTE days)."""
+FREQUENCIES: tuple[str, ...] = ("monthly", "quarterly", "annually", "pending")
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _TARGET_RE = re.compile(
     r"^\s*(?P<op>>=|<=|=)?\s*(?P<num>-?\d+(?:\.\d+)?)\s*(?P<pct>%)?\s*(?:by\s+(?P<by>\d{4}-\d{2}))?\s*$"
@@ -38,14 +42,34 @@ DEFAULT_CATALOGUE = Path(__file__).parent.parent / "data" / "catalogue.toml"
 class Target:
     """A target as the seed states it: a floor ("90%"), a ceiling ("0"), or none.
 
-    `by` (YYYY-MM) makes it a trajectory target such as "90% by March 2024".
-    Percent targets are fractions (0.9).
+    `by` (YYYY-MM) makes it a deadline target such as "90% by March 2024". `milestones`
+    are the points the board agreed on the way, oldest first: a trajectory (one per month)
+    or a baseline (one point); a month between two points is judged against the straight
+    line joining them, ending at the target on its date. Percent targets are fractions (0.9).
     """
 
     kind: Literal["floor", "ceiling", "none"]
     value: float | None = None
     by: str | None = None
     percent: bool = False
+    milestones: tuple[tuple[str, float], ...] = ()
+
+    def at(self, period: str) -> float | None:
+        """The figure a month is judged against. It depends on the month alone, never on
+        which months a report shows: without an agreed trajectory or baseline, a deadline
+        target is judged at its final value in every month (nobody agreed a slower path);
+        before the first agreed point, likewise."""
+        if self.kind == "none" or self.value is None:
+            return None
+        if not self.by or period >= self.by or not self.milestones or period < self.milestones[0][0]:
+            return self.value
+        points = [*self.milestones, (self.by, self.value)]
+        for (start, low), (end, high) in zip(points, points[1:], strict=False):
+            if start <= period < end:
+                span = len(months_between(start, end)) - 1
+                done = len(months_between(start, period)) - 1
+                return low + (high - low) * done / span if span else high
+        return self.value
 
     @property
     def text(self) -> str:
@@ -54,6 +78,18 @@ class Target:
         number = f"{self.value * 100:g}%" if self.percent else f"{self.value:g}"
         sign = ">=" if self.kind == "floor" else "<="
         return f"{sign}{number}" + (f" by {month_label(self.by)}" if self.by else "")
+
+    @property
+    def agreed_path(self) -> str:
+        """How months before the deadline are judged, in words for notes and the legend."""
+        if not self.by:
+            return ""
+        if not self.milestones:
+            return f"no agreed trajectory: every month is judged against {self.text}"
+        first, value = self.milestones[0]
+        shown = f"{value * 100:g}%" if self.percent else f"{value:g}"
+        kind = "trajectory" if len(self.milestones) > 1 else "baseline"
+        return f"agreed {kind} from {shown} in {month_label(first)} to {self.text}"
 
 
 @dataclass(frozen=True)
@@ -81,9 +117,12 @@ class Indicator:
     active_from: str | None = None
     active_until: str | None = None
     decimals: int = 0
+    maximum: float | None = None
+    """`max` in the catalogue: the largest value (or numerator, denominator) that is believable."""
     show: bool = True
     note: str = ""
     parts_unit: str = "count"
+    frequency: Frequency = "monthly"
 
     @property
     def whole(self) -> bool:
@@ -112,6 +151,20 @@ class Indicator:
         rounded = round(float(number), 6)
         return f"{int(rounded):{sep}d}" if rounded.is_integer() else f"{rounded:{sep}}"
 
+    def number_format(self, *, entry: bool = False) -> str:
+        """The Excel number format for this indicator (the one place xlq builds one): `0.0%`
+        for percent-like values, `#,##0` or `#,##0.00` otherwise, with `decimals` places.
+        `entry` gives the format of a template cell a department types into, where a count
+        stays whole and a number without stated decimals shows what was typed (General)."""
+        decimals = "." + "0" * self.decimals if self.decimals > 0 else ""
+        if self.is_percent:
+            return f"0{decimals}%"
+        if entry and self.unit == "count":
+            return "#,##0"
+        if entry and not decimals:
+            return "General"
+        return f"#,##0{decimals}"
+
     def reports(self, department: str, all_departments: tuple[str, ...] = ()) -> bool:
         if self.derived:
             return False
@@ -123,6 +176,11 @@ class Indicator:
         return (self.active_from is None or period >= self.active_from) and (
             self.active_until is None or period <= self.active_until
         )
+
+    def due(self, period: str) -> bool:
+        """A value is expected this month: a blank in a month nothing is due (a quarterly
+        survey between collections, a row whose data is pending) is plain, not a problem."""
+        return self.frequency == "monthly" and self.active(period)
 
 
 @dataclass(frozen=True)
@@ -162,6 +220,20 @@ def month_label(period: str | None) -> str:
     return f"{names[int(month) - 1]}-{year}"
 
 
+def moment_label(iso: str | None) -> str:
+    """A stored timestamp (`2023-12-27T09:30:00+00:00`) as people read it: `27 Dec 2023 09:30`,
+    in local time; text that is not a timestamp comes back as it was."""
+    if not iso:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is not None:
+        moment = moment.astimezone()
+    return f"{moment.day} {moment:%b %Y %H:%M}"
+
+
 def shift_period(period: str, months: int) -> str:
     """`2024-01` shifted by -1 -> `2023-12`."""
     year, month = (int(p) for p in period.split("-"))
@@ -174,9 +246,16 @@ def months_ending(end: str, count: int) -> tuple[str, ...]:
     return tuple(shift_period(end, n) for n in range(1 - count, 1))
 
 
+def months_apart(first: str, last: str) -> int:
+    """How many months `last` is after `first`: `2023-11` to `2024-02` is 3 (negative when earlier)."""
+    return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:])
+
+
+@functools.lru_cache(maxsize=1024)
 def months_between(first: str, last: str) -> tuple[str, ...]:
-    """Every month from `first` to `last`, both included (empty when `last` is earlier)."""
-    span = (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:]) + 1
+    """Every month from `first` to `last`, both included (empty when `last` is earlier).
+    Cached: validation asks for the same few spans thousands of times a run."""
+    span = months_apart(first, last) + 1
     return months_ending(last, span) if span > 0 else ()
 
 
@@ -242,7 +321,8 @@ def load_catalogue(path: Path | str | None = None, departments: tuple[str, ...] 
 _FIELDS = {
     "code", "domain", "subdomain", "name", "description", "unit", "target", "direction", "tolerance",
     "aggregate", "reported_by", "weight", "central", "cross_check", "source", "denominator", "parts",
-    "required", "active_from", "active_until", "decimals", "show", "note", "parts_unit",
+    "required", "active_from", "active_until", "decimals", "show", "note", "max", "frequency", "trajectory",
+    "baseline", "parts_unit",
 }
 
 
@@ -273,8 +353,12 @@ def _indicator(source: Path, number: int, entry: dict) -> Indicator:
     try:
         target = parse_target(str(entry.get("target", "none")), unit)
         tolerance = parse_amount(entry.get("tolerance", 0))
+        target = _with_milestones(target, entry.get("trajectory"), entry.get("baseline"))
     except ValueError as exc:
         raise fail(str(exc)) from None
+    frequency = entry.get("frequency", "monthly")
+    if frequency not in FREQUENCIES:
+        raise fail(f"frequency {frequency!r} is not one of {', '.join(FREQUENCIES)}")
     if aggregate == "ratio" and unit != "ratio":
         raise fail("aggregate 'ratio' needs unit 'ratio' (numerator and denominator)")
     if aggregate == "mean" and not entry.get("weight"):
@@ -319,10 +403,34 @@ def _indicator(source: Path, number: int, entry: dict) -> Indicator:
         active_from=entry.get("active_from") or None,
         active_until=entry.get("active_until") or None,
         decimals=int(entry.get("decimals", 0)),
+        maximum=float(entry["max"]) if "max" in entry else None,
         show=bool(entry.get("show", True)),
         note=str(entry.get("note", "")).strip(),
         parts_unit=parts_unit,
+        frequency=frequency,
     )
+
+
+def _with_milestones(target: Target, trajectory: object, baseline: object) -> Target:
+    """`trajectory = { "2023-06" = "70%", ... }` or `baseline = { month = "2023-03", value = "46%" }`."""
+    if trajectory is None and baseline is None:
+        return target
+    if not target.by:
+        raise ValueError("trajectory and baseline need a target with a date ('>= 90% by 2024-03')")
+    if trajectory is not None and baseline is not None:
+        raise ValueError("give a trajectory or a baseline, not both")
+    if baseline is not None:
+        if not isinstance(baseline, dict) or set(baseline) != {"month", "value"}:
+            raise ValueError("baseline must be { month = \"YYYY-MM\", value = ... }")
+        trajectory = {baseline["month"]: baseline["value"]}
+    if not isinstance(trajectory, dict) or not trajectory:
+        raise ValueError("trajectory must be a table of \"YYYY-MM\" = value")
+    points = []
+    for month, amount in sorted(trajectory.items()):
+        if not PERIOD_RE.match(str(month)) or str(month) >= target.by:
+            raise ValueError(f"trajectory month {month!r} is not YYYY-MM before {target.by}")
+        points.append((str(month), parse_amount(amount)))
+    return replace(target, milestones=tuple(points))
 
 
 def _check_references(source: Path, catalogue: Catalogue, departments: tuple[str, ...]) -> None:

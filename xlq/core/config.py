@@ -39,6 +39,9 @@ class WatchSettings:
     rescan_seconds: float = 60.0
     batch_seconds: float = 0.25
     require_department_folders: bool = False
+    stall_minutes: float = 10.0
+    """An empty or zero-filled file (a copy pre-allocating its size) is still arriving until it
+    has been unchanged this long; only then is it rejected as incomplete."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class Workspace:
     catalogue_path: Path = field(default=Path("catalogue.toml"))
     watch: WatchSettings = WatchSettings()
     spc: SpcSettings = SpcSettings()
+    max_magnitude: float = 1e12
+    """No figure a board could print is larger: a bigger one is a cell error (a catalogue
+    indicator may set its own `max`)."""
     feedback_folder: str = "feedback"
     share_inbox: str = ""
     share_feedback: str = ""
@@ -176,9 +182,14 @@ def load_workspace(root: Path | str = ".") -> Workspace:
             rescan_seconds=float(watch.get("rescan_seconds", 60)),
             batch_seconds=float(watch.get("batch_seconds", 0.25)),
             require_department_folders=bool(watch.get("require_department_folders", False)),
+            stall_minutes=float(watch.get("stall_minutes", 10.0)),
         )
+        validation = data.get("validation", {})
+        max_magnitude = float(validation.get("max_magnitude", 1e12))
+        if not 0 < max_magnitude < 1e300:
+            raise ValueError(f"validation.max_magnitude {max_magnitude!r} must be a positive number below 1e300")
     except (TypeError, ValueError) as exc:
-        raise fail("watch", f"settings must be numbers ({exc})") from None
+        raise fail("watch", f"settings must be numbers ({exc})") from None  # also [validation]
     rebase = spc.get("rebase", {})
     if not isinstance(rebase, dict) or not all(PERIOD_RE.match(str(v)) for v in rebase.values()):
         raise fail("spc.rebase", "must map indicator codes to months written YYYY-MM")
@@ -201,6 +212,7 @@ def load_workspace(root: Path | str = ".") -> Workspace:
         catalogue_path=root / str(catalogue.get("path", "catalogue.toml")),
         watch=watch_settings,
         spc=spc_settings,
+        max_magnitude=max_magnitude,
         feedback_folder=str(feedback.get("path", "feedback")),
         share_inbox=share.get("inbox", ""),
         share_feedback=share.get("feedback", ""),
@@ -229,6 +241,10 @@ settle_seconds = 1      # a file is read once its size and mtime have been stabl
 rescan_seconds = 60     # full rescan regardless of events
 batch_seconds = 0.25    # rebuild this long after the last stored file (a burst gives one rebuild)
 require_department_folders = false
+stall_minutes = 10      # an empty or zero-filled file is still being copied until unchanged this long
+
+[validation]
+max_magnitude = 1e12    # a larger figure is a cell error (an indicator may set its own `max`)
 
 [feedback]
 path = "feedback"       # feedback copies go to <path>/<DEPT>/; relative to this folder, or a path on the share

@@ -21,6 +21,8 @@ OUTCOMES: tuple[str, ...] = ("accepted", "accepted_with_warnings", "accepted_wit
 def outcome_words(outcome: str) -> str:
     """The outcome as people read it everywhere: `accepted_with_errors` -> `accepted with errors`."""
     return outcome.replace("_", " ")
+
+
 Marker = Literal["N/A", "TBA", "-"]
 
 MARKERS: tuple[str, ...] = ("N/A", "TBA", "-")
@@ -135,6 +137,22 @@ class Value:
     def given(self) -> bool:
         """A figure was given (a number, 0/0 or a marker), not left blank."""
         return self.value is not None or self.marker is not None or self.numerator is not None
+
+    @property
+    def number(self) -> float | None:
+        """The number this value stands for (see `number_of`)."""
+        return number_of(self.value, self.numerator, self.denominator)
+
+
+def number_of(value: float | None, numerator: float | None, denominator: float | None) -> float | None:
+    """The number a value stands for: `value`, or for a ratio known only by its parts,
+    numerator / denominator; None for a marker, a blank or a zero denominator. (Validation
+    stores a ratio's value as numerator / denominator, so the two agree when both are given.)"""
+    if value is not None:
+        return value
+    if numerator is not None and denominator:
+        return numerator / denominator
+    return None
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ one story.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 
 from xlq.core.model import Finding, outcome_words
+from xlq.core.text import shown
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -33,18 +33,10 @@ def _cell_key(cell: str | None) -> tuple[int, str]:
     return (int(digits) if digits else 0, letters)
 
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    ch = match.group()
-    return " " if ch in "\r\n\t" else f"\\u{ord(ch):04x}"
-
-
 def plain(text: str, limit: int = 200) -> str:
-    """One line of printable text: control characters and bidi overrides shown as escapes."""
-    result = _UNSAFE.sub(_escape, text)
-    return result if len(result) <= limit else result[: limit - 1] + "…"
+    """One line of printable text (`xlq.core.text.shown`): control characters, newlines and bidi
+    controls shown as escapes."""
+    return shown(text, limit)
 
 
 def findings_table(findings: Sequence[Finding]) -> str:
@@ -108,15 +100,15 @@ def history_table(indicator, history) -> str:
     """`xlq history CODE`: organisation values by month, then every departmental value with provenance."""
     lines = [f"{indicator.code}  {indicator.name}  (target {indicator.target.text})", "  Organisation:"]
     for org in history.org:
-        shown = org.marker or ("" if org.value is None else indicator.display(org.value))
+        text = org.marker or ("" if org.value is None else indicator.display(org.value))
         note = f"  [{'; '.join(org.flags)}]" if org.flags else ""
-        lines.append(f"    {org.period}  {shown:>10}  {org.contributors}/{org.expected} departments{note}")
+        lines.append(f"    {org.period}  {text:>10}  {org.contributors}/{org.expected} departments{note}")
     lines.append("  Departments (superseded values marked *):")
     for entry in sorted(history.entries, key=lambda e: (e.value.period, e.value.department, e.submission_id)):
         v = entry.value
-        shown = v.marker or ("" if v.value is None else indicator.display(v.value))
+        text = v.marker or ("" if v.value is None else indicator.display(v.value))
         mark = " " if entry.current else "*"
-        lines.append(f"   {mark}{v.period}  {v.department:<7} {shown:>10}  {v.sheet}!{v.cell} raw {plain(v.raw, 20)!r}"
+        lines.append(f"   {mark}{v.period}  {v.department:<7} {text:>10}  {v.sheet}!{v.cell} raw {plain(v.raw, 20)!r}"
                      f"  from {plain(entry.file, 40)} ({entry.kind}, {entry.received_at[:16].replace('T', ' ')})")
     return "\n".join(lines)
 

@@ -1,7 +1,7 @@
 """Every finding code xlq can raise, in one place: severity, scope and how to fix it.
 
-The README's rule table is generated from `RULES` (see `rules_markdown`), so the two
-cannot drift. Stages create findings only through `finding()`, which refuses unknown codes.
+The rule table in docs/rules.md is what `xlq rules` prints from `RULES` (see
+`rules_markdown`), and a test keeps the two equal. Stages create findings only through `finding()`, which refuses unknown codes.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _RULES = (
     # File level: the whole return is rejected, the file kept in rejected/.
     Rule("file-empty", "error", "file", "Empty file", "The file is empty (0 bytes). Save the return again and resubmit it."),
     Rule("file-incomplete", "error", "file", "Incomplete file",
-         "The file is cut short (the copy may not have finished). Copy the whole file again."),
+         "The file is incomplete ({value}): the copy may not have finished. Copy the whole file again."),
     Rule("file-not-workbook", "error", "file", "Not a workbook",
          "This is not an Excel workbook. Fill in the .xlsx template and submit that."),
     Rule("file-wrong-format", "error", "file", "Wrong file format",
@@ -89,6 +89,9 @@ _RULES = (
          "Indicator code '{value}' is not in this template. Do not change the Code column."),
     Rule("duplicate-indicator", "error", "cell", "Indicator given twice",
          "Indicator '{value}' appears more than once; only the first row was used. Delete the copy."),
+    Rule("value-too-large", "error", "cell", "Value too large to be believable",
+         "'{value}' is larger than any figure this indicator can have. Check the figure (a stray exponent or "
+         "pasted cell) and enter it again."),
     Rule("required-missing", "error", "cell", "Required value missing",
          "This indicator is required and was left blank{value}. Enter the figure, or N/A / TBA with a comment."),
     # Cell level warnings: the value is kept and flagged.
@@ -120,9 +123,15 @@ _RULES = (
          "Only {value} departments contributed to this figure."),
     Rule("reconcile-difference", "warning", "reconcile", "Central and departmental figures differ",
          "{value}"),
+    Rule("indicator-not-computed", "error", "reconcile", "Figure could not be computed",
+         "The organisation figure could not be computed ({value}); it is left blank and the rest of the master is "
+         "complete. Check this indicator's stored values."),
     Rule("correction", "info", "reconcile", "Correction of an earlier month",
          "A later return replaced the figures for this month ({value})."),
     Rule("resubmission", "info", "reconcile", "Resubmission", "This return replaced an earlier one ({value})."),
+    Rule("return-reinstated", "info", "reconcile", "Earlier return sent again",
+         "This file is identical to an earlier return ({value}) that a later one had replaced; "
+         "it is the current return again (the latest arrival counts)."),
     Rule("duplicate-file", "info", "reconcile", "Same file again",
          "This file is identical to one already received ({value}); it was not counted twice."),
 )
@@ -146,7 +155,7 @@ def finding(code: str, value: object = "", **where: str | None) -> Finding:
 
 
 def rules_markdown() -> str:
-    """The README's rule table."""
+    """The rule table `xlq rules` prints and docs/rules.md holds."""
     lines = ["| Rule | Severity | Scope | What it means and how to fix it |", "|---|---|---|---|"]
     for rule in _RULES:
         lines.append(f"| `{rule.code}` | {rule.severity} | {rule.scope} | **{rule.title}.** "

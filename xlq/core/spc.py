@@ -65,6 +65,17 @@ Edge cases (xlq's decisions):
   direction and gives no assurance for "neutral").
 - A trajectory target ("90% by 2024-03") is judged at its value; when `periods` show the
   latest month is before its date, `target_pending` is True so the workbook can say so.
+- Bounds: limits never pass what the measure can be (`bounds`): not below 0 for counts,
+  rates, days and percentages, not above 100% for a percentage. The two-thirds lines stay
+  at two-thirds of the unbounded width (2/3 x 2.66 x mean moving range from the mean).
+- Too few points: with fewer than MIN_POINTS observed points behind the limits there is no
+  verdict at all (variation and assurance "none", no special-cause points): the run rules
+  cannot fire yet and the average moving range rests on a handful of ranges.
+- Rare events (`is_rare`): a count that is zero in at least half of its months (severe harm,
+  never events) gets no special-cause call and no assurance, only the "rare_event" label.
+  An XmR (or Poisson c-chart) limit for a mean near 0 sits below 1, so every single event
+  would be "outside the limits" and every run of zeros a "shift"; Making Data Count points
+  to time-between-events (g or t charts) for such data, which xlq does not draw. docs/spc.md.
 - Moving-range screening (drop ranges >= 3.267 x the average, then re-average) is off by
   default, matching the MDC Excel tool and the plain formula; `screen_outliers=True` gives
   NHSRplotthedots's default.
@@ -72,7 +83,6 @@ Edge cases (xlq's decisions):
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,11 +94,14 @@ from xlq.core.config import SpcSettings
 LIMIT_FACTOR = 2.66
 SCREEN_FACTOR = 3.267
 TRIAL_BELOW = 13
+MIN_POINTS = 6
+"""Fewer observed points than this behind the limits give no verdict (module notes)."""
+RARE_ZERO_SHARE = 0.5
 _REL_TOL = 1e-9
 
 Rule = Literal["outside_limits", "trend", "two_of_three", "shift"]
 RULES: tuple[Rule, ...] = ("outside_limits", "trend", "two_of_three", "shift")
-Variation = Literal["common_cause", "improvement", "concern", "neither_high", "neither_low", "none"]
+Variation = Literal["common_cause", "improvement", "concern", "neither_high", "neither_low", "rare_event", "none"]
 Assurance = Literal["pass", "fail", "hit_and_miss", "none"]
 
 GREY = "#A6A6A6"
@@ -102,6 +115,7 @@ VARIATION_COLOURS: dict[str, str | None] = {
     "concern": ORANGE,
     "neither_high": PURPLE,
     "neither_low": PURPLE,
+    "rare_event": None,
     "none": None,
 }
 ASSURANCE_COLOURS: dict[str, str | None] = {"pass": BLUE, "fail": ORANGE, "hit_and_miss": GREY, "none": None}
@@ -115,6 +129,7 @@ VARIATION_LABELS: dict[tuple[str, bool | None], tuple[str, str]] = {
     ("concern", False): ("▼", "Concern (low)"),
     ("neither_high", True): ("▲", "Special cause (high)"),
     ("neither_low", False): ("▼", "Special cause (low)"),
+    ("rare_event", None): ("○", "Rare event"),
     ("none", None): ("–", "Not enough data"),
 }
 ASSURANCE_LABELS: dict[str, tuple[str, str]] = {
@@ -128,6 +143,7 @@ LEGEND: tuple[tuple[str, str, str, str], ...] = (
     ("Variation", "▲/▼ Improvement", BLUE, "Special cause in the good direction (high or low)"),
     ("Variation", "▲/▼ Concern", ORANGE, "Special cause in the bad direction (high or low)"),
     ("Variation", "▲/▼ Special cause", PURPLE, "Special cause where neither direction is better"),
+    ("Variation", "○ Rare event", GREY, "Mostly zero months: no special-cause call (see the cell's note)"),
     ("Assurance", "P Consistently passing", BLUE, "Target lies outside the process limits on the passing side"),
     ("Assurance", "F Consistently failing", ORANGE, "Target lies outside the process limits on the failing side"),
     ("Assurance", "? Hit and miss", GREY, "Target lies within the process limits: it will be met some months"),
@@ -147,11 +163,17 @@ class Limits:
 
     @property
     def upper_two_thirds(self) -> float:
-        return self.mean + (self.upper - self.mean) * 2 / 3
+        return self.mean + LIMIT_FACTOR * self.mr_mean * 2 / 3
 
     @property
     def lower_two_thirds(self) -> float:
-        return self.mean - (self.mean - self.lower) * 2 / 3
+        return self.mean - LIMIT_FACTOR * self.mr_mean * 2 / 3
+
+    def bounded(self, low: float | None, high: float | None) -> Limits:
+        """The same limits kept within what the measure can be (0 to 100% for a percentage)."""
+        lower = self.lower if low is None else max(self.lower, min(low, self.mean))
+        upper = self.upper if high is None else min(self.upper, max(high, self.mean))
+        return Limits(self.mean, lower, upper, self.mr_mean, self.points, self.trial)
 
     @property
     def collapsed(self) -> bool:
@@ -371,6 +393,8 @@ def analyse(
     periods: Sequence[str] | None = None,
     *,
     screen_outliers: bool = False,
+    bounds: tuple[float | None, float | None] = (None, None),
+    rare: bool = False,
 ) -> SpcResult:
     """Limits, special-cause flags, and the latest point's variation and assurance.
 
@@ -399,22 +423,38 @@ def analyse(
     for start, end in zip(starts, [*starts[1:], count], strict=True):
         part = cleaned[start:end]
         limits = xmr_limits(part, settings.baseline_points, screen_outliers=screen_outliers)
+        if limits is not None:
+            limits = limits.bounded(*bounds)
         segments.append((start, limits))
-        flags.extend(_flag_segment(part, limits, settings, direction) if limits else [None] * len(part))
+        judged = limits is not None and limits.points >= MIN_POINTS and not rare
+        flags.extend(_flag_segment(part, limits, settings, direction) if judged else [None] * len(part))  # type: ignore[arg-type]
 
     latest = max((i for i, v in enumerate(cleaned) if v is not None), default=None)
     if latest is None:
         return SpcResult(cleaned, direction, tuple(segments) if count else (), tuple(flags), "none", "none", None)
     limits = next(lim for start, lim in reversed(segments) if start <= latest)
     flag = flags[latest]
-    variation: Variation = "none" if limits is None else flag.kind if flag else "common_cause"
+    variation: Variation = ("none" if limits is None or limits.points < MIN_POINTS else "rare_event" if rare
+                            else flag.kind if flag else "common_cause")
     in_force = targets[latest] if targets is not None else target
     if in_force is not None and not isinstance(in_force, Target):
         raise ValueError(f"target {in_force!r} is not a catalogue Target")
     pending = bool(in_force is not None and in_force.by and periods is not None and periods[latest] < in_force.by)
-    return SpcResult(
-        cleaned, direction, tuple(segments), tuple(flags), variation, assurance(limits, in_force), latest, in_force, pending
-    )
+    verdict = assurance(limits, in_force) if variation not in ("none", "rare_event") else "none"
+    return SpcResult(cleaned, direction, tuple(segments), tuple(flags), variation, verdict, latest, in_force, pending)
+
+
+def bounds_for(indicator: Indicator) -> tuple[float | None, float | None]:
+    """What the measure can be: counts, rates, days and percentages are never negative and a
+    percentage never passes 100%."""
+    low = 0.0 if indicator.unit in ("count", "percent", "ratio", "rate", "days") else None
+    return low, 1.0 if indicator.is_percent else None
+
+
+def is_rare(indicator: Indicator, values: Sequence[float | None]) -> bool:
+    """A count that is zero in at least half of its observed months (module notes)."""
+    seen = [v for v in values if v is not None]
+    return indicator.unit == "count" and bool(seen) and sum(1 for v in seen if v == 0) >= RARE_ZERO_SHARE * len(seen)
 
 
 def monthly(series: Sequence[tuple[str, float | None]]) -> tuple[list[str], list[float | None]]:
@@ -426,14 +466,8 @@ def monthly(series: Sequence[tuple[str, float | None]]) -> tuple[list[str], list
     for period in given:
         if not PERIOD_RE.match(period):
             raise ValueError(f"period {period!r} is not YYYY-MM")
-    periods = list(_months_between(min(given), max(given)))
+    periods = list(months_between(min(given), max(given)))
     return periods, [given.get(p) for p in periods]
-
-
-@functools.lru_cache(maxsize=1024)
-def _months_between(first: str, last: str) -> tuple[str, ...]:
-    """Validation asks for the same few spans thousands of times a run."""
-    return months_between(first, last)
 
 
 def rebase_index_for(code: str, periods: Sequence[str], settings: SpcSettings) -> int | None:
@@ -458,13 +492,15 @@ def analyse_indicator(
         rebase_index_for(indicator.code, periods, settings),
         periods,
         screen_outliers=screen_outliers,
+        bounds=bounds_for(indicator),
+        rare=is_rare(indicator, values),
     )
 
 
 def symbols(result: SpcResult) -> tuple[str, str]:
     """Text for the Variation and Assurance cells: an icon-style character and plain words."""
     flag = result.latest_flag
-    high = flag.high if flag is not None and result.variation not in ("common_cause", "none") else None
+    high = flag.high if flag is not None and result.variation not in ("common_cause", "rare_event", "none") else None
     mark, words = VARIATION_LABELS[(result.variation, high)]
     variation_text = f"{mark} {words}"
     if result.assurance in ASSURANCE_LABELS:

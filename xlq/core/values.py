@@ -2,7 +2,7 @@
 
 Pure functions, no I/O, and none of them raises on any input: a cell is untrusted text.
 
-Decisions (documented in the README's validation section):
+Decisions (documented in docs/validation.md):
 
 - Markers are kept apart from numbers and from blank: `N/A` (also n/a, NA, N.A.) means not
   applicable, `TBA` (also TBC) not yet available, `-` (also en/em dash) nothing to report.

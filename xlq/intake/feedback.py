@@ -26,7 +26,7 @@ from xlq.core.config import Workspace
 from xlq.core.model import Finding, not_used, outcome_words
 from xlq.core.report import plain, sort_findings, what_to_do
 from xlq.core.rules import RULES
-from xlq.store.db import Submission
+from xlq.store.queries import Submission
 
 SUMMARY_SHEET = "What happened"
 
@@ -173,15 +173,19 @@ def write_feedback(src: str, dst: str, marks: Sequence[Mark], title: str = "", l
         sheet.column_dimensions[column].width = width
     headline = sheet.cell(1, 1, _text(title or "What happened to your return"))
     colour = next((c for words, c in _HEADLINE.items() if title.lower().startswith(words)), "1F3864")
+    headline.data_type = "s"  # the title starts with the file's name, which may start with "="
     headline.font = Font(bold=True, size=15, color=colour)
     row = 2
     for line in lines:
         row += 1
         if line.startswith("## "):
             row += 1
-            sheet.cell(row, 1, _text(line[3:])).font = Font(bold=True, size=12, color="005EB8")
+            heading = sheet.cell(row, 1, _text(line[3:]))
+            heading.data_type = "s"  # never a formula, whatever the text starts with
+            heading.font = Font(bold=True, size=12, color="005EB8")
             continue
         cell = sheet.cell(row, 1, _text(line))
+        cell.data_type = "s"
         cell.alignment = Alignment(wrap_text=True, vertical="top")
         sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=5)
         sheet.row_dimensions[row].height = 15 * max(1, math.ceil(len(line) / 110)) + 3

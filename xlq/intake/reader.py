@@ -4,7 +4,7 @@ Order matters for safety: `xlq.intake.sniff` judges the bytes and the zip direct
 only a file it passes is opened with python-calamine (about 13x faster than openpyxl on a
 typical return; openpyxl is not needed at all). Calamine reads cached values and hidden
 sheets; it turns Excel error cells and formulas without a saved result into '', so the
-sniffer's scan of the sheet XML supplies those (`RawCell.error`, `RawCell.formula`).
+sniffer's scan of the sheet XML (xlq/intake/sheet_scan.py) supplies those (`RawCell.error`, `RawCell.formula`).
 
 Layout is found, never assumed: the table is the first sheet (`Return` preferred) with a
 header row holding `Code` and `Value`; columns by title, rows by a non-empty `Code`.
@@ -24,7 +24,8 @@ from python_calamine import CalamineWorkbook, PasswordError
 from xlq.core import rules
 from xlq.core.model import Finding, Identity, ParsedReturn, RawCell, RawRow
 from xlq.core.values import shown
-from xlq.intake.sniff import Refused, SheetScan, column_letters, sniff
+from xlq.intake.sheet_scan import Refused, SheetScan, column_letters
+from xlq.intake.sniff import sniff
 
 TEMPLATE_ID = "xlq-return/1"
 META_SHEET = "xlq_meta"

@@ -16,6 +16,18 @@ Statistical warnings need the indicator's accepted history (`History.series`):
   and a change must be material (10 for counts, 10 percentage points) to be "large";
 - denominator-shift: a ratio's denominator at least DENOMINATOR_FACTOR times (or 1/that) the
   median of the department's last DENOMINATOR_MONTHS denominators, and MIN_DENOMINATOR apart;
+- counting noise: a count of SMALL_COUNT (3) or less is never a history warning (a few events
+  come and go); for counts the limits are at least the Poisson limits mean +/- 3 x sqrt(mean)
+  and a change must exceed 3 x sqrt(previous + value) (the spread of a difference of two
+  Poisson counts); for ratios with a denominator the limits are at least the binomial ones,
+  mean +/- 3 x sqrt(p(1-p)/n), and a change must exceed 3 x sqrt(2p(1-p)/n); for percentages
+  typed without a denominator a value must sit MATERIAL_OUTSIDE (3 points) beyond the limits.
+  XmR limits from a department's own short, smooth history are otherwise tighter than the
+  noise its small numbers carry (issue 16: 153 warnings over 13 months, 15 on counts of 0-3);
+- outside-history also needs a jump from last month beyond that noise: a value that carries
+  on from last month's (a steady climb in training compliance) is the process moving, which
+  the master's SPC reports, not a figure that looks mistyped; one value gets one of the two
+  warnings, not both (outside-history already asks for a comment if the value is right);
 - percent-maybe-fraction: a bare number from 0 to 1 in a percent row that sits closer to
   the history's mean when read as percentage points (a bare 1 that usually runs near 1%).
 """
@@ -24,16 +36,21 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import stat
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 from xlq.core import rules
 from xlq.core.catalogue import PERIOD_RE, Catalogue, Indicator
 from xlq.core.config import Workspace
+from xlq.core.errors import InputRefused
 from xlq.core.model import Checked, Finding, ParsedReturn, RawCell, RawRow, Value
 from xlq.core.model import judge as outcome_of
 from xlq.core.spc import Limits, monthly, xmr_limits
+from xlq.core.text import shown as shown_text
 from xlq.core.values import Reading, Token, classify, for_unit, shown, whole_part
 from xlq.intake.reader import read_return
 
@@ -50,6 +67,9 @@ MIN_DENOMINATOR = 20
 DENOMINATOR_FACTOR = 1.8
 DENOMINATOR_MONTHS = 12
 MIN_DENOMINATOR_HISTORY = 3
+SMALL_COUNT = 3
+NOISE_SIGMAS = 3.0
+MATERIAL_OUTSIDE = 0.03
 
 
 class History(Protocol):
@@ -63,8 +83,27 @@ class History(Protocol):
 
 
 def validate(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, history: History | None = None, *,
-             folder_department: str | None = None, today: dt.date | None = None) -> Checked:
-    """Judge `parsed`; the outcome is rejected on any file-level error."""
+             folder_department: str | None = None, at_inbox_root: bool = False,
+             today: dt.date | None = None) -> Checked:
+    """Judge `parsed`; the outcome is rejected on any file-level error.
+
+    The folder a file arrived in is the department's authority, checked here and nowhere
+    else: `folder_department` is the inbox/ subfolder it came from (a return for another
+    department is `wrong-department-folder`), and `at_inbox_root` says it was dropped in
+    inbox/ itself, which `[watch] require_department_folders` refuses whatever the return
+    says. Neither applies to a file validated outside the inbox (`xlq validate`, imports)."""
+    checked = _validate(parsed, catalogue, workspace, history, folder_department, today)
+    if at_inbox_root and workspace.watch.require_department_folders:
+        identity = parsed.identity
+        claimed = identity.department if identity else ""
+        extra = rules.finding("wrong-department-folder", claimed or "(none)", department=claimed or None,
+                              period=identity.period if identity else None, file=Path(parsed.path).name)
+        return replace(checked, values=(), findings=(*checked.findings, extra), outcome="rejected")
+    return checked
+
+
+def _validate(parsed: ParsedReturn, catalogue: Catalogue, workspace: Workspace, history: History | None,
+              folder_department: str | None, today: dt.date | None) -> Checked:
     file = Path(parsed.path).name
     findings = list(parsed.findings)
     if not _rejected(findings):
@@ -138,6 +177,7 @@ class _Judge:
         self.period = parsed.identity.period
         self.expected = {i.code: i for i in catalogue.for_department(self.department, self.period, workspace.department_codes)}
         self.findings: list[Finding] = []
+        self.max_magnitude = workspace.max_magnitude
 
     def flag(self, code: str, value: object, indicator: str | None, cell: str | None) -> None:
         self.findings.append(rules.finding(
@@ -181,6 +221,13 @@ class _Judge:
         if judged is None:
             return None
         reading, cell, numerator, denominator = judged
+        limit = indicator.maximum if indicator.maximum is not None else self.max_magnitude
+        beyond = [n for n in (reading.value, numerator, denominator)
+                  if n is not None and not (math.isfinite(n) and abs(n) <= limit)]
+        if beyond:  # never stored: an absurd figure breaks every sum and limit drawn from it
+            self.flag("value-too-large", shown(beyond[0]),
+                      indicator.code, cell.ref)
+            return None
         if reading.blank:
             if indicator.required and indicator.unit == "ratio" and row.numerator.ref and row.denominator.ref:
                 # the Value cell of a ratio row is a locked formula: point at the two inputs
@@ -191,7 +238,7 @@ class _Judge:
             return Value(indicator.code, self.department, self.period, None, sheet=self.parsed.sheet,
                          cell=cell.ref, comment=comment)
         if reading.value is not None and (denominator is None or denominator >= MIN_DENOMINATOR):
-            self.check_history(indicator, reading, cell, comment)
+            self.check_history(indicator, reading, cell, comment, denominator)
         if denominator is not None:
             self.check_denominator(indicator, denominator, row.denominator if row.denominator.ref else cell)
         raw = f"{shown(numerator)}/{shown(denominator)}" if numerator is not None and denominator is not None else _raw_text(cell)
@@ -260,7 +307,8 @@ class _Judge:
             self.flag("comment-too-long", f"{len(text):,}", code, cell.ref)
         return text.strip()
 
-    def check_history(self, indicator: Indicator, reading: Reading, cell: RawCell, comment: str) -> None:
+    def check_history(self, indicator: Indicator, reading: Reading, cell: RawCell, comment: str,
+                      denominator: float | None = None) -> None:
         if self.history is None or reading.value is None:
             return
         pairs = [(p, float(v)) for p, v in self.history.series(indicator.code, self.department, self.period)
@@ -274,12 +322,18 @@ class _Judge:
             if _raw_is_bare_number(cell) and abs(value / 100 - mean) < abs(value - mean) / 10:
                 self.flag("percent-maybe-fraction", _raw_text(cell), indicator.code, cell.ref)
                 return
+        if indicator.unit == "count" and value <= SMALL_COUNT:
+            return  # a few events either way is counting noise, whatever the history
         # Missing months stay gaps, as in the master's SPC, so both judge by the same limits.
-        limits = xmr_limits(monthly(pairs)[1]) if len(series) >= MIN_HISTORY else None
+        try:
+            limits = xmr_limits(monthly(pairs)[1]) if len(series) >= MIN_HISTORY else None
+        except ArithmeticError:  # a history of absurd figures (stored before the bound) has no limits
+            limits = None
         shown_value = _display(indicator, value)
-        if limits is not None and not limits.collapsed and not limits.lower <= value <= limits.upper:
+        jump = abs(value - series[-1]) > _noise(indicator, series[-1], value, denominator)
+        if limits is not None and not limits.collapsed and jump and _outside(indicator, limits, value, denominator):
             self.flag("outside-history", shown_value, indicator.code, cell.ref)
-        if not comment and _large_change(indicator, series, value, limits):
+        elif not comment and jump and _large_change(indicator, series, value, limits):
             self.flag("large-change-unexplained", f"{_display(indicator, series[-1])} -> {shown_value}",
                       indicator.code, cell.ref)
 
@@ -340,6 +394,33 @@ def _display(indicator: Indicator, value: float) -> str:
     return shown(float(value))
 
 
+def _outside(indicator: Indicator, limits: Limits, value: float, denominator: float | None) -> bool:
+    """Outside the XmR limits widened to the counting noise the value carries (module notes)."""
+    mean = limits.mean
+    if indicator.unit == "count":
+        spread = NOISE_SIGMAS * math.sqrt(max(mean, 0.0))
+    elif denominator:
+        p = min(max(mean, 0.0), 1.0)
+        spread = NOISE_SIGMAS * math.sqrt(p * (1 - p) / denominator)
+    elif indicator.is_percent:
+        spread = 0.0
+        limits = Limits(mean, limits.lower - MATERIAL_OUTSIDE, limits.upper + MATERIAL_OUTSIDE, limits.mr_mean,
+                        limits.points, limits.trial)
+    else:
+        spread = 0.0
+    return not min(limits.lower, mean - spread) <= value <= max(limits.upper, mean + spread)
+
+
+def _noise(indicator: Indicator, previous: float, value: float, denominator: float | None) -> float:
+    """The month-to-month change counting noise alone makes likely (module notes)."""
+    if indicator.unit == "count":
+        return NOISE_SIGMAS * math.sqrt(max(previous, 0.0) + max(value, 0.0))
+    if denominator:
+        p = min(max(previous, 0.0), 1.0)
+        return NOISE_SIGMAS * math.sqrt(2 * p * (1 - p) / denominator)
+    return 0.0
+
+
 def _large_change(indicator: Indicator, series: list[float], value: float, limits: Limits | None) -> bool:
     previous = series[-1]
     change = abs(value - previous)
@@ -358,4 +439,20 @@ def check_files(paths: Sequence[Path], catalogue: Catalogue, workspace: Workspac
     A department checks its own file here, so it is read in this process; the watcher reads
     untrusted files in its worker instead.
     """
+    for path in paths:
+        refuse_unless_regular(path)
     return [(path, validate(read_return(path), catalogue, workspace, history, today=today)) for path in paths]
+
+
+def refuse_unless_regular(path: Path) -> None:
+    """InputRefused (one line) for a path that is missing or not a regular file: a FIFO or a
+    device would block or never end, and a typo is not a damaged workbook."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputRefused(f"{shown_text(path)}: no such file") from None
+    except OSError as exc:
+        raise InputRefused(f"{shown_text(path)}: cannot be opened ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "folder" if stat.S_ISDIR(info.st_mode) else "pipe" if stat.S_ISFIFO(info.st_mode) else "device or special file"
+        raise InputRefused(f"{shown_text(path)}: a {kind}, not a file; only regular files are read")

@@ -11,12 +11,11 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from xlq.core import rules
 from xlq.core.catalogue import Catalogue, Indicator, month_label
 from xlq.core.config import Workspace
 from xlq.core.model import Finding, OrgValue, Reconciled
+from xlq.master.reconcile import return_finding
 
 LINK_LIMIT = 65_530
 """XlsxWriter (and Excel) keep at most this many links per sheet; later ones vanish silently."""
@@ -60,11 +59,6 @@ def plural(n: int, word: str) -> str:
 def period_date(period: str) -> dt.datetime:
     year, month = period.split("-")
     return dt.datetime(int(year), int(month), 1)
-
-
-def months_between(start: str, end: str) -> int:
-    a, b = period_date(start), period_date(end)
-    return (b.year - a.year) * 12 + b.month - a.month
 
 
 def col_letter(col: int) -> str:
@@ -125,7 +119,8 @@ LEAD_COLUMNS = (
     Column("description", "Description", 46),
     Column("target", "Target", 13),
 )
-TAIL_COLUMNS = (Column("trend", "Trend", 17), Column("variation", "Variation", 19), Column("assurance", "Assurance", 20))
+TAIL_COLUMNS = (Column("trend", "Trend", 17), Column("variation", "Variation", 21), Column("assurance", "Assurance", 21),
+                Column("findings", "Findings", 13))
 
 
 def code_width(catalogue: Catalogue) -> float:
@@ -192,39 +187,14 @@ def _num(x: float) -> str:
     return f"{x:.10g}"
 
 
-def thresholds(indicator: Indicator, periods: Sequence[str], values: Sequence[float | None]) -> list[float | None]:
+def thresholds(indicator: Indicator, periods: Sequence[str], values: Sequence[float | None] = ()) -> list[float | None]:
     """The value each month is judged against; None where there is nothing to judge by.
 
-    A "by" target (90% by March 2024) is a straight line from the indicator's first shown
-    value to the target at the by-date, then the target itself."""
-    target = indicator.target
-    if target.kind == "none" or target.value is None:
-        return [None] * len(periods)
-    if not target.by:
-        return [target.value] * len(periods)
-    first = next((n for n, v in enumerate(values) if v is not None), None)
-    if first is None:
-        return [None] * len(periods)
-    start, start_value = periods[first], values[first]
-    assert start_value is not None
-    already = start_value >= target.value if target.kind == "floor" else start_value <= target.value
-    span = months_between(start, target.by)
-    out: list[float | None] = [None] * first
-    for period in periods[first:]:
-        if already or span <= 0:
-            out.append(target.value)
-            continue
-        share = min(1.0, months_between(start, period) / span)
-        out.append(_lenient(start_value + (target.value - start_value) * share, up=target.kind == "ceiling"))
-    return out
-
-
-def _lenient(x: float, *, up: bool) -> float:
-    """Round a trajectory point to 10 significant digits towards the lenient side, so the
-    first value (the trajectory's own start) is never judged short of itself by rounding."""
-    d = Decimal(repr(x))
-    step = Decimal(1).scaleb(d.adjusted() - 9)
-    return float(d.quantize(step, rounding=ROUND_CEILING if up else ROUND_FLOOR))
+    Each month's threshold depends on that month alone (`Target.at`): a deadline target
+    ("90% by March 2024") is judged against the agreed trajectory or baseline the catalogue
+    states, else against the target itself, so a month keeps its colour from one report's
+    window to the next. `values` is kept for callers' convenience and not used."""
+    return [indicator.target.at(period) for period in periods]
 
 
 def rag_rules(indicator: Indicator, threshold: float, cell: str) -> list[RagRule]:
@@ -288,7 +258,9 @@ class Plan:
     submission_findings: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     breakdown_findings: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     flag_reasons: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    empty_flagged: set[tuple[str, str]] = field(default_factory=set)
+    empty_absent: set[tuple[str, str]] = field(default_factory=set)
+    coverage: dict[str, Coverage] = field(default_factory=dict)
+    cell_notes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     submissions_row: dict[str, int] = field(default_factory=dict)
     submissions_first_col: int = 2
     departments: tuple[str, ...] = ()
@@ -354,16 +326,15 @@ def _shown_findings(reconciled: Reconciled, departments: Sequence[str]) -> list[
         if period not in shown:
             continue
         if status.status == "missing" and ("return-missing", dept, period) not in have:
-            findings.append(rules.finding("return-missing", f"{dept} {month_label(period)}",
-                                          department=dept, period=period))
+            findings.append(return_finding("missing", dept, period))
         elif status.status == "rejected" and ("return-rejected", dept, period) not in have:
-            findings.append(rules.finding("return-rejected", status.reason or "see rejected/",
-                                          department=dept, period=period, file=status.file))
+            findings.append(return_finding("rejected", dept, period, reason=status.reason or "see rejected/",
+                                           file=status.file))
     return _sort_findings(findings)
 
 
 def make_plan(reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace, built_at: dt.datetime,
-              *, header_row: int = 6, errors_first_row: int = 4, submissions_first_row: int = 4) -> Plan:
+              *, header_row: int = 7, errors_first_row: int = 4, submissions_first_row: int = 4) -> Plan:
     layout = scorecard_layout(reconciled.periods, code=code_width(catalogue))
     rows = indicator_rows(catalogue)
     departments = tuple(dict.fromkeys([*workspace.department_codes,
@@ -379,7 +350,19 @@ def make_plan(reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace
     plan.findings = _shown_findings(reconciled, departments)
     _link_findings(plan)
     _flag_cells(plan)
+    _comments(plan)
     return plan
+
+
+def _comments(plan: Plan) -> None:
+    """Departments' comments on a figure (an explanation, or the demo saying a value is
+    invented), shown in the month cell's note: a note alone is not a flag."""
+    said: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for (code, dept, period), value in sorted(plan.reconciled.by_department.items()):
+        if value.comment and code in plan.indicator_row:
+            said.setdefault((code, period), {}).setdefault(value.comment, []).append(dept)
+    for key, comments in said.items():
+        plan.cell_notes[key] = [f"Comment ({', '.join(depts)}): {text}" for text, depts in comments.items()]
 
 
 def _link_findings(plan: Plan) -> None:
@@ -400,8 +383,39 @@ def _link_findings(plan: Plan) -> None:
             plan.finding_target[n] = (SUBMISSIONS, plan.submissions_row[f.department], col)
 
 
+COVERAGE_FLAGS = ("partial", "no value: none from", "built from partial months", "cross-check not made")
+"""Starts of the organisation-figure notes (`xlq.master.reconcile`) that say who did not report: they
+describe the month's coverage, shown once per month in the coverage row, not a problem with
+the figure itself."""
+
+
+def is_coverage(flag: str) -> bool:
+    return flag.lower().startswith(COVERAGE_FLAGS)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Who reported in one month: shown once, in the row above the month's column title."""
+
+    period: str
+    received: int
+    expected: int
+    absent: tuple[tuple[str, str, str], ...]  # (department, status, reason)
+    partial: tuple[str, ...]  # indicators whose figure lacks an absent department
+    findings: tuple[int, ...]  # return-level findings (missing, rejected, late, corrected)
+
+    @property
+    def complete(self) -> bool:
+        return not self.absent
+
+
 def _flag_cells(plan: Plan) -> None:
-    """Decide which month cells are flagged, and the reasons their notes give."""
+    """Decide which month cells are flagged, and the reasons their notes give.
+
+    A flag is a finding about that figure: a value finding on the cell (an error or warning
+    from a return, a correction, a cross-check difference). A department whose whole return
+    is missing or rejected is coverage, shown once per month (`Plan.coverage`); a blank in a
+    month the indicator is not due (`Indicator.due`) is expected and stays plain."""
     subs = plan.reconciled.submissions
     for row in plan.rows:
         ind = row.indicator
@@ -411,30 +425,28 @@ def _flag_cells(plan: Plan) -> None:
         for period in plan.periods:
             key = (ind.code, period)
             org = plan.org(ind.code, period)
-            reasons = list(org.flags)
-            if org.partial and not any("partial" in r.lower() for r in reasons):
-                reasons.append(f"Partial coverage: {org.contributors} of {org.expected} departments contributed.")
+            reasons = [f for f in org.flags if not is_coverage(f)]
             for n in plan.cell_findings.get(key, []):
                 f = plan.findings[n]
                 who = f"{f.department}: " if f.department else ""
                 reasons.append(f"{who}{f.message}")
-            if org.partial and key not in plan.cell_findings:
-                for dept in reporters:
-                    status = subs.get((dept, period))
-                    if status is not None and status.status in NO_VALUE_STATUSES:
-                        plan.cell_findings.setdefault(key, []).extend(plan.submission_findings.get((dept, period), []))
             empty = org.value is None and org.marker is None
-            if empty and ind.active(period):
-                absent = [(d, subs[(d, period)]) for d in reporters
-                          if (d, period) in subs and subs[(d, period)].status in NO_VALUE_STATUSES]
-                for dept, status in absent:
-                    why = f" ({status.reason})" if status.reason else ""
-                    reasons.append(f"{dept}: return {status.status}{why}.")
-                    if key not in plan.cell_findings:
-                        links = plan.submission_findings.get((dept, period), [])
-                        if links:
-                            plan.cell_findings[key] = list(links)
-                if absent:
-                    plan.empty_flagged.add(key)
+            if empty and ind.due(period) and reporters and all(
+                    (d, period) in subs and subs[(d, period)].status in NO_VALUE_STATUSES for d in reporters):
+                plan.empty_absent.add(key)
             if reasons:
                 plan.flag_reasons[key] = list(dict.fromkeys(reasons))
+    for period in plan.periods:
+        plan.coverage[period] = _coverage(plan, period)
+
+
+def _coverage(plan: Plan, period: str) -> Coverage:
+    subs = plan.reconciled.submissions
+    statuses = {d: subs[(d, period)] for d in plan.departments if (d, period) in subs}
+    absent = tuple((d, s.status, s.reason) for d, s in statuses.items() if s.status in NO_VALUE_STATUSES)
+    gone = {d for d, _, _ in absent}
+    partial = tuple(r.indicator.code for r in plan.rows if r.indicator is not None and r.indicator.due(period)
+                    and gone & set(plan.reporting_departments(r.indicator)))
+    found = tuple(n for d in plan.departments for n in plan.submission_findings.get((d, period), []))
+    received = sum(1 for s in statuses.values() if s.status in RECEIVED)
+    return Coverage(period, received, len(statuses), absent, partial, found)

@@ -12,14 +12,15 @@ answered (they have nothing to add); TBA counts as not yet contributed.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 from xlq.core import rules
-from xlq.core.catalogue import Indicator, month_label, months_ending, shift_period
+from xlq.core.catalogue import Indicator, moment_label, month_label, months_ending, shift_period
 from xlq.core.model import Finding, OrgValue, Reconciled, SubmissionStatus, Value, not_used, outcome_words
-from xlq.store.db import StoredValue, Submission
 from xlq.store.merge import current_indicators
+from xlq.store.queries import StoredValue, Submission
 
 if TYPE_CHECKING:
     from xlq.core.catalogue import Catalogue
@@ -30,16 +31,6 @@ _ANSWER_MARKERS = ("N/A", "-")
 SPC_HISTORY = 24
 """Months of organisation history `reconcile` returns for SPC: Making Data Count wants 20 or
 more points for stable limits; two years also keeps the limits about the process as it runs now."""
-
-
-def _number(v: Value | None) -> float | None:
-    if v is None:
-        return None
-    if v.value is not None:
-        return v.value
-    if v.numerator is not None and v.denominator:
-        return v.numerator / v.denominator
-    return None
 
 
 def _date(iso: str) -> dt.date:
@@ -92,35 +83,7 @@ class PeriodStatus:
         return asdict(self) | {"counts": self.counts()}
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One stored value of an indicator with its provenance; superseded values stay listed."""
-
-    value: Value
-    current: bool
-    submission_id: int
-    file: str
-    received_at: str
-    kind: str
-    location: str
-    comment_from: int | None = None
-
-
-@dataclass(frozen=True)
-class IndicatorHistory:
-    """`xlq history CODE`: organisation values by month and every departmental value stored."""
-
-    code: str
-    name: str
-    periods: tuple[str, ...]
-    org: tuple[OrgValue, ...]
-    entries: tuple[HistoryEntry, ...]
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-class _Context:
+class Context:
     """Everything reconciliation reads from the store, loaded once for the window."""
 
     def __init__(self, store: Store, catalogue: Catalogue, workspace: Workspace, periods: tuple[str, ...],
@@ -173,8 +136,8 @@ class _Context:
                 before, after = old.get(code), new.get(code)
                 key = lambda v: None if v is None else (v.value, v.numerator, v.denominator, v.marker)  # noqa: E731
                 if key(before) != key(after):
-                    was = "blank" if before is None else (before.marker or before.raw or str(_number(before)))
-                    now = "blank" if after is None else (after.marker or after.raw or str(_number(after)))
+                    was = "blank" if before is None else (before.marker or before.raw or str(before.number))
+                    now = "blank" if after is None else (after.marker or after.raw or str(after.number))
                     out[(code, sub.department or "", sub.period or "")] = (
                         f"corrected: {sub.department} sent a correction on {sub.received_at[:10]} ({was} -> {now})")
         return out
@@ -194,9 +157,20 @@ class _Context:
         return self._reporters[indicator.code]
 
     def org(self, indicator: Indicator, period: str) -> OrgValue | None:
+        """The organisation figure; one that cannot be computed (an overflow) or is not a finite
+        number is left blank with a finding, so the rest of the master is still written."""
         key = (indicator.code, period)
         if key not in self._org:
-            self._org[key] = self._compute(indicator, period)
+            try:
+                value = self._compute(indicator, period)
+                numbers = (value.value, value.numerator, value.denominator) if value is not None else ()
+                if any(n is not None and not math.isfinite(n) for n in numbers):
+                    raise ArithmeticError("the result is not a finite number")
+            except (ArithmeticError, ValueError) as exc:
+                self.findings.append(rules.finding("indicator-not-computed", f"{type(exc).__name__}: {exc}",
+                                                   indicator=indicator.code, period=period))
+                value = OrgValue(indicator.code, period, None, flags=("could not be computed; left blank",))
+            self._org[key] = value
         return self._org[key]
 
     def _compute(self, indicator: Indicator, period: str) -> OrgValue | None:
@@ -226,7 +200,7 @@ class _Context:
     def _combine(self, indicator: Indicator, period: str, departments: tuple[str, ...]) -> OrgValue:
         code = indicator.code
         given = {d: sv for d in departments if (sv := self.value(code, d, period)) is not None}
-        numeric = {d: sv.value for d, sv in given.items() if _number(sv.value) is not None
+        numeric = {d: sv.value for d, sv in given.items() if sv.value.number is not None
                    or (sv.value.numerator is not None and sv.value.denominator is not None)}
         marked = {d: sv.value.marker for d, sv in given.items() if d not in numeric and sv.value.marker}
         answered = [d for d in departments if d in numeric or marked.get(d) in _ANSWER_MARKERS]
@@ -248,11 +222,11 @@ class _Context:
             unweighted: list[str] = []
             for d, v in numeric.items():
                 stored_weight = self.value(indicator.weight, d, period)
-                weight = _number(stored_weight.value) if stored_weight else None
+                weight = stored_weight.value.number if stored_weight else None
                 if weight is None:
                     unweighted.append(d)
                 else:
-                    pairs.append((_number(v) or 0.0, weight))
+                    pairs.append((v.number or 0.0, weight))
             if unweighted:
                 flags.append(f"left out (no {indicator.weight} to weight by): {', '.join(unweighted)}")
             total = sum(w for _, w in pairs)
@@ -261,7 +235,7 @@ class _Context:
             elif pairs:
                 flags.append(f"no value: the weights ({indicator.weight}) add up to 0")
         elif numeric:
-            value = sum(_number(v) or 0.0 for v in numeric.values())
+            value = sum(v.number or 0.0 for v in numeric.values())
             if len(departments) == 1:
                 only = next(iter(numeric.values()))
                 numerator, denominator = only.numerator, only.denominator
@@ -387,7 +361,7 @@ def _with_reasons(rows: list[DepartmentReturn], store: Store) -> list[Department
         if sf.finding.rule in rules.FILE_RULES and sf.finding.message not in reasons.get(sf.submission_id, []):
             reasons.setdefault(sf.submission_id, []).append(sf.finding.message)
     counted = [r for r in rows if r.status not in ("rejected", "missing")]
-    used = current_indicators(store, sorted({r.period for r in counted}))
+    used = current_indicators(store.rows, sorted({r.period for r in counted}))
     current_ids = [s.id for r in counted for s in r.attempts if s.current and s.kind != "import"]
     errors: dict[int, list[Finding]] = {}
     for sf in store.findings(current_ids) if current_ids else ():
@@ -418,14 +392,28 @@ def plural(n: int, word: str) -> str:
 def _return_findings(rows: list[DepartmentReturn], today: dt.date) -> list[Finding]:
     out = []
     for r in rows:
-        where = {"department": r.department, "period": r.period, "file": r.file}
         if r.status == "missing" and today > dt.date.fromisoformat(r.due):
-            out.append(rules.finding("return-missing", f"{r.department} {month_label(r.period)} (due {r.due})", **where))
+            out.append(return_finding("missing", r.department, r.period, due=r.due, file=r.file))
         elif r.status == "rejected":
-            out.append(rules.finding("return-rejected", r.reason, **where))
+            out.append(return_finding("rejected", r.department, r.period, reason=r.reason, file=r.file))
         elif r.status == "late":
-            out.append(rules.finding("return-late", f"due {r.due}, received {(r.received or '')[:16]}", **where))
+            out.append(return_finding("late", r.department, r.period, due=r.due, received=r.received, file=r.file))
     return out
+
+
+def return_finding(status: str, department: str, period: str, *, due: str | None = None, reason: str = "",
+                   received: str | None = None, file: str | None = None) -> Finding:
+    """The one place a return's status (missing, rejected or late) becomes a finding; `due`
+    is added to a missing return's message when known."""
+    where = {"department": department, "period": period, "file": file}
+    if status == "missing":
+        return rules.finding("return-missing", f"{department} {month_label(period)}" + (f" (due {due})" if due else ""),
+                             **where)
+    if status == "rejected":
+        return rules.finding("return-rejected", reason, **where)
+    if status == "late":
+        return rules.finding("return-late", f"due {due}, received {moment_label(received)}", **where)
+    raise ValueError(f"a return that is {status} is not a finding")
 
 
 def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, period: str | None = None,
@@ -435,7 +423,7 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
     over the `history_months` months ending there for SPC (`Reconciled.history`)."""
     periods = months_ending(period or workspace.reporting_period(today), months)
     span = max(months, history_months)
-    ctx = _Context(store, catalogue, workspace, periods, today, lookback=span - months + 11)
+    ctx = Context(store, catalogue, workspace, periods, today, lookback=span - months + 11)
     org = {(i.code, p): o for i in catalogue.indicators for p in periods if (o := ctx.org(i, p)) is not None}
     rows = _with_reasons([r for r in ctx.grid.values() if r.period in periods], store)
     by_department = {}
@@ -457,8 +445,9 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
     for s in ctx.subs.values():
         if s.current and s.period in window and s.kind in ("resubmission", "correction"):
             earlier = [e for e in ctx.subs.values() if e.superseded_by == s.id]
-            what = f"{s.original_name} received {s.received_at[:16]} replaced " + (
-                ", ".join(f"{e.original_name} received {e.received_at[:16]}" for e in earlier) or "an earlier return")
+            what = f"{s.original_name} received {moment_label(s.received_at)} replaced " + (
+                ", ".join(f"{e.original_name} received {moment_label(e.received_at)}" for e in earlier)
+                or "an earlier return")
             replaced_notes.append(rules.finding(s.kind, what, department=s.department, period=s.period,
                                                 file=s.original_name))
         elif s.kind == "duplicate" and s.period in window:
@@ -498,20 +487,3 @@ def _unidentified(store: Store, since: str, until: str = "9999") -> tuple[Submis
     month after), so a file rejected today is not listed under every earlier month."""
     return tuple(s for s in store.submissions(unidentified=True)
                  if s.kind != "duplicate" and since <= s.received_at < until)
-
-
-def indicator_history(store: Store, catalogue: Catalogue, workspace: Workspace, code: str, *,
-                      period: str | None = None, months: int = 13, today: dt.date | None = None) -> IndicatorHistory:
-    """An indicator's organisation values and every departmental value stored, with provenance."""
-    indicator = catalogue[code]
-    periods = months_ending(period or workspace.reporting_period(today), months)
-    ctx = _Context(store, catalogue, workspace, periods, today)
-    org = tuple(o for p in periods if (o := ctx.org(indicator, p)) is not None)
-    subs = {s.id: s for s in store.submissions(periods=periods)}
-    entries = tuple(
-        HistoryEntry(sv.value, sv.current, sv.submission_id, sv.file, sv.received_at, subs[sv.submission_id].kind,
-                     subs[sv.submission_id].location, sv.comment_from)
-        for sv in store.values(indicator=code, periods=periods, current=False)
-    )
-    return IndicatorHistory(code, indicator.name, periods, org, entries)
-

@@ -17,7 +17,7 @@ from typing import Any
 from xlsxwriter.utility import quote_sheetname
 
 from xlq import __version__
-from xlq.core.catalogue import month_label
+from xlq.core.catalogue import moment_label, month_label
 from xlq.master.plan import (
     ABOUT,
     BREAKDOWN,
@@ -45,6 +45,7 @@ from xlq.master.style import (
     Links,
     Styles,
     add_sparklines,
+    print_setup,
     wrapped_height,
     write_note,
     write_value,
@@ -71,16 +72,6 @@ def breakdown_layout(departments: tuple[str, ...], code: float = 9) -> Layout:
         *(Column(f"dept:{d}", d, 11) for d in departments),
         Column("org", "Organisation", 13), Column("trend", "Trend (13 months)", 17),
     ])
-
-
-def _print_setup(ws: Any, header: int, last_row: int, last_col: int, paper: int, footer: str) -> None:
-    ws.set_landscape()
-    ws.set_paper(paper)
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(header)
-    ws.print_area(0, 0, max(header, last_row), last_col)
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    ws.set_footer(f"&L{clean(footer, 120).replace('&', '&&')}&RPage &P of &N")
 
 
 def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
@@ -145,7 +136,8 @@ def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
         add_sparklines(ws, direction, locations, ranges)
     ws.freeze_panes(header + 1, layout.col("target") + 1)
     ws.autofilter(header, 0, max(row, header), layout.last)
-    _print_setup(ws, header, row, layout.last, 8, f"{plan.workspace.organisation}: {BREAKDOWN} {month_label(month)}")
+    print_setup(ws, 8, area=(row, layout.last), header_row=header,
+                footer=f"{plan.workspace.organisation}: {BREAKDOWN} {month_label(month)}")
 
 
 def _write_department_cell(ws: Any, plan: Plan, st: Styles, links: Links, row: int, col: int, ind: Any,
@@ -161,12 +153,11 @@ def _write_department_cell(ws: Any, plan: Plan, st: Styles, links: Links, row: i
         assert status is not None
         why = f" ({status.reason})" if status.reason else ""
         write_note(ws, row, col, f"{dept} {month_label(month)}: no value", [f"Return {status.status}{why}."])
-    elif found:
+    elif found:  # the figure stays selectable: the note names the finding's row, no link on it
         target = plan.errors_row(found[0])
-        links.add(row, col, internal_link(ERRORS, target, 0), tip=f"Validation Errors row {target + 1}")
         reasons = [plan.findings[i].message for i in found] + comment
         write_note(ws, row, col, f"{dept} {ind.code} {month_label(month)}: flagged", reasons,
-                   f"Click the cell for Validation Errors row {target + 1}.")
+                   f"See Validation Errors row {target + 1}.")
     elif comment:
         write_note(ws, row, col, f"{dept} {ind.code} {month_label(month)}", comment)
     write_value(ws, row, col, value.value if value else None, value.marker if value else None,
@@ -183,7 +174,7 @@ def write_errors(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     months = f"{month_label(plan.periods[0])} to {month_label(plan.month)}" if plan.periods else "no months"
     ws.write_string(0, 0, "Validation errors", st.title())
     ws.write_string(1, 0, f"Every finding for {months}, errors first. 'Master cell' opens the value a finding "
-                    "affects; flagged cells on the Scorecard link back to their row here.", st.small(italic=True))
+                    "affects; each Scorecard row's Findings cell links back here.", st.small(italic=True))
     rows = max(1, len(plan.findings))
     ws.add_table(header, 0, first + rows - 1, layout.last, {
         "name": "ValidationErrors", "style": "Table Style Light 9", "autofilter": True,
@@ -226,7 +217,8 @@ def write_errors(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     if links.skipped:
         ws.write_string(2, 0, links.notice(), st.small(bold=True, font_color="#C00000"))
     ws.freeze_panes(header + 1, 0)
-    _print_setup(ws, header, first + rows - 1, layout.last, 9, f"{plan.workspace.organisation}: {ERRORS}")
+    print_setup(ws, 9, area=(first + rows - 1, layout.last), header_row=header,
+                footer=f"{plan.workspace.organisation}: {ERRORS}")
 
 
 def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
@@ -272,7 +264,7 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
                                         label, fmt)):
                 ws.write_string(row, col, label, fmt)
             if status.status != "accepted":
-                lines = [f"Received {status.received}" if status.received else "Not received",
+                lines = [f"Received {moment_label(status.received)}" if status.received else "Not received",
                          *([f"File: {status.file}"] if status.file else []),
                          *([status.reason] if status.reason else [])]
                 write_note(ws, row, col, f"{dept} {month_label(period)}: {label}", lines)
@@ -292,7 +284,8 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
                                                              text_wrap=True))
     ws.set_row(key_row, 27)
     ws.freeze_panes(header + 1, layout.col("name") + 1)
-    _print_setup(ws, header, key_row, layout.last, 9, f"{plan.workspace.organisation}: {SUBMISSIONS}")
+    print_setup(ws, 9, area=(key_row, layout.last), header_row=header,
+                footer=f"{plan.workspace.organisation}: {SUBMISSIONS}")
 
 
 def write_about(ws: Any, plan: Plan, st: Styles, links: dict[str, Links],
@@ -333,6 +326,4 @@ def write_about(ws: Any, plan: Plan, st: Styles, links: dict[str, Links],
         ws.write_string(n, 0, key, st(bold=True, font_color=NAVY, valign="top"))
         ws.write_string(n, 1, clean(value), st(text_wrap=True, valign="top"))
         ws.set_row(n, wrapped_height([(value, 100)], minimum=16))
-    ws.set_paper(9)
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
+    print_setup(ws, 9)

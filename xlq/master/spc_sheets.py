@@ -19,6 +19,7 @@ each indicator is analysed on and where the results go. Decisions a reviewer may
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,7 @@ from xlq.core.spc import (
     BLUE,
     GREY,
     LEGEND,
+    MIN_POINTS,
     ORANGE,
     PURPLE,
     TRIAL_BELOW,
@@ -38,19 +40,9 @@ from xlq.core.spc import (
     monthly,
     symbols,
 )
-from xlq.master.plan import (
-    SCORECARD,
-    Column,
-    Layout,
-    Plan,
-    clean,
-    internal_link,
-    month_key,
-    period_date,
-    plural,
-)
+from xlq.master.plan import SCORECARD, Column, Layout, Plan, clean, internal_link, month_key, period_date, plural
 from xlq.master.reconcile import SPC_HISTORY
-from xlq.master.style import CELL_BORDER, Links, Styles, number_format, write_note
+from xlq.master.style import CELL_BORDER, Links, Styles, print_setup, write_note
 from xlq.master.style import GREY as INK_GREY
 
 SHEET_PREFIX = "SPC - "
@@ -58,7 +50,7 @@ NAME_LIMIT = 31
 _BAD_NAME = re.compile(r"[\[\]:*?/\\]")
 
 NOT_ANALYSED = "– Rolling figure"
-TRIAL_SUFFIX = "\n(trial)"
+TRIAL_SUFFIX = " (trial)"  # wraps within the cell; a line break is lost on a linked cell in LibreOffice
 RULE_WORDS = {
     "outside_limits": "outside the process limits",
     "trend": "trend",
@@ -76,9 +68,9 @@ MATRIX_ROWS = (
     ("neither", "▲▼ Neither", PURPLE, LEGEND[3][3]),
 )
 MATRIX_COLUMNS = (
-    ("pass", "P Passing", BLUE, LEGEND[4][3]),
-    ("hit_and_miss", "? Hit and miss", GREY, LEGEND[6][3]),
-    ("fail", "F Failing", ORANGE, LEGEND[5][3]),
+    ("pass", "P Passing", BLUE, LEGEND[5][3]),
+    ("hit_and_miss", "? Hit and miss", GREY, LEGEND[7][3]),
+    ("fail", "F Failing", ORANGE, LEGEND[6][3]),
     ("none", "No target", None, "No target to judge the process against"),
 )
 
@@ -93,12 +85,14 @@ DATA_COLUMNS = (
     Column("lower", "Lower limit", 11),
     Column("upper", "Upper limit", 11),
     Column("target", "Target", 10),
-    Column("special_a", "", 11),
-    Column("special_b", "", 11),
-    Column("signal", "Special cause", 32),
+    Column("special_a", "", 12),
+    Column("special_b", "", 12),
+    Column("signal", "Rule that fired (kind)", 32),
 )
 DATA_FIRST_COL = CHART_COLUMNS + 1
 VALUE_COLOUR = "#5B6B82"
+
+log = logging.getLogger("xlq")
 
 
 def cell_colours(fill: str | None) -> dict[str, Any]:
@@ -126,7 +120,8 @@ class SpcEntry:
 
     @property
     def analysed(self) -> bool:
-        return self.result is not None and self.result.variation != "none"
+        """In the summary matrix: a verdict on variation (not too few points, not a rare event)."""
+        return self.result is not None and self.result.variation not in ("none", "rare_event")
 
     @property
     def variation_class(self) -> str:
@@ -142,17 +137,23 @@ class SpcPlan:
 
     def matrix(self) -> dict[tuple[str, str], int]:
         """(variation class, assurance) -> number of analysed indicators."""
-        counts = {(r[0], c[0]): 0 for r in MATRIX_ROWS for c in MATRIX_COLUMNS}
-        for entry in self.entries.values():
+        return {key: len(codes) for key, codes in self.members().items()}
+
+    def members(self) -> dict[tuple[str, str], list[str]]:
+        """(variation class, assurance) -> the analysed indicators' codes, in Scorecard order."""
+        cells: dict[tuple[str, str], list[str]] = {(r[0], c[0]): [] for r in MATRIX_ROWS for c in MATRIX_COLUMNS}
+        for code, entry in self.entries.items():
             if entry.analysed:
                 assert entry.result is not None
-                counts[(entry.variation_class, entry.result.assurance)] += 1
-        return counts
+                cells[(entry.variation_class, entry.result.assurance)].append(code)
+        return cells
 
-    def not_analysed(self) -> tuple[int, int]:
-        """(too few months for limits, rolling figures)."""
+    def not_analysed(self) -> tuple[int, int, int]:
+        """(too few months for a verdict, rare events, rolling figures)."""
         rolling = sum(1 for e in self.entries.values() if e.result is None)
-        return sum(1 for e in self.entries.values() if e.result is not None and not e.analysed), rolling
+        rare = sum(1 for e in self.entries.values() if e.result is not None and e.result.variation == "rare_event")
+        too_few = sum(1 for e in self.entries.values() if e.result is not None and e.result.variation == "none")
+        return too_few, rare, rolling
 
 
 def sheet_name(domain: str, taken: Sequence[str]) -> str:
@@ -198,6 +199,14 @@ def _entry(plan: Plan, ind: Indicator) -> SpcEntry:
     if limits is None:
         notes.append(f"Not enough data for process limits: {plural(len(series), 'month')} with a value; limits "
                      "need at least two consecutive months.")
+    elif limits.points < MIN_POINTS:
+        notes.append(f"Not enough data for a judgement: {plural(limits.points, 'month')} with a value; xlq gives "
+                     f"no variation or assurance verdict from fewer than {MIN_POINTS} months.")
+    elif result.variation == "rare_event":
+        events = sum(1 for v in result.values if v)
+        notes.append(f"Rare event: {events} of {plural(limits.points, 'month')} had any. With mostly zero months "
+                     "an XmR chart would call every single event 'outside the limits' and every run of zeros a "
+                     "'shift', so xlq makes no special-cause call and gives no assurance (docs/spc.md).")
     elif limits.trial:
         variation += TRIAL_SUFFIX
         if assurance:
@@ -232,7 +241,13 @@ def plan_spc(plan: Plan, taken: Sequence[str] = ()) -> SpcPlan:
         ind = row.indicator
         if ind is None:
             continue
-        entry = _entry(plan, ind)
+        try:
+            entry = _entry(plan, ind)
+        except (ArithmeticError, ValueError) as exc:  # one indicator's history must not stop the master
+            log.warning("no SPC for %s: %s", ind.code, exc)
+            entry = SpcEntry(ind, (), None, NOT_ANALYSED, "", None, None,
+                             (f"SPC could not be computed for this indicator ({type(exc).__name__}); "
+                              "the figures are shown without it.",))
         if entry.special_shown:
             if ind.domain not in domain_sheet:
                 name = sheet_name(ind.domain, names)
@@ -299,26 +314,35 @@ def write_spc_summary(ws: Any, plan: Plan, st: Styles, spc: SpcPlan) -> None:
                 "Click a coloured Variation cell for its chart."])
     for (_, label, colour, _), span in zip(MATRIX_COLUMNS, spans[1:], strict=True):
         _span(ws, 0, span, label, st(boxed, cell_colours(colour), align="center"))
-    counts = spc.matrix()
-    for n, (var, label, colour, _) in enumerate(MATRIX_ROWS, start=1):
+    members = spc.members()
+    for n, (var, label, colour, meaning) in enumerate(MATRIX_ROWS, start=1):
         _span(ws, n, spans[0], label, st(boxed, cell_colours(colour), align="left"))
-        for (ass, *_), span in zip(MATRIX_COLUMNS, spans[1:], strict=True):
-            count = counts[(var, ass)]
-            fmt = st(boxed, align="center", bold=bool(count), font_color="#000000" if count else INK_GREY)
+        for (ass, a_label, _, a_meaning), span in zip(MATRIX_COLUMNS, spans[1:], strict=True):
+            codes = members[(var, ass)]
+            fmt = st(boxed, align="center", bold=bool(codes), font_color="#000000" if codes else INK_GREY)
             if span[0] == span[1]:
-                ws.write_number(n, span[0], count, fmt)
+                ws.write_number(n, span[0], len(codes), fmt)
             else:
-                ws.merge_range(n, span[0], n, span[1], count, fmt)
-    too_few, rolling = spc.not_analysed()
-    parts = [f"{plural(sum(counts.values()), 'indicator')} analysed"]
+                ws.merge_range(n, span[0], n, span[1], len(codes), fmt)
+            if codes:  # each count names its indicators
+                names = [f"{c} {plan.catalogue[c].name}" for c in codes]
+                write_note(ws, n, span[0], f"{label[3:]} × {a_label[2:]}: {plural(len(codes), 'indicator')}",
+                           names, f"{meaning}. {a_meaning}.")
+    too_few, rare, rolling = spc.not_analysed()
+    parts = [f"Rows: is the latest month unusual? Columns: will the target be met? Hover a number for its "
+             f"indicators. {plural(sum(len(c) for c in members.values()), 'indicator')} counted"]
     trial = sum(1 for e in spc.entries.values() if e.analysed and e.result is not None and e.result.trial)
     if trial:
         parts.append(f"{trial} on trial limits (< {TRIAL_BELOW} months)")
     if too_few:
-        parts.append(f"{too_few} too few months (–)")
+        parts.append(f"{too_few} too few months (< {MIN_POINTS}, –)")
+    if rare:
+        parts.append(f"{rare} rare events (○, no call)")
     if rolling:
         parts.append(f"{rolling} rolling, not charted")
-    ws.merge_range(5, spans[0][0], 5, spans[-1][1], "; ".join(parts) + ".", st.small(italic=True))
+    ws.set_row(5, 24)
+    ws.merge_range(5, spans[0][0], 5, spans[-1][1], "; ".join(parts) + ".",
+                   st.small(italic=True, text_wrap=True, valign="top"))
 
 
 def about_rows(plan: Plan, spc: SpcPlan) -> list[tuple[str, str]]:
@@ -344,14 +368,15 @@ def data_layout() -> Layout:
 
 def data_format(ind: Indicator) -> str:
     """One decimal more than the Scorecard shows, so a reader can see why a point is above the mean."""
-    return number_format(replace(ind, decimals=ind.decimals + 1))
+    return replace(ind, decimals=ind.decimals + 1).number_format()
 
 
 def highlight_columns(ind: Indicator) -> tuple[tuple[str, str, tuple[str, ...], str], ...]:
     """(column key, title, flag kinds, colour) of the series that mark special-cause points."""
     if ind.direction == "neither":
-        return (("special_a", "Special cause", ("neither_high", "neither_low"), PURPLE),)
-    return (("special_a", "Improvement", ("improvement",), BLUE), ("special_b", "Concern", ("concern",), ORANGE))
+        return (("special_a", "Special-cause point", ("neither_high", "neither_low"), PURPLE),)
+    return (("special_a", "Improvement point", ("improvement",), BLUE), ("special_b", "Concern point", ("concern",),
+                                                                          ORANGE))
 
 
 def write_spc_sheet(ws: Any, name: str, plan: Plan, st: Styles, links: Links, spc: SpcPlan) -> None:
@@ -384,14 +409,9 @@ def write_spc_sheet(ws: Any, name: str, plan: Plan, st: Styles, links: Links, sp
             breaks.append(top)
         _write_block(ws, name, plan, st, links, layout, entry, top)
         last = top + block_height(entry)
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
+    print_setup(ws, 9, area=(last, layout.last), footer=f"{plan.workspace.organisation}: {name}")
     if breaks:
         ws.set_h_pagebreaks(breaks)
-    ws.print_area(0, 0, last, layout.last)
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    ws.set_footer(f"&L{clean(f'{plan.workspace.organisation}: {name}', 120).replace('&', '&&')}&RPage &P of &N")
 
 
 def _write_block(ws: Any, name: str, plan: Plan, st: Styles, links: Links, layout: Layout, entry: SpcEntry,
@@ -414,6 +434,7 @@ def _write_block(ws: Any, name: str, plan: Plan, st: Styles, links: Links, layou
     for column in DATA_COLUMNS:
         ws.write_string(header, layout.col(column.key), titles[column.key], st.header(font_size=9))
     number = st.text(num_format=data_format(ind), align="center", font_size=9)
+    as_shown = st.text(num_format=ind.number_format(), align="center", font_size=9)  # counts stay counts
     target = ind.target.value if ind.target.kind != "none" else None
     used: set[str] = set()
     for i, period in enumerate(entry.periods):
@@ -431,10 +452,11 @@ def _write_block(ws: Any, name: str, plan: Plan, st: Styles, links: Links, layou
                 cells[key] = value
                 used.add(key)
         for key, x in cells.items():
+            fmt = as_shown if key in ("value", "special_a", "special_b", "target") else number
             if x is None:
-                ws.write_blank(row, layout.col(key), None, number)
+                ws.write_blank(row, layout.col(key), None, fmt)
             else:
-                ws.write_number(row, layout.col(key), x, number)
+                ws.write_number(row, layout.col(key), x, fmt)
         if flag is None:
             ws.write_blank(row, layout.col("signal"), None, st.text(font_size=9))
         else:
@@ -479,7 +501,7 @@ def _add_chart(ws: Any, name: str, st: Styles, layout: Layout, entry: SpcEntry, 
     chart.set_title({"name": title, "name_font": {"size": 11, "bold": True}})
     chart.set_x_axis({"num_format": "mmm-yy", "num_font": {"size": 8, "rotation": -45}, "label_position": "low",
                       "line": {"color": "#BFBFBF"}})
-    chart.set_y_axis({"num_format": number_format(ind), "num_font": {"size": 8},
+    chart.set_y_axis({"num_format": ind.number_format(), "num_font": {"size": 8},
                       "major_gridlines": {"visible": True, "line": {"color": "#E7E6E6"}},
                       "line": {"none": True}})
     chart.set_legend({"position": "bottom", "delete_series": [3], "font": {"size": 8}})

@@ -6,6 +6,7 @@ department typed can become a formula or a link whatever the workbook options sa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,12 +43,23 @@ NO_VALUE_FILL: dict[str, Any] = {"pattern": 13, "fg_color": "#A6A6A6", "bg_color
 NOT_REPORTED_FILL: dict[str, Any] = {"bg_color": "#F2F2F2"}
 
 
-def number_format(indicator: Indicator) -> str:
-    """Whole counts with thousands separators, percent-like values as percentages."""
-    decimals = "." + "0" * indicator.decimals if indicator.decimals > 0 else ""
-    if indicator.is_percent:
-        return f"0{decimals}%"
-    return f"#,##0{decimals}"
+def print_setup(ws: Any, paper: int, *, area: tuple[int, int] | None = None,
+                header_row: int | tuple[int, int] | None = None, footer: str | None = None) -> None:
+    """How a sheet prints: landscape, one page wide on `paper` (8 is A3, 9 is A4). `area` (last
+    row, last column) sets the print area and narrow margins; `header_row` (a row, or the first
+    and last of several) repeats on every page; `footer` goes on the left of the footer and page
+    numbers on the right."""
+    ws.set_landscape()
+    ws.set_paper(paper)
+    ws.fit_to_pages(1, 0)
+    header = (header_row, header_row) if isinstance(header_row, int) else header_row
+    if header is not None:
+        ws.repeat_rows(*header)
+    if area is not None:
+        ws.print_area(0, 0, max(area[0], header[1] if header else 0), area[1])
+        ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    if footer is not None:
+        ws.set_footer(f"&L{clean(footer, 120).replace('&', '&&')}&RPage &P of &N")
 
 
 class Styles:
@@ -103,7 +115,7 @@ class Styles:
         if marker:
             props["font_color"] = GREY
         elif indicator is not None:
-            props["num_format"] = number_format(indicator)
+            props["num_format"] = indicator.number_format()
         return self(*layers, **props)
 
     def link(self, **props: Any) -> Any:
@@ -149,8 +161,9 @@ def wrapped_height(cells: list[tuple[str, float]], line: float = 12.75, minimum:
 
 def write_value(ws: Any, row: int, col: int, value: float | None, marker: str | None, fmt_for: Any) -> None:
     """A month's figure: the number itself, a marker as text, or a formatted blank.
-    `fmt_for(marker: bool)` picks the format."""
-    if value is not None:
+    `fmt_for(marker: bool)` picks the format. A number that is not finite (XlsxWriter refuses
+    it and the whole master would fail) is left blank: reconciliation has said why."""
+    if value is not None and math.isfinite(value):
         ws.write_number(row, col, value, fmt_for(False))
     elif marker:
         ws.write_string(row, col, clean(marker, 20), fmt_for(True))

@@ -26,6 +26,7 @@ from xlq.core.model import Reconciled, outcome_words
 from xlq.master.plan import (
     ERRORS,
     SHEETS,
+    SUBMISSIONS,
     Plan,
     cell_ref,
     clean,
@@ -41,12 +42,28 @@ from xlq.master.plan import (
 )
 from xlq.master.sheets import write_about, write_breakdown, write_errors, write_submissions
 from xlq.master.spc_sheets import SpcPlan, about_rows, plan_spc, write_spc_cells, write_spc_sheet, write_spc_summary
-from xlq.master.style import Links, Styles, add_sparklines, write_note, write_value
+from xlq.master.style import CELL_BORDER, NO_VALUE_FILL, Links, Styles, add_sparklines, print_setup, write_note, write_value
 
 log = logging.getLogger(__name__)
 
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 TITLE = "Integrated Quality Scorecard"
+
+
+def remove_leftovers(target: Path) -> list[Path]:
+    """Delete temporary masters a killed writer left beside `target` (the caller holds the
+    workspace, so no writer is running); returns what was removed."""
+    removed = []
+    for leftover in target.parent.glob(f".{target.stem}-*.xlsx.tmp") if target.parent.is_dir() else ():
+        try:
+            if leftover.is_file() and not leftover.is_symlink():
+                leftover.unlink()
+                removed.append(leftover)
+        except OSError as exc:
+            log.warning("could not remove the left-over temporary master %s: %s", leftover.name, exc)
+    if removed:
+        log.info("removed %d left-over temporary master file(s) from %s", len(removed), target.parent.name)
+    return removed
 
 
 def write_scorecard(reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace, path: Path | None = None,
@@ -120,6 +137,10 @@ def build_workbook(path: Path, reconciled: Reconciled, catalogue: Catalogue, wor
             "comments": f"Built by xlq {__version__} from catalogue {catalogue.version}",
             "created": built_at,
         })
+        # No cell holds a formula (RAG rules are conditional formats), so nothing needs a
+        # recalculation on open; XlsxWriter asks for one by default, and Excel then offers to
+        # save changes to a file nobody changed.
+        workbook.calc_on_load = False
         styles = Styles(workbook)
         spc = plan_spc(plan, SHEETS)
         names = [*SHEETS[:2], *spc.sheets, *SHEETS[2:]]  # the charts beside the figures they explain
@@ -151,6 +172,8 @@ def write_scorecard_sheet(ws: Any, plan: Plan, st: Styles, links: Links, spc: Sp
     ws.set_zoom(90)
     last_row = _write_rows(ws, plan, st, links, spc)
     _write_title(ws, plan, st, links)
+    if plan.periods:
+        _write_coverage(ws, plan, st, links)
     if spc is not None:
         write_spc_summary(ws, plan, st, spc)
     header = plan.header_row
@@ -161,14 +184,9 @@ def write_scorecard_sheet(ws: Any, plan: Plan, st: Styles, links: Links, spc: Sp
             ws.write_string(header, n, column.title, st.header())
     ws.set_row(header, 24)
     first_month = layout.col(month_key(periods[0])) if periods else layout.col("target") + 1
-    ws.freeze_panes(header + 1, first_month)
+    ws.freeze_panes(header + 1, first_month)  # the coverage row above the titles stays in view too
     ws.autofilter(header, 0, max(last_row, header), layout.last)
-    ws.set_landscape()
-    ws.set_paper(8)
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(header)
-    ws.print_area(0, 0, max(last_row, header), layout.last)
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    print_setup(ws, 8, area=(last_row, layout.last), header_row=(header - 1 if plan.periods else header, header))  # coverage too
     ws.set_header(f"&L&\"Calibri,Bold\"{_footer(plan.workspace.organisation)}&R{_footer(TITLE)} {month_label(plan.month)}")
     ws.set_footer(f"&LBuilt {plan.built_at:%d %b %Y %H:%M}&RPage &P of &N")
     if links.skipped:
@@ -205,16 +223,17 @@ def _write_legend(ws: Any, plan: Plan, st: Styles) -> None:
         (1, 0, "On target", st(boxed, bg_color="#C6EFCE", font_color="#006100")),
         (1, 3, "Within tolerance (amber)", st(boxed, bg_color="#FFEB9C", font_color="#9C5700")),
         (1, 6, "Off target", st(boxed, bg_color="#FFC7CE", font_color="#9C0006")),
-        (2, 0, "Flagged: see the cell's note", st(boxed, border=2, border_color="#7030A0")),
-        (2, 3, "No value: return missing or rejected", st(boxed, pattern=13, fg_color="#A6A6A6", bg_color="#FFFFFF")),
+        (2, 0, "Flagged: a finding on this figure", st(boxed, border=2, border_color="#7030A0")),
+        (2, 3, "No value: return missing/rejected", st(boxed, pattern=13, fg_color="#A6A6A6", bg_color="#FFFFFF")),
         (2, 6, "N/A, TBA: as reported", st(boxed, font_color="#7F7F7F")),
     ]
     for row, offset, text, fmt in items:
         if col + offset + 2 <= plan.layout.last:
             ws.merge_range(row, col + offset, row, col + offset + 2, "", fmt)
             ws.write_string(row, col + offset, text, fmt)
-    note = ("No colour: no target. Targets 'by' a date are judged against a straight line from the first month "
-            "shown to the target.")
+    note = ("No colour: no target. 'By' targets: each month against the agreed trajectory or baseline, else the "
+            "final target. Coverage (who reported) is the row above the months; a blank in a month nothing is due "
+            "(quarterly, data pending) is plain.")
     if col + 8 <= plan.layout.last:  # wrapped within the key, clear of the SPC summary beside it
         ws.merge_range(3, col, 4, col + 8, note, st.small(italic=True, text_wrap=True, valign="top"))
     else:
@@ -264,28 +283,84 @@ def _write_rows(ws: Any, plan: Plan, st: Styles, links: Links, spc: SpcPlan | No
             ranges.append(f"{cell_ref(row, first)}:{cell_ref(row, last)}")
         if spc is not None and "variation" in layout:
             write_spc_cells(ws, plan, st, links, row, ind, spc)
+        if "findings" in layout:
+            _write_findings(ws, plan, st, links, row, ind)
     for direction, (locations, ranges) in groups.items():
         add_sparklines(ws, direction, locations, ranges)
     return row
 
 
 def _write_month(ws: Any, plan: Plan, st: Styles, links: Links, row: int, ind: Any, period: str) -> None:
+    """The figure itself is never a link (a click selects it, to copy or chart); the way to
+    its findings is the note and the row's Findings column."""
     col = plan.layout.col(month_key(period))
     key = (ind.code, period)
     org = plan.org(ind.code, period)
     reasons = plan.flag_reasons.get(key, [])
-    flagged = bool(reasons)
     linked = plan.cell_findings.get(key, [])
-    if linked:
-        target_row = plan.errors_row(linked[0])
-        links.add(row, col, internal_link(ERRORS, target_row, 0),
-                  tip=f"Validation Errors row {target_row + 1}")
-    no_value = key in plan.empty_flagged
+    no_value = key in plan.empty_absent
+    plain = org.value is None and org.marker is None and not ind.due(period)
     write_value(ws, row, col, org.value, org.marker,
-                lambda marker: st.value(ind, flagged=flagged, no_value=no_value, marker=marker))
-    if flagged:
-        where = f"Click the cell for Validation Errors row {plan.errors_row(linked[0]) + 1}." if linked else ""
-        write_note(ws, row, col, f"{ind.code} {month_label(period)}: flagged", reasons, where)
+                lambda marker: st.value(ind, flagged=bool(reasons), no_value=no_value, marker=marker or plain))
+    notes = [f"{ind.code} {month_label(period)}: flagged"] if reasons else []
+    if reasons:
+        where = f"Validation Errors row {plan.errors_row(linked[0]) + 1} (or the Findings column)." if linked else ""
+        write_note(ws, row, col, notes[0], reasons + plan.cell_notes.get(key, []), where)
+    elif key in plan.cell_notes:
+        write_note(ws, row, col, f"{ind.code} {month_label(period)}", plan.cell_notes[key])
+
+
+def _write_findings(ws: Any, plan: Plan, st: Styles, links: Links, row: int, ind: Any) -> None:
+    """How many findings the row's shown months carry, linked to the newest one's row."""
+    col = plan.layout.col("findings")
+    found = sorted({n for p in plan.periods for n in plan.cell_findings.get((ind.code, p), [])})
+    if not found:
+        ws.write_blank(row, col, None, st.text())
+        return
+    first = min(found, key=lambda n: (plan.findings[n].severity != "error", n))
+    errors = sum(plan.findings[n].severity == "error" for n in found)
+    text = plural(len(found), "finding") + (f", {errors} error" + ("s" if errors > 1 else "") if errors else "")
+    target = plan.errors_row(first)
+    fmt = st.link(font_size=9, align="center", text_wrap=True)
+    if not links.add(row, col, internal_link(ERRORS, target, 0), f"Validation Errors row {target + 1}", text, fmt):
+        ws.write_string(row, col, text, st.text(font_size=9, align="center"))
+
+
+def _write_coverage(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
+    """One row above the month titles: returns received, once per month, linked to Submissions."""
+    row = plan.header_row - 1
+    layout = plan.layout
+    ws.set_row(row, 18)
+    label = st(CELL_BORDER, bold=True, font_size=9, align="right", bg_color="#F2F2F2")
+    ws.merge_range(row, 0, row, layout.col("target"), "Returns received (coverage of each month's figures)", label)
+    for period in plan.periods:
+        col = layout.col(month_key(period))
+        cover = plan.coverage[period]
+        text = f"{cover.received} of {cover.expected}"
+        if cover.complete:
+            fmt = st(CELL_BORDER, font_size=9, align="center", bg_color="#F2F2F2")
+        else:
+            fmt = st(CELL_BORDER, NO_VALUE_FILL, font_size=9, bold=True, align="center", font_color="#9C0006",
+                     underline=1)
+        dept = cover.absent[0][0] if cover.absent else None
+        if dept is not None and dept in plan.submissions_row:
+            target_col = plan.submissions_first_col + plan.periods.index(period)
+            links.add(row, col, internal_link(SUBMISSIONS, plan.submissions_row[dept], target_col),
+                      f"Submissions: {dept} {month_label(period)}", text, fmt)
+        else:
+            ws.write_string(row, col, text, fmt)
+        lines = [f"{d}: return {status}" + (f" ({reason})" if reason else "") for d, status, reason in cover.absent]
+        if cover.partial:
+            lines.append(f"{plural(len(cover.partial), 'figure')} this month lack these departments' share "
+                         f"({', '.join(cover.partial[:6])}{' ...' if len(cover.partial) > 6 else ''}).")
+        others = [plan.findings[n] for n in cover.findings if plan.findings[n].rule not in ("return-missing",
+                                                                                             "return-rejected")]
+        lines += [f"{f.department}: {f.message}" for f in others[:4]]
+        if lines:
+            write_note(ws, row, col, f"Returns for {month_label(period)}: {text}", lines,
+                       "Click for the Submissions sheet." if dept else "")
+    for col in range(layout.col(month_key(plan.periods[-1])) + 1, layout.last + 1):
+        ws.write_blank(row, col, None, st(CELL_BORDER, bg_color="#F2F2F2"))
 
 
 def _add_rag(ws: Any, plan: Plan, st: Styles, row: int, ind: Any, values: list[float | None]) -> None:

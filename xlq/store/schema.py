@@ -1,4 +1,5 @@
-"""The store's schema: tables, indexes and ordered migrations, and the store's errors.
+"""The store's schema: tables, indexes, the `current_submissions` and `current_values` views and
+ordered migrations.
 
 `PRAGMA user_version` counts the migrations applied; each runs in its own transaction, so an
 interrupted upgrade leaves a store at a known version. A store from a newer xlq is refused.
@@ -10,6 +11,19 @@ import sqlite3
 from collections.abc import Callable
 
 from xlq.core.errors import StoreError
+
+CURRENT = "outcome != 'rejected' AND kind != 'duplicate' AND superseded_by IS NULL"
+"""The one definition of "the current submission" for a department and month: accepted (with or
+without warnings), not a duplicate, not superseded. Only the unique index and the view below use
+it; every query reads the view `current_submissions` instead of repeating it.
+
+An import (kind 'import', issue 15) is current beside the department's return: it is a row of
+the view too, but never "the department's return" (queries that mean the return exclude it)."""
+
+CURRENT_VALUE = "superseded_by IS NULL AND submission_id IN (SELECT id FROM current_submissions)"
+"""The one definition of "a current value": its submission is current and no import has replaced
+that one value (`submitted_values.superseded_by`). Only the view `current_values` (migration 5)
+uses it; every query of values reads that view."""
 
 _V1 = (
     """CREATE TABLE submissions (
@@ -67,18 +81,47 @@ _V2 = (
     "CREATE INDEX submissions_by_month ON submissions(department, period)",
     "CREATE INDEX values_by_indicator ON submitted_values(indicator, period, department)",
     "CREATE INDEX findings_by_submission ON findings(submission_id)",
-    """CREATE UNIQUE INDEX one_current_return ON submissions(department, period)
-        WHERE outcome != 'rejected' AND kind != 'duplicate' AND superseded_by IS NULL""",
+    f"CREATE UNIQUE INDEX one_current_return ON submissions(department, period) WHERE {CURRENT}",
+)
+_V3 = (
+    f"CREATE VIEW current_submissions AS SELECT * FROM submissions WHERE {CURRENT}",
+)
+_CLAIMS_JOURNAL = (
+    # Intake's journal (issue 14), one self-contained step: each file is claimed (renamed out of
+    # inbox/ into the workspace's private staging folder) before it is read; a claim is
+    # `claimed`, then `recorded` with its submission in the same transaction, then `moved`
+    # (archived), `returned` (put back in inbox/) or `void` (the rename never happened).
+    # Only a `recorded` claim whose staged file is still there is an interrupted move.
+    """CREATE TABLE claims (
+        id INTEGER PRIMARY KEY,
+        original_name TEXT NOT NULL,
+        arrived_in TEXT NOT NULL,
+        staged TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        inode INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('claimed', 'recorded', 'moved', 'returned', 'void')),
+        submission_id INTEGER REFERENCES submissions(id),
+        claimed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S', 'now'))
+    )""",
+    "CREATE INDEX unfinished_claims ON claims(state) WHERE state IN ('claimed', 'recorded')",
+    # The workspace the store serves: a second workspace pointing at this store is refused.
+    """CREATE TABLE served_workspace (
+        only INTEGER PRIMARY KEY CHECK (only = 1),
+        token TEXT NOT NULL,
+        root TEXT NOT NULL
+    )""",
 )
 
 
-def _v3(connection: sqlite3.Connection) -> None:
+def _outcomes_and_merging_imports(connection: sqlite3.Connection) -> None:
     """Outcomes that never hide a loss, and imports that merge (issue 15), in one self-contained step:
 
     - `submissions.outcome` may be 'accepted_with_errors' (some values were not used);
     - `submissions.kind` may be 'import': a CSV row that supersedes one value, not the return;
     - `submitted_values.superseded_by` names the import that replaced that one value;
-    - an import is current beside the department's return, so the one-current index skips it.
+    - an import is current beside the department's return, so the one-current index skips it;
+    - the view `current_values`: the values that count (CURRENT_VALUE).
 
     SQLite cannot alter a CHECK constraint, and rebuilding `submissions` would break the foreign
     keys pointing at it, so the table's CREATE text is edited in place (the documented way for a
@@ -103,11 +146,16 @@ def _v3(connection: sqlite3.Connection) -> None:
         "DROP INDEX one_current_return",
         """CREATE UNIQUE INDEX one_current_return ON submissions(department, period)
             WHERE outcome != 'rejected' AND kind NOT IN ('duplicate', 'import') AND superseded_by IS NULL""",
+        # the view of migration 3 reads `submissions *`: made again so it is compiled against the edited table
+        "DROP VIEW current_submissions",
+        f"CREATE VIEW current_submissions AS SELECT * FROM submissions WHERE {CURRENT}",
+        f"CREATE VIEW current_values AS SELECT * FROM submitted_values WHERE {CURRENT_VALUE}",
     ):
         connection.execute(statement)
 
 
-MIGRATIONS: tuple[tuple[str, ...] | Callable[[sqlite3.Connection], None], ...] = (_V1, _V2, _v3)
+MIGRATIONS: tuple[tuple[str, ...] | Callable[[sqlite3.Connection], None], ...] = (
+    _V1, _V2, _V3, _CLAIMS_JOURNAL, _outcomes_and_merging_imports)
 """Ordered schema steps; the store's `PRAGMA user_version` is how many have been applied."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,1 +1,1 @@
-"""template"""
+"""The protected, validated template each department fills in."""

@@ -4,7 +4,8 @@ The template is the first line of data quality. Only the yellow cells can be typ
 one validated by its unit the moment it is typed; a checklist at the top counts what is still
 empty or out of range; and the identity (organisation, department, period, catalogue version)
 lives on a very-hidden sheet and in defined names, so the reader never depends on where rows
-are. Layout contract shared with the reader: see HELPERS.md ("template layout contract").
+are. The layout contract shared with the reader (xlq/intake/reader.py): the header titles
+in `HEADERS`, rows found by a non-empty `Code`, and the identity on the `xlq_meta` sheet.
 """
 
 from __future__ import annotations
@@ -158,15 +159,6 @@ def _kind(indicator: Indicator) -> str:
     return indicator.unit if indicator.unit in ("count", "percent") else "decimal"
 
 
-def _number_format(indicator: Indicator) -> str:
-    places = "." + "0" * indicator.decimals if indicator.decimals else ""
-    if indicator.is_percent:
-        return f"0{places}%"
-    if indicator.unit == "count":
-        return "#,##0"
-    return f"#,##0{places}" if places else "General"
-
-
 def _blank(ref: str) -> str:
     return f"LEN(TRIM({ref}))=0"
 
@@ -250,7 +242,7 @@ def _indicator_row(ws: Worksheet, row: int, ind: Indicator, last: str | None) ->
         c["Indicator"].font = _font(bold=True)
     c["Target"].value = ind.target.text.replace(">=", "≥ ").replace("<=", "≤ ")
     c["Last month"].value = _last_month_value(last, ind)
-    fmt = _number_format(ind)
+    fmt = ind.number_format(entry=True)
     for title in HEADERS:
         c[title].border = _GRID
         c[title].alignment = _WRAP if title in ("Indicator", "Comment") else Alignment(vertical="center")

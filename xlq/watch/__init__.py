@@ -1,1 +1,1 @@
-"""watch"""
+"""inbox/ to the store and the master: inbox, lock, filing, pipeline, watcher, runtime, service, results."""

@@ -13,7 +13,8 @@ from pathlib import Path
 from xlq.core.config import Workspace
 from xlq.core.report import plain, reason_text
 from xlq.intake.feedback import Mark, feedback_request
-from xlq.store.db import Store, Submission
+from xlq.store.db import Store
+from xlq.store.queries import Submission
 from xlq.watch.inbox import Candidate, zip_state
 
 log = logging.getLogger("xlq")

@@ -57,12 +57,40 @@ class Candidate:
 
 
 
-def zip_state(path: Path) -> Literal["complete", "incomplete", "other"]:
-    """A zip whose central directory (written last) cannot be read is still being copied."""
+HEAD_BYTES = 512
+
+
+def arriving(path: Path) -> str | None:
+    """Why a file looks like a copy still in progress, or None: empty, zeros where a file's
+    first bytes would be (Explorer and SMB copies pre-allocate the size with zeros), or a zip
+    whose central directory (written last) cannot be read."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(4)
+            head = handle.read(HEAD_BYTES)
     except OSError:
+        return "unreadable"
+    if not head:
+        return "it is 0 bytes"
+    if not head.strip(b"\0"):
+        return "it starts with zeros"  # space reserved by a copy that has not written it yet
+    if head[:2] != b"PK":
+        return None
+    try:
+        with zipfile.ZipFile(path):
+            return None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return "it is cut short"
+
+
+def zip_state(path: Path) -> Literal["complete", "incomplete", "other"]:
+    """"incomplete" while a file is still arriving (see `arriving`), "complete" for a whole
+    zip, "other" for anything else (judged by the reader)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except OSError:
+        return "incomplete"
+    if not head.strip(b"\0"):
         return "incomplete"
     if head[:2] != b"PK":
         return "other"
@@ -168,6 +196,13 @@ class InboxScanner:
         arrived = Path("inbox", *parts[:-1]).as_posix()
         return Candidate(path, arrived, department, info.st_size, info.st_mtime_ns)
 
+    def _warn_special(self, path: Path) -> None:
+        """A pipe, socket or device is refused at once (opening a pipe would wait for ever)."""
+        if path not in self._warned:
+            self._warned.add(path)
+            log.warning("ignored %s: not a regular file (pipes and devices are never opened)",
+                        path.relative_to(self.root))
+
     def _warn_link(self, link: Path) -> None:
         if link in self._warned:
             return
@@ -180,6 +215,43 @@ class InboxScanner:
         where = "inside" if inside else "outside"
         log.warning("ignored symlink %s -> %s (points %s inbox/; links are never followed)",
                     link.relative_to(self.root), target, where)
+
+    def lingering(self, older_than: float = 86400.0, now: float | None = None) -> list[tuple[str, str]]:
+        """(path under inbox/, why) for every entry that has sat in inbox/ longer than
+        `older_than` seconds: names xlq never reads (a mis-named file is otherwise silent for
+        ever), links, pipes, and returns nobody has processed."""
+        now = time.time() if now is None else now
+        out: list[tuple[str, str]] = []
+        stack = [self.inbox]
+        while stack:
+            current = stack.pop()
+            try:
+                entries = sorted(os.scandir(current), key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if entry.is_dir(follow_symlinks=False) and not ignored(entry.name):
+                    stack.append(Path(entry.path))
+                    continue
+                if now - info.st_mtime < older_than:
+                    continue
+                why = ignored(entry.name)
+                if stat.S_ISLNK(info.st_mode):
+                    why = "link (never followed)"
+                elif entry.is_dir(follow_symlinks=False):
+                    why = f"folder ignored ({why})"
+                elif not stat.S_ISREG(info.st_mode):
+                    why = "not a regular file (never read)"
+                elif why is None:
+                    why = "not read yet (is `xlq watch` running?)" if info.st_size else "empty: still being copied?"
+                else:
+                    why += ", never read"
+                out.append((Path(entry.path).relative_to(self.root).as_posix(), why))
+        return sorted(out)
 
     def scan(self, folder: Path | None = None) -> list[Candidate]:
         """Every file under `folder` (default inbox/) that may be a return, oldest first."""
@@ -198,6 +270,9 @@ class InboxScanner:
                     self._warn_link(Path(entry.path))
                 elif entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=False) and (found_one := self.candidate(entry.path)):
-                    found.append(found_one)
+                elif entry.is_file(follow_symlinks=False):
+                    if found_one := self.candidate(entry.path):
+                        found.append(found_one)
+                else:
+                    self._warn_special(Path(entry.path))
         return sorted(found, key=lambda c: (c.mtime_ns, str(c.path)))

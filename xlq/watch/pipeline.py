@@ -1,27 +1,35 @@
 """From a file in inbox/ to a stored, archived return and a rebuilt master, exactly once.
 
-Order of operations for one file, chosen so a kill -9 at any point is repaired on restart:
+Order of operations for one file, chosen so a kill -9 at any point is repaired on restart and
+so that nobody who can write to inbox/ can change what is read once it has settled:
 
-1. hash it; if the store already holds that content, it is either a file whose move was
-   interrupted (a submission with this hash, name and folder whose recorded location does not
-   exist yet: finish its move, count nothing) or a duplicate drop (recorded as a duplicate);
-2. parse it in the worker process and validate it;
-3. mark the master stale (a marker file), then `Store.record` (all or nothing), with the
-   receipt's `stored_path` set to the file's final destination: the store is the journal.
-   Returns are recorded in groups committed together (one fsync per group, not per file);
-   steps 4 and 5 happen for a group's files only after its commit;
-4. write the reason file of a rejected return and the feedback copy of any return with
-   findings (each written under a
+1. claim it (`xlq.watch.claim`): commit a claim to the store's journal, then rename the file
+   into the private staging folder; from here on only the staged file is used;
+2. hash it (one descriptor, no links followed); the same bytes as the current return for their
+   month are a duplicate drop; the bytes of a replaced return are judged again (and reinstated);
+3. parse it in the worker process (the parsed hash must equal the claim's) and validate it;
+4. mark the master stale (a marker file), then `Store.record` (all or nothing), with the
+   receipt's `stored_path` set to the file's final destination and the claim marked recorded
+   in the same transaction: the store is the journal. Returns are recorded in groups
+   committed together (one fsync per group, not per file); steps 5 and 6 happen for a group's
+   files only after its commit;
+5. write the reason file of a rejected return and the feedback copy of any return with
+   findings, in feedback/<DEPT>/ (each written under a
    temporary name and renamed; recovery rewrites them from the stored findings when missing);
-5. move the file out of inbox/, never overwriting (the last step: a file still in inbox/ is
-   never lost). Steps 4 and 5 are `xlq.watch.filing.Filer`'s; finding files is
-   `xlq.watch.inbox.InboxScanner`'s;
-6. after a batch, rebuild the master once and remove the stale marker. A run with nothing to
+6. move the file out of staging, never overwriting (the last step). Steps 5 and 6 are
+   `xlq.watch.filing.Filer`'s; finding files is `xlq.watch.inbox.InboxScanner`'s;
+7. after a batch, rebuild the master once and remove the stale marker. A run with nothing to
    do and no marker touches neither the store nor the master.
+
+Before the store and before the move the staged file is checked to be the claimed one (size,
+mtime, inode): a file that changed is still arriving and goes back to inbox/ unjudged. The
+optional `hooks` callable is called before each step (claim, hash, read, store, move), so tests
+can change files between steps deterministically.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -33,20 +41,32 @@ from pathlib import Path
 from xlq.core import rules
 from xlq.core.catalogue import Catalogue, load_catalogue
 from xlq.core.config import Workspace
-from xlq.core.errors import StoreBusy, StoreError, WorkerUnavailable
+from xlq.core.errors import StoreBusy, StoreError, WorkerUnavailable, XlqError
 from xlq.core.model import Checked, ParsedReturn
-from xlq.core.report import log_line, plain, sort_findings
+from xlq.core.report import log_line, sort_findings
+from xlq.core.text import shown
 from xlq.intake.feedback import Mark, write_feedback
 from xlq.intake.validate import validate
-from xlq.intake.worker import Worker, file_digest, read_in_process
+from xlq.intake.worker import Worker, read_in_process
 from xlq.master.reconcile import reconcile
-from xlq.master.workbook import write_scorecard
-from xlq.store.db import Receipt, Store, Submission
+from xlq.master.workbook import remove_leftovers, write_scorecard
+from xlq.store.db import Store
+from xlq.store.journal import (
+    WORKSPACE_TOKEN,
+    Journal,
+    bind_workspace,
+    current_with_hash,
+    open_store,
+)
+from xlq.store.records import Receipt
+from xlq.watch.claim import STAGING, Changed, Claimed, Claimer, Hook, describe
 from xlq.watch.filing import Filer
-from xlq.watch.inbox import Candidate, InboxScanner, Settler
+from xlq.watch.inbox import Candidate, InboxScanner, Settler, arriving
 from xlq.watch.lock import WorkspaceLock
+from xlq.watch.recovery import finish_interrupted
 from xlq.watch.results import FileResult, RunSummary
 from xlq.watch.runtime import TtyProgress
+from xlq.watch.verdicts import reinstated
 
 log = logging.getLogger("xlq")
 
@@ -59,12 +79,14 @@ class Pipeline:
     """Processes inbox files for one workspace; holds the workspace lock, the store and the worker.
 
     `in_process=True` parses in this process (trusted files only); `today` fixes the date used
-    for future-period checks and `clock` the receipt time (demos and tests replaying history).
+    for future-period checks and `clock` the receipt time (demos and tests replaying history);
+    `hooks` is called before each step of a file (see the module docstring).
     """
 
     def __init__(self, workspace: Workspace, *, catalogue: Catalogue | None = None, today: dt.date | None = None,
                  in_process: bool = False, worker_timeout: float | None = None, lock: bool = True,
-                 clock: Callable[[], dt.datetime] | None = None, store_timeout: float | None = None) -> None:
+                 clock: Callable[[], dt.datetime] | None = None, store_timeout: float | None = None,
+                 hooks: Hook | None = None) -> None:
         self.clock = clock
         self._store_timeout = store_timeout
         self.workspace = workspace
@@ -79,10 +101,13 @@ class Pipeline:
         self._worker_timeout = worker_timeout
         self.scanner = InboxScanner(workspace)
         self.filer = Filer(workspace, self._write_feedback, clock)
+        self.claimer = Claimer(self.root, lambda: self.journal, hooks)
+        self._journal_checked = False
         self._lock = WorkspaceLock(self.root) if lock else None
         self.inbox.mkdir(parents=True, exist_ok=True)
         if self._lock is not None:
             self._lock.acquire()
+            remove_leftovers(workspace.master_path)  # only the lock holder writes the master
 
     def __enter__(self) -> Pipeline:
         return self
@@ -109,10 +134,36 @@ class Pipeline:
 
     @property
     def store(self) -> Store:
+        """The workspace's store, opened on first use and checked to serve this workspace.
+
+        A workspace that has had a store (its `.xlq-workspace` token exists) never silently
+        starts a new, empty one: a missing store is a StoreError until it is restored."""
         if self._store is None:
-            self._store = (Store(self.workspace.store_path, timeout=self._store_timeout) if self._store_timeout
-                           else Store(self.workspace.store_path))
+            path = self.workspace.store_path
+            token_file = self.root / WORKSPACE_TOKEN
+            token = token_file.read_text(encoding="utf-8").strip() if token_file.exists() else None
+            store = open_store(path, self.root, timeout=self._store_timeout) if self._store_timeout else open_store(
+                path, self.root)
+            try:
+                bound = bind_workspace(store, token, str(self.root))
+                if bound != token:
+                    token_file.write_text(bound + "\n", encoding="utf-8")
+            except (XlqError, OSError):
+                store.close()
+                raise
+            self._store = store
         return self._store
+
+    def drop_store(self) -> None:
+        """Close the store after it failed, so the next use opens (and checks) it afresh."""
+        store, self._store = self._store, None
+        if store is not None:
+            with contextlib.suppress(Exception):
+                store.close()
+
+    @property
+    def journal(self) -> Journal:
+        return Journal(self.store, STAGING)
 
     @property
     def worker(self) -> Worker:
@@ -134,7 +185,7 @@ class Pipeline:
         try:
             write_feedback(str(src), str(dst), tuple(marks), title, tuple(lines))
         except Exception as exc:  # a feedback copy is a courtesy; the reason file is the record
-            log.warning("no feedback copy for %s: %s", plain(src.name, 120), exc)
+            log.warning("no feedback copy for %s: %s", shown(src.name, 120), exc)
             return False
         return True
 
@@ -159,29 +210,38 @@ class Pipeline:
 
     def process_many(self, candidates: Sequence[Candidate], progress: Callable[[FileResult], None] | None = None,
                      should_stop: Callable[[], bool] | None = None) -> list[FileResult]:
-        """Process files in order; the worker parses the next few while this one is stored.
+        """Claim files, then judge them in order; the worker parses the next few while this one is stored.
 
-        Returns are stored in groups (`Store.batch`: one commit for up to BATCH_FILES returns
-        or BATCH_SECONDS, each return still all or nothing) and the group's files are moved
-        only once it is committed, so the store stays the journal. A store held by another
-        process past its timeout leaves this file and the rest in inbox/ (deferred), to be
-        tried again, instead of failing the whole run.
+        Each file is claimed first (`xlq.watch.claim`): renamed out of inbox/ into the private
+        staging folder, then hashed, read, recorded and moved from there. Returns are stored in
+        groups (`Store.batch`: one commit for up to BATCH_FILES returns or BATCH_SECONDS, each
+        return still all or nothing) and the group's files are moved only once it is
+        committed, so the store stays the journal. A store held by another process past its
+        timeout puts this file and the rest back in inbox/ (deferred), to be tried again,
+        instead of failing the whole run.
         """
-        jobs: list[tuple[Candidate, str, int, bool]] = []
-        results: list[FileResult] = []
-        seen: set[str] = set()
-        for candidate in candidates:
-            try:
-                sha, size = file_digest(candidate.path)
-            except OSError as exc:
-                results.append(self._deferred(candidate, f"cannot read: {exc.strerror or exc}"))
-                continue
-            known = sha in seen or self._seen_before(candidate, sha)
-            seen.add(sha)
-            jobs.append((candidate, sha, size, not known))
-        to_read = [(c.path, sha, size) for c, sha, size, fresh in jobs if fresh]
+        if not self._journal_checked and candidates:  # the store is opened now anyway: close stale claims
+            self.recover(always=True)
+        try:
+            claimed, left = self.claimer.claim(candidates)
+        except StoreBusy as exc:  # the claims could not be written: nothing was moved
+            log.warning("%s; %d file(s) stay in inbox/ for the next round", exc, len(candidates))
+            claimed, left = [], [(c, str(exc)) for c in candidates]
+        results = [self._deferred(c, note) for c, note in left]
+        for result in results:
+            log.info("%s", result.line())
+        jobs: list[tuple[Claimed, str, int, bool]] = []
+        returned: list[Claimed] = []
+        try:
+            to_read, preset = self._prepare(claimed, jobs, results, returned)
+        except BaseException:  # e.g. the store failed: every claimed file goes back to inbox/ unjudged
+            for item in claimed:
+                if os.path.lexists(item.held):
+                    self._give_back(item, "not judged", returned)
+            self._close_claims([i.claim.id for i in returned], "returned")
+            raise
         if self._in_process:
-            parsed_stream = ((str(p), read_in_process(p)) for p, _, _ in to_read)
+            parsed_stream = ((str(p), self._read_here(p)) for p, _, _ in to_read)
         else:
             parsed_stream = self.worker.read_many(to_read) if to_read else iter(())
         position = 0
@@ -189,27 +249,28 @@ class Pipeline:
         failure: Exception | None = None
         try:
             while position < len(jobs) and not tail and failure is None:
-                held: list[tuple[Candidate, FileResult, int | None]] = []
+                held: list[tuple[Claimed, FileResult, int | None]] = []
                 try:
                     with self.store.batch():
                         opened = time.monotonic()
                         while position < len(jobs) and len(held) < BATCH_FILES and (
                                 time.monotonic() - opened < BATCH_SECONDS):
-                            candidate, sha, size, fresh = jobs[position]
+                            item, sha, size, fresh = jobs[position]
                             if should_stop is not None and should_stop():
+                                tail = [self._give_back(i, "left for the next run", returned) for i, *_ in jobs[position:]]
                                 position = len(jobs)
                                 break
                             try:
-                                parsed = next(parsed_stream)[1] if fresh else None
+                                parsed = (preset.get(item.claim.id) or next(parsed_stream)[1]) if fresh else None
                             except WorkerUnavailable as exc:
                                 log.error("%s", exc)
-                                tail = [self._deferred(c, str(exc)) for c, *_ in jobs[position:]]
+                                tail = [self._give_back(i, str(exc), returned) for i, *_ in jobs[position:]]
                                 break
                             try:
-                                held.append(self._one(candidate, sha, size, parsed))
+                                held.append(self._one(item, sha, size, parsed, returned))
                             except StoreBusy as exc:
                                 log.warning("%s; %d file(s) stay in inbox/ for the next round", exc, len(jobs) - position)
-                                tail = [self._deferred(c, str(exc)) for c, *_ in jobs[position:]]
+                                tail = [self._give_back(i, str(exc), returned) for i, *_ in jobs[position:]]
                                 break
                             except Exception as exc:  # keep the returns before it, then let it surface
                                 failure = exc
@@ -217,63 +278,125 @@ class Pipeline:
                             position += 1
                 except StoreError as exc:  # the group's commit failed: none of it was kept
                     log.warning("%s; %d file(s) stay in inbox/ for the next round", exc, len(held))
-                    held = [(c, self._deferred(c, str(exc)), None) for c, _, _ in held]
-                for candidate, result, submission_id in held:
-                    result = self._settle(candidate, result, submission_id)
+                    held = [(i, self._give_back(i, str(exc), returned), None) for i, _, _ in held]
+                moved: list[int] = []
+                for item, result, submission_id in held:
+                    result = self._settle(item, result, submission_id, returned, moved)
                     log.info("%s", result.line())
                     results.append(result)
                     if progress is not None:
                         progress(result)
+                self._close_claims(moved, "moved")
         finally:
             close = getattr(parsed_stream, "close", None)
             if close is not None:
                 close()
+            for item, *_ in jobs[position:]:  # a failure: what was claimed and not judged goes back
+                if os.path.lexists(item.path):
+                    self._give_back(item, "not judged", returned)
+            self._close_claims([i.claim.id for i in returned], "returned")
         if failure is not None:
             raise failure
         return results + tail
 
-    def _one(self, candidate: Candidate, sha: str, size: int, parsed: ParsedReturn | None
-             ) -> tuple[Candidate, FileResult, int | None]:
-        """Judge and record one file; the id is the submission whose file `_settle` moves."""
-        try:
-            if parsed is None or self._seen_before(candidate, sha):
-                return self._known(candidate, sha, size)
-            if parsed.sha256 and parsed.sha256 != sha:
-                return candidate, self._deferred(candidate, "the file changed while it was read; it will be read again"), None
-            checked = validate(parsed, self.catalogue, self.workspace, self.store,
-                               folder_department=candidate.department, today=self.today)
-            checked = self._folder_rule(candidate, checked)
-            return self._commit(candidate, sha, checked)
-        except OSError as exc:
-            log.warning("could not finish %s: %s", candidate.path, exc)
-            return candidate, self._deferred(candidate, f"{type(exc).__name__}: {exc}"), None
+    def _prepare(self, claimed: list[Claimed], jobs: list[tuple[Claimed, str, int, bool]], results: list[FileResult],
+                 returned: list[Claimed]) -> tuple[list[tuple[Path, str, int]], dict[int, ParsedReturn]]:
+        """Hash each claimed file into its snapshot (filling `jobs`), and say which to read and
+        which are judged without reading (a copy that stalled)."""
+        seen: set[str] = set()
+        for item in claimed:
+            self.claimer.step("hash", item.candidate.path, item.path)
+            try:
+                sha, size = self.claimer.digest(item)
+            except (Changed, OSError) as exc:  # OSError: no room for the snapshot, say
+                results.append(self._give_back(item, str(exc), returned))
+                continue
+            known = sha in seen or current_with_hash(self.store, sha) is not None
+            seen.add(sha)
+            jobs.append((item, sha, size, not known))
+        to_read = []
+        preset: dict[int, ParsedReturn] = {}
+        for item, sha, size, fresh in list(jobs):
+            if not fresh:
+                continue
+            why = arriving(item.path)
+            if why is not None:  # the Settler waited the stall time for it: a copy that never finished
+                minutes = self.workspace.watch.stall_minutes
+                preset[item.claim.id] = ParsedReturn(str(item.path), sha, size, None, findings=(rules.finding(
+                    "file-incomplete", f"{why}, unchanged for {minutes:g} min", file=item.path.name),))
+                continue
+            self.claimer.step("read", item.candidate.path, item.path)
+            try:
+                self.claimer.check(item)
+            except Changed as exc:
+                jobs.remove((item, sha, size, fresh))
+                results.append(self._give_back(item, str(exc), returned))
+                continue
+            to_read.append((item.path, sha, size))
+        return to_read, preset
 
-    def _settle(self, candidate: Candidate, result: FileResult, submission_id: int | None) -> FileResult:
-        """After the commit: the reason file, the feedback copy and the move out of inbox/."""
+    def _read_here(self, path: Path) -> ParsedReturn:
+        return read_in_process(path)
+
+    def _one(self, item: Claimed, sha: str, size: int, parsed: ParsedReturn | None, returned: list[Claimed]
+             ) -> tuple[Claimed, FileResult, int | None]:
+        """Judge and record one file; the id is the submission whose file `_settle` moves."""
+        candidate = item.candidate
+        try:
+            self.claimer.step("store", candidate.path, item.path)
+            self.claimer.check(item)
+            if parsed is None or current_with_hash(self.store, sha) is not None:
+                return self._known(item, sha, size, returned)
+            if parsed.sha256 != sha:
+                return item, self._give_back(item, "it changed while it was read; it will be read again", returned), None
+            checked = validate(parsed, self.catalogue, self.workspace, self.store, folder_department=candidate.department,
+                               at_inbox_root=candidate.department is None, today=self.today)
+            checked = reinstated(self.store, sha, checked)
+            return self._commit(item, sha, checked)
+        except Changed as exc:
+            return item, self._give_back(item, str(exc), returned), None
+        except OSError as exc:
+            log.warning("could not finish %s: %s", describe(candidate.path, self.root), exc)
+            return item, self._give_back(item, f"{type(exc).__name__}: {exc}", returned), None
+
+    def _settle(self, item: Claimed, result: FileResult, submission_id: int | None, returned: list[Claimed],
+                moved: list[int]) -> FileResult:
+        """After the commit: the reason file, the feedback copy and the move out of staging."""
         if submission_id is None:
             return result
         try:
+            self.claimer.step("move", item.candidate.path, item.path)
             submission = self.store.submission(submission_id)
             assert submission is not None
-            return replace(result, moved_to=self.filer.finish(self.store, candidate, submission))
+            where = self.filer.finish(self.store, replace(item.candidate, path=item.path), submission)
+            moved.append(item.claim.id)
+            if note := self.claimer.done(item):
+                log.warning("%s: %s", describe(item.candidate.path, self.root), note)
+            return replace(result, moved_to=where)
         except OSError as exc:
-            log.warning("could not finish %s: %s", candidate.path, exc)
-            return self._deferred(candidate, f"{type(exc).__name__}: {exc}")
+            log.warning("could not finish %s: %s", describe(item.candidate.path, self.root), exc)
+            return self._give_back(item, f"{type(exc).__name__}: {exc}", returned)
 
-    def _folder_rule(self, candidate: Candidate, checked: Checked) -> Checked:
-        if not self.workspace.watch.require_department_folders or candidate.department is not None:
-            return checked
-        identity = checked.parsed.identity
-        claimed = identity.department if identity else ""
-        extra = rules.finding("wrong-department-folder", claimed or "(none)",
-                              department=claimed or None, period=identity.period if identity else None,
-                              file=candidate.path.name)
-        return replace(checked, values=(), findings=(*checked.findings, extra), outcome="rejected")
+    def _give_back(self, item: Claimed, note: str, returned: list[Claimed]) -> FileResult:
+        """A claimed file that was not judged goes back into inbox/ (deferred)."""
+        back = self.claimer.give_back(item)
+        returned.append(item)
+        path = back if back is not None else item.candidate.path
+        return FileResult(str(path), item.candidate.department, None, "deferred", note=note)
+
+    def _close_claims(self, claim_ids: list[int], state: str) -> None:
+        if not claim_ids:
+            return
+        try:
+            self.journal.close(claim_ids, state)
+        except StoreError as exc:  # the files are where they belong; recovery finishes the journal
+            log.warning("%s", exc)
 
     def _deferred(self, candidate: Candidate, note: str) -> FileResult:
         return FileResult(str(candidate.path), candidate.department, None, "deferred", note=note)
 
-    def _commit(self, candidate: Candidate, sha: str, checked: Checked) -> tuple[Candidate, FileResult, int]:
+    def _commit(self, item: Claimed, sha: str, checked: Checked) -> tuple[Claimed, FileResult, int]:
+        candidate = item.candidate
         identity = checked.parsed.identity
         department = identity.department if identity and checked.outcome != "rejected" else candidate.department
         period = identity.period if identity else None
@@ -281,56 +404,38 @@ class Pipeline:
         moment, dest = self.filer.destination(folder, candidate.path.name)
         receipt = Receipt(sha, candidate.path.name, candidate.arrived_in, moment.isoformat(), self.filer.relative(dest))
         self._mark_stale()
-        recorded = self.store.record(receipt, checked)
+        recorded = self.store.record(receipt, checked, claim=item.claim.id)
         if checked.findings and log.isEnabledFor(logging.DEBUG):
-            name = plain(candidate.path.name, 120)
-            log.debug("%s", "\n".join(f"  {name} {log_line(f)}" for f in sort_findings(checked.findings)))
+            for f in sort_findings(checked.findings):
+                log.debug("  %s %s", candidate.path.name, log_line(f))
         errors = sum(1 for f in checked.findings if f.severity == "error")
         warnings = sum(1 for f in checked.findings if f.severity == "warning")
-        return candidate, FileResult(str(candidate.path), identity.department if identity else candidate.department,
-                                     period, checked.outcome, errors, warnings, None, sha, recorded.kind), recorded.submission_id
+        return item, FileResult(str(candidate.path), identity.department if identity else candidate.department,
+                                period, checked.outcome, errors, warnings, None, sha, recorded.kind), recorded.submission_id
 
-    def _seen_before(self, candidate: Candidate, sha: str) -> bool:
-        """Accepted before, or this very file was recorded but a crash stopped its move."""
-        return self.store.has_hash(sha, accepted_only=True) is not None or self._pending(candidate, sha) is not None
-
-    def _known(self, candidate: Candidate, sha: str, size: int) -> tuple[Candidate, FileResult, int | None]:
-        """Content the store has seen: finish an interrupted move, or record a duplicate drop."""
-        pending = self._pending(candidate, sha)
-        if pending is not None:
-            return candidate, FileResult(str(candidate.path), pending.department, pending.period, pending.outcome,
-                                         sha256=sha, kind=pending.kind, note="recovered an interrupted move"), pending.id
-        first_id = self.store.has_hash(sha, accepted_only=True)
-        if first_id is None:  # its twin earlier in the batch was not stored after all
-            return candidate, self._deferred(candidate, "read again in the next round"), None
-        first = self.store.submission(first_id)
-        assert first is not None
-        folder = "rejected" if first.outcome == "rejected" else "archive/duplicates"
-        moment, dest = self.filer.destination(folder, candidate.path.name)
+    def _known(self, item: Claimed, sha: str, size: int, returned: list[Claimed]
+               ) -> tuple[Claimed, FileResult, int | None]:
+        """The same bytes as the current return for their month: recorded as a duplicate drop."""
+        candidate = item.candidate
+        first = current_with_hash(self.store, sha)
+        if first is None:  # its twin earlier in the batch was not stored after all
+            return item, self._give_back(item, "read again in the next round", returned), None
+        moment, dest = self.filer.destination("archive/duplicates", candidate.path.name)
         receipt = Receipt(sha, candidate.path.name, candidate.arrived_in, moment.isoformat(), self.filer.relative(dest))
-        blank = Checked(ParsedReturn(str(candidate.path), sha, size, None), (), (), "rejected")
+        blank = Checked(ParsedReturn(str(item.path), sha, size, None), (), (), "rejected")
         self._mark_stale()
-        recorded = self.store.record(receipt, blank)
+        recorded = self.store.record(receipt, blank, claim=item.claim.id)
         submission = self.store.submission(recorded.submission_id)
         assert submission is not None
         note = f"same content as {first.original_name} received {first.received_at[:16]}"
-        return candidate, FileResult(str(candidate.path), submission.department, submission.period, "duplicate",
-                                     sha256=sha, kind="duplicate", note=note), submission.id
+        return item, FileResult(str(candidate.path), submission.department, submission.period, "duplicate",
+                                sha256=sha, kind="duplicate", note=note), submission.id
 
-    def _pending(self, candidate: Candidate, sha: str) -> Submission | None:
-        """A recorded submission of this very file whose move out of inbox/ did not happen."""
-        first_id = self.store.has_hash(sha)
-        if first_id is None:
-            return None
-        first = self.store.submission(first_id)
-        assert first is not None
-        same = [first] + [s for s in self.store.submissions(department=first.department, period=first.period)
-                          if s.sha256 == sha and s.id != first.id]
-        for submission in reversed(same):
-            if (submission.original_name == candidate.path.name and submission.arrived_in == candidate.arrived_in
-                    and not os.path.lexists(self.root / submission.location)):
-                return submission
-        return None
+    def recover(self, *, always: bool = False) -> list[FileResult]:
+        """Finish what the journal shows under way when a process stopped (`xlq.watch.recovery`)."""
+        self._journal_checked = self._journal_checked or always
+        return finish_interrupted(self.root, self.claimer, lambda: self.journal, self.filer, lambda: self.store,
+                                  always=always)
 
     # -- the master ------------------------------------------------------------------------------
 
@@ -368,9 +473,9 @@ class Pipeline:
         """
         started = time.monotonic()
         settings = self.workspace.watch
-        settler = Settler(settings.settle_seconds, settings.settle_seconds * 5)
+        settler = Settler(settings.settle_seconds, settings.stall_minutes * 60)
         deadline = started + (settings.settle_seconds * 3 + 1 if wait is None else wait)
-        results: list[FileResult] = []
+        results: list[FileResult] = self.recover()
         done: set[Path] = set()
         waiting: list[Candidate] = []
         bar: TtyProgress | None = None

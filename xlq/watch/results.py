@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from xlq.core.model import OUTCOMES, Outcome, outcome_words
+from xlq.core.model import Outcome, outcome_words
 from xlq.core.report import plain
 
 FileOutcome = Literal[Outcome, "duplicate", "deferred"]
-"""A return's verdict, or what happened to a file that was not judged: the same content as an
-accepted return (duplicate) or left in inbox/ to try again (deferred)."""
+"""A return's verdict (`core.model.Outcome`, the one list of verdicts), or what happened to a
+file that was not judged: the same content as an accepted return (duplicate) or left in inbox/
+to try again (deferred)."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class FileResult:
         if self.kind and self.kind not in ("new", "duplicate"):
             parts.append(self.kind)
         if self.moved_to:
-            parts.append(f"-> {self.moved_to}")
+            parts.append(f"-> {plain(self.moved_to, 300)}")
         if self.note:
             parts.append(f"({plain(self.note, 200)})")
         return " ".join(parts)
@@ -60,7 +61,7 @@ class RunSummary:
         if not self.results and not self.rebuilt:
             text = "nothing new in inbox/"
         else:
-            counts = [f"{n} {outcome_words(o)}" for o in (*OUTCOMES, "duplicate", "deferred") if (n := self.count(o))]
+            counts = [f"{n} {outcome_words(o)}" for o in get_args(FileOutcome) if (n := self.count(o))]
             text = f"{len(self.results)} file(s): " + (", ".join(counts) or "none processed")
         if self.waiting:
             text += f"; {self.waiting} still being copied (left for the next run)"

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 
 from xlq.core.config import Workspace
+from xlq.core.text import SafeArgs
 from xlq.watch.results import FileResult
 
 log = logging.getLogger("xlq")
@@ -42,6 +43,7 @@ def setup_logging(workspace: Workspace, *, console: bool = True, console_level: 
         console_handler.setLevel(console_level)
         handlers.append(console_handler)
     for handler in handlers:
+        handler.addFilter(SafeArgs())  # a file name logged as %s cannot forge a line
         logger.addHandler(handler)
     return handlers
 

@@ -25,6 +25,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from xlq.core.config import Workspace
+from xlq.core.errors import StoreError, XlqError
 from xlq.watch.inbox import Candidate, Settler
 from xlq.watch.pipeline import Pipeline
 from xlq.watch.results import FileResult
@@ -76,7 +77,8 @@ class Watcher:
 
     def __init__(self, workspace: Workspace, poll: float | None = None, *, today: dt.date | None = None,
                  settle: float | None = None, rescan: float | None = None, batch: float | None = None,
-                 incomplete: float = 30.0, max_delay: float | None = None, worker_timeout: float | None = None) -> None:
+                 incomplete: float | None = None, max_delay: float | None = None,
+                 worker_timeout: float | None = None) -> None:
         settings = workspace.watch
         self.workspace = workspace
         self.poll = settings.poll_seconds if poll is None else poll
@@ -84,7 +86,7 @@ class Watcher:
         self.rescan = settings.rescan_seconds if rescan is None else rescan
         self.batch = settings.batch_seconds if batch is None else batch
         self.max_delay = max(4 * self.batch, 3.0) if max_delay is None else max_delay
-        self.incomplete = incomplete
+        self.incomplete = settings.stall_minutes * 60 if incomplete is None else incomplete
         self.today = today
         self.worker_timeout = worker_timeout
         self.results: list[FileResult] = []
@@ -96,6 +98,7 @@ class Watcher:
         self._observer = None
         self._pipeline: Pipeline | None = None
         self._failure: BaseException | None = None
+        self._trouble = Trouble()
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -174,73 +177,50 @@ class Watcher:
     def _loop(self) -> None:
         pipeline = self._pipeline
         assert pipeline is not None
-        settler = Settler(self.settle, self.incomplete)
-        tracked: dict[Path, Candidate] = {}
-        failed: dict[Path, tuple[int, int]] = {}
+        files = FileTracker(pipeline, Settler(self.settle, self.incomplete))
+        timer = RebuildTimer(self.batch, self.max_delay, pending=pipeline.stale)  # killed before the last rebuild
+        recovered = False
         next_rescan = 0.0
-        first_change = time.monotonic() if pipeline.stale else None  # killed before the last rebuild
-        last_change = first_change or 0.0
-        retry_rebuild = 0.0
-
-        def track(path: Path) -> None:
-            found = pipeline.candidate(path)
-            if found is None:
-                tracked.pop(path, None)
-                settler.forget(path)
-            elif failed.get(path) != (found.size, found.mtime_ns):
-                tracked[path] = found
-
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_rescan:
-                failed.clear()
-                for found in pipeline.scan():
-                    tracked[found.path] = found
+                if not recovered:
+                    recovered = self._recover(pipeline, timer)
+                files.rescan()
                 next_rescan = now + self.rescan
-            waits = [next_rescan - now]
-            if tracked:
-                waits.append(settler.next_check(now))
-            if first_change is not None:
-                waits.append(max(last_change + self.batch, retry_rebuild) - now)
-            for event in self._drain(max(0.0, min(waits))):
+            waits = [next_rescan - now, files.next_check(now), timer.wait(now)]
+            for event in self._drain(max(0.0, min(w for w in waits if w is not None))):
                 if event.kind == "stop":
                     break
-                path = Path(event.path)
-                if event.is_directory and event.kind != "deleted":
-                    for found in pipeline.scan(path):
-                        tracked[found.path] = found
-                elif event.kind == "deleted":
-                    tracked.pop(path, None)
-                    settler.forget(path)
-                else:
-                    track(path)
+                files.hint(event)
             if self._stop.is_set():
                 break
-            for path in list(tracked):
-                track(path)
-            ready = sorted((c for c in tracked.values() if settler.ready(c)), key=lambda c: (c.mtime_ns, str(c.path)))
+            files.refresh()
+            ready = files.ready()
             if ready:
                 results = self._process(pipeline, ready)
-                for result in results:
-                    path = Path(result.path)
-                    tracked.pop(path, None)
-                    settler.forget(path)
-                    if result.outcome == "deferred":
-                        found = pipeline.candidate(path)
-                        if found is not None:
-                            failed[path] = (found.size, found.mtime_ns)
+                files.handled(results)
                 if any(r.recorded for r in results):
-                    last_change = time.monotonic()
-                    first_change = first_change or last_change
-            now = time.monotonic()
-            if first_change is not None and now >= max(last_change + self.batch, retry_rebuild) and (
-                    not tracked or now - first_change >= self.max_delay):
+                    timer.changed(time.monotonic())
+            if timer.due(time.monotonic(), busy=bool(files)):
                 if self._rebuild(pipeline):
-                    first_change = None
+                    timer.done()
                 else:
-                    retry_rebuild = now + max(5.0, self.batch)
-        if first_change is not None:
+                    timer.failed(time.monotonic())
+        if timer.pending:
             self._rebuild(pipeline)
+
+    def _recover(self, pipeline: Pipeline, timer: RebuildTimer) -> bool:
+        try:
+            results = pipeline.recover()
+        except XlqError as exc:
+            self._trouble.report(exc)
+            pipeline.drop_store()
+            return False
+        self.results.extend(results)
+        if results:
+            timer.changed(time.monotonic())
+        return True
 
     def _drain(self, timeout: float) -> list[InboxEvent]:
         """Events that arrive within `timeout`, waking at least every STOP_CHECK_SECONDS: a signal
@@ -258,17 +238,141 @@ class Watcher:
     def _process(self, pipeline: Pipeline, ready: list[Candidate]) -> list[FileResult]:
         try:
             results = pipeline.process_many(ready, should_stop=self._stop.is_set)
-        except Exception:
-            log.exception("could not process %d file(s); they stay in inbox/ and are tried again", len(ready))
+        except Exception as exc:  # the files stay in inbox/ (claims are given back) and are tried at the next rescan
+            self._trouble.report(exc, f"could not process {len(ready)} file(s); they stay in inbox/")
+            if isinstance(exc, StoreError):
+                pipeline.drop_store()
             return [FileResult(str(c.path), c.department, None, "deferred", note="error") for c in ready]
+        self._trouble.clear()
         self.results.extend(results)
         return results
 
     def _rebuild(self, pipeline: Pipeline) -> bool:
         try:
             self.master = pipeline.rebuild()
-        except Exception:
-            log.exception("could not rebuild the master; trying again shortly")
+        except Exception as exc:  # logged once; tried again later without a traceback each time
+            self._trouble.report(exc, "could not rebuild the master; trying again later")
+            if isinstance(exc, StoreError):
+                pipeline.drop_store()
             return False
+        self._trouble.clear()
         self.rebuilds += 1
         return True
+
+
+class Trouble:
+    """A failure that repeats (a deleted or read-only store, a master that cannot be written) is
+    logged once, in one line for an XlqError (a traceback only for a bug), and its end once."""
+
+    def __init__(self) -> None:
+        self._last: str | None = None
+        self._kind: type | None = None
+
+    def report(self, exc: BaseException, doing: str = "") -> None:
+        message = str(exc) if isinstance(exc, XlqError) else f"{type(exc).__name__}: {exc}"
+        if self._last is not None and (message == self._last or type(exc) is self._kind):
+            return  # the same trouble, perhaps in other words (a store deleted, then missing)
+        self._last, self._kind = message, type(exc)
+        if isinstance(exc, XlqError):
+            log.error("%s%s; waiting until that is fixed", f"{doing}: " if doing else "", message)
+        else:
+            log.error("%s", doing or "unexpected error", exc_info=exc)
+
+    def clear(self) -> None:
+        if self._last is not None:
+            log.info("working again (after: %s)", self._last)
+            self._last = self._kind = None
+
+
+class RebuildTimer:
+    """When to rebuild the master: `batch` seconds after the last stored file, or `max_delay`
+    after the first of a burst while files keep arriving; after a failure, not before a retry delay."""
+
+    def __init__(self, batch: float, max_delay: float, *, pending: bool) -> None:
+        self.batch = batch
+        self.max_delay = max_delay
+        self.first: float | None = time.monotonic() if pending else None
+        self.last = self.first or 0.0
+        self.retry_at = 0.0
+
+    @property
+    def pending(self) -> bool:
+        return self.first is not None
+
+    def changed(self, now: float) -> None:
+        self.last = now
+        self.first = self.first or now
+
+    def wait(self, now: float) -> float | None:
+        """Seconds until a rebuild may be due, or None when none is pending."""
+        return None if self.first is None else max(self.last + self.batch, self.retry_at) - now
+
+    def due(self, now: float, *, busy: bool) -> bool:
+        if self.first is None or now < max(self.last + self.batch, self.retry_at):
+            return False
+        return not busy or now - self.first >= self.max_delay
+
+    def done(self) -> None:
+        self.first = None
+
+    def failed(self, now: float) -> None:
+        self.retry_at = now + max(5.0, self.batch)
+
+
+class FileTracker:
+    """The files in inbox/ the watcher is waiting on, each until it has settled. A file left in
+    inbox/ after a try (deferred) is not tried again until it changes or the next full rescan."""
+
+    def __init__(self, pipeline: Pipeline, settler: Settler) -> None:
+        self.pipeline = pipeline
+        self.settler = settler
+        self.tracked: dict[Path, Candidate] = {}
+        self.failed: dict[Path, tuple[int, int]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.tracked)
+
+    def rescan(self) -> None:
+        self.failed.clear()
+        for found in self.pipeline.scan():
+            self.tracked[found.path] = found
+
+    def hint(self, event: InboxEvent) -> None:
+        path = Path(event.path)
+        if event.is_directory and event.kind != "deleted":
+            for found in self.pipeline.scan(path):
+                self.tracked[found.path] = found
+        elif event.kind == "deleted":
+            self.forget(path)
+        else:
+            self.track(path)
+
+    def forget(self, path: Path) -> None:
+        self.tracked.pop(path, None)
+        self.settler.forget(path)
+
+    def track(self, path: Path) -> None:
+        found = self.pipeline.candidate(path)
+        if found is None:
+            self.forget(path)
+        elif self.failed.get(path) != (found.size, found.mtime_ns):
+            self.tracked[path] = found
+
+    def refresh(self) -> None:
+        for path in list(self.tracked):
+            self.track(path)
+
+    def next_check(self, now: float) -> float | None:
+        return self.settler.next_check(now) if self.tracked else None
+
+    def ready(self) -> list[Candidate]:
+        return sorted((c for c in self.tracked.values() if self.settler.ready(c)), key=lambda c: (c.mtime_ns, str(c.path)))
+
+    def handled(self, results: list[FileResult]) -> None:
+        for result in results:
+            path = Path(result.path)
+            self.forget(path)
+            if result.outcome == "deferred":
+                found = self.pipeline.candidate(path)
+                if found is not None:
+                    self.failed[path] = (found.size, found.mtime_ns)

@@ -1,0 +1,100 @@
+"""The one way tests make a workspace, and the sample catalogue most of them use.
+
+`write_workspace` writes xlq.toml (the sample trust's, `SAMPLE_CONFIG`, unless a test gives its
+own) and catalogue.toml into a folder and loads both, the way `xlq` reads a real workspace.
+`SAMPLE_CATALOGUE` is the shared test catalogue: a count with parts, percentages with and
+without a target, a ratio, a days figure and one indicator only Corporate reports. A test
+that needs other indicators (reconciliation's aggregates, SPC's special-cause patterns)
+passes its own text and says why beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from xlq.core.catalogue import Catalogue, load_catalogue
+from xlq.core.config import SAMPLE_CONFIG, Workspace, load_workspace
+
+SAMPLE_CATALOGUE = """\
+version = "test-1"
+
+[[indicator]]
+code = "INC"
+domain = "Safety"
+name = "Incidents reported"
+unit = "count"
+parts = ["INC_LOW", "INC_HIGH"]
+
+[[indicator]]
+code = "INC_LOW"
+domain = "Safety"
+name = "Incidents: low or no harm"
+unit = "count"
+required = false
+
+[[indicator]]
+code = "INC_HIGH"
+domain = "Safety"
+name = "Incidents: moderate harm or above"
+unit = "count"
+required = false
+
+[[indicator]]
+code = "TRAIN"
+domain = "Workforce"
+name = "Staff trained"
+unit = "percent"
+target = ">= 90%"
+direction = "higher"
+
+[[indicator]]
+code = "SICK"
+domain = "Workforce"
+name = "Sickness absence"
+unit = "percent"
+required = false
+
+[[indicator]]
+code = "COMPL"
+domain = "Experience"
+name = "Complaints answered within 35 days"
+unit = "ratio"
+aggregate = "ratio"
+target = ">= 90%"
+
+[[indicator]]
+code = "WAIT"
+domain = "Access"
+name = "Average wait"
+unit = "days"
+required = false
+
+[[indicator]]
+code = "PAY"
+domain = "Corporate"
+name = "Payroll errors"
+unit = "count"
+reported_by = ["CORP"]
+"""
+
+
+def write_workspace(root: Path, *, catalogue: str | None = SAMPLE_CATALOGUE, config: str = SAMPLE_CONFIG,
+                    current: str | None = None, settings: dict[str, object] | None = None
+                    ) -> tuple[Workspace, Catalogue | None]:
+    """Write and load a workspace at `root`: `config` as xlq.toml with the reporting month
+    fixed to `current` and each of `settings` (`key = value` lines already in the file, e.g.
+    settle_seconds=0.2) replaced; `catalogue` as catalogue.toml (None: no catalogue.toml, so the
+    workspace falls back to the packaged one and no catalogue is loaded)."""
+    root.mkdir(parents=True, exist_ok=True)
+    if current is not None:
+        config = config.replace('# current = "2023-12"', f'current = "{current}"')
+    for key, value in (settings or {}).items():
+        config, found = re.subn(rf"^{re.escape(key)} = .*$", f"{key} = {value}", config, count=1, flags=re.M)
+        assert found, f"xlq.toml has no setting {key} to replace"
+    (root / "xlq.toml").write_text(config, encoding="utf-8")
+    if catalogue is None:
+        return load_workspace(root), None
+    (root / "catalogue.toml").write_text(catalogue, encoding="utf-8")
+    workspace = load_workspace(root)
+    return workspace, load_catalogue(workspace.catalogue_path, workspace.department_codes)

@@ -1,0 +1,84 @@
+"""The validation history: a department's earlier current values, cached between returns.
+
+Validating one return asks `series` for each of its ~60 indicators, and a run validates a
+department month after month, so a department's history is loaded once and then only the
+months written since are read again (per-indicator scans were 7 s of an 18.8 s run over 1,000
+returns, and a reload per return grew with the history). A commit by any other connection
+(PRAGMA data_version) drops the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from xlq.core.model import number_of
+
+Query = Callable[[str, Sequence[object]], list[tuple]]
+
+
+class HistoryCache:
+    """The numbers behind `Store.series`; `query` runs one read on the store's connection."""
+
+    def __init__(self, query: Query) -> None:
+        self._query = query
+        self._months: dict[str, dict[str, dict[str, float]]] = {}  # department -> period -> code -> number
+        self._denominators: dict[str, dict[str, dict[str, float]]] = {}  # the same, a ratio's denominator
+        self._stale: dict[str, set[str]] = {}  # months written since they were loaded, by department
+        self._version: int | None = None  # PRAGMA data_version the cache was loaded at
+        self._series_key: tuple[str, str] | None = None
+        self._series: dict[str, list[tuple[str, float]]] = {}
+
+    def written(self, department: str, period: str) -> None:
+        """A return for this department and month is about to be recorded on our connection."""
+        self._stale.setdefault(department, set()).add(period)
+        if self._series_key and self._series_key[0] == department:
+            self._series_key = None
+
+    def forget(self) -> None:
+        self._months, self._stale, self._series_key, self._series = {}, {}, None, {}
+        self._denominators = {}
+
+    def series(self, indicator: str, department: str, before: str) -> list[tuple[str, float]]:
+        version = self._query("PRAGMA data_version", ())[0][0]
+        if version != self._version:
+            self.forget()
+            self._version = version
+        if self._series_key != (department, before):
+            by_indicator: dict[str, list[tuple[str, float]]] = {}
+            months = self._department_months(department)
+            for period in sorted(p for p in months if p < before):
+                for code, number in months[period].items():
+                    by_indicator.setdefault(code, []).append((period, number))
+            self._series_key, self._series = (department, before), by_indicator
+        return list(self._series.get(indicator, ()))
+
+    def denominators(self, indicator: str, department: str, before: str) -> list[tuple[str, float]]:
+        """A department's current denominators of a ratio indicator before `before`, oldest first."""
+        self.series(indicator, department, before)  # refreshes the cache when the store changed
+        months = self._denominators.get(department, {})
+        return [(p, months[p][indicator]) for p in sorted(months) if p < before and indicator in months[p]]
+
+    def _department_months(self, department: str) -> dict[str, dict[str, float]]:
+        months = self._months.get(department)
+        stale = self._stale.pop(department, set())
+        denominators = self._denominators.setdefault(department, {})
+        if months is None:
+            months = self._months[department] = {}
+            denominators.clear()
+            stale = {""}
+        for period in sorted(stale):
+            if period:
+                months.pop(period, None)
+                denominators.pop(period, None)
+            rows = self._query(
+                "SELECT v.indicator, v.period, v.value, v.numerator, v.denominator FROM current_submissions s "
+                "JOIN current_values v ON v.submission_id = s.id WHERE s.department = ? AND v.department = ?"
+                + (" AND s.period = ? AND v.period = ?" if period else ""),
+                (department, department, *((period, period) if period else ())))
+            for code, month, value, numerator, denominator in rows:
+                number = number_of(value, numerator, denominator)
+                if number is not None:
+                    months.setdefault(month, {})[code] = number
+                if denominator is not None:
+                    denominators.setdefault(month, {})[code] = denominator
+        return months
