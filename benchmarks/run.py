@@ -61,8 +61,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlq.core.catalogue import DEFAULT_CATALOGUE, load_catalogue, month_label, months_between, shift_period
+from xlq.core.catalogue import DEFAULT_CATALOGUE, load_catalogue
 from xlq.core.config import SAMPLE_CONFIG, init_workspace, load_workspace
+from xlq.core.months import month_label, months_between, shift_period
 from xlq.demo import Figure, department_entries, fill_template, load_figures
 
 HERE = Path(__file__).resolve().parent

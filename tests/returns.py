@@ -19,8 +19,9 @@ from pathlib import Path
 import openpyxl
 from workspaces import write_workspace
 
-from xlq.core.catalogue import Catalogue, month_label
+from xlq.core.catalogue import Catalogue
 from xlq.core.config import Workspace
+from xlq.core.months import month_label
 
 PERIOD = "2023-12"
 HEADERS = ("Code", "Indicator", "Unit", "Target", "Last month", "Value", "Numerator", "Denominator", "%", "Comment")

@@ -247,7 +247,7 @@ def test_an_indicator_shows_its_numbers_by_unit_and_decimals():
 
 
 def test_month_arithmetic_crosses_years():
-    from xlq.core.catalogue import months_apart, months_between, months_ending, shift_period
+    from xlq.core.months import months_apart, months_between, months_ending, shift_period
 
     assert shift_period("2024-01", -1) == "2023-12" and shift_period("2023-12", 1) == "2024-01"
     assert months_ending("2024-02", 3) == ("2023-12", "2024-01", "2024-02")

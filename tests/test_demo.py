@@ -129,7 +129,7 @@ def test_returns_arrive_before_their_due_date_except_the_missing_one(demo):
     with Store(workspace.store_path) as store:
         statuses = {key: s.status for key, s in reconcile(store, catalogue, workspace).submissions.items()}
     assert statuses.pop(("DENT", "2023-12")) == "missing"
-    assert set(statuses.values()) <= {"accepted", "accepted_with_warnings"}, set(statuses.values())
+    assert set(statuses.values()) <= {"accepted", "accepted_with_warnings", "accepted_with_errors"}, set(statuses.values())
 
 
 def test_a_rerun_of_the_demo_replaces_the_old_one(demo):
@@ -201,13 +201,15 @@ def test_demo_refuses_to_replace_a_folder_it_did_not_make(tmp_path):
 def test_a_return_dropped_in_another_departments_folder_is_rejected_then_accepted_from_its_own(demo):
     rejected = sorted(p.name for p in (demo / "rejected").iterdir())
     assert [name.split("__", 1)[1] for name in rejected] == [
-        "NORF return 2023-03.xlsx", "NORF return 2023-03.xlsx.feedback.xlsx", "NORF return 2023-03.xlsx.reason.txt"]
+        "NORF return 2023-03.xlsx", "NORF return 2023-03.xlsx.reason.txt"]
     reason = next((demo / "rejected").glob("*.reason.txt")).read_text(encoding="utf-8")
-    assert "[wrong-department-folder]" in reason and "inbox/NORF/" in reason
+    assert "[wrong-department-folder]" in reason and "move it to inbox/NORF/" in reason
+    copies = [p.name.split("__", 1)[1] for p in (demo / "feedback" / "NORF").iterdir()]
+    assert "NORF return 2023-03.xlsx.feedback.xlsx" in copies  # where NORF looks, not beside the rejected file
     workspace = load_workspace(demo)
     with Store(workspace.store_path) as store:
         grid = reconcile(store, load_catalogue(workspace.catalogue_path), workspace).submissions
-    assert grid[("NORF", "2023-03")].status in {"accepted", "accepted_with_warnings"}
+    assert grid[("NORF", "2023-03")].status in {"accepted", "accepted_with_warnings", "accepted_with_errors"}
 
 
 def _demo_plan(demo):
@@ -250,7 +252,12 @@ def test_at_most_15_percent_of_the_latest_months_cells_are_flagged_and_every_pla
 def test_history_warnings_are_few_and_never_on_counts_of_three_or_less(demo):
     plan = _demo_plan(demo)
     warnings = [f for f in plan.findings if f.severity == "warning"]
-    assert len(warnings) <= 60, len(warnings)  # was 155 (107 outside-history, 46 large-change)
+    noise = [f for f in warnings if f.rule != "denominator-shift"]
+    assert len(noise) <= 60, len(noise)  # was 155 (107 outside-history, 46 large-change)
+    # The demo's December days available are about twice each department's earlier months (the
+    # SICK-ROLLING note in the catalogue), which denominator-shift (issue 15) rightly flags: only there.
+    shifts = {(f.period, (f.indicator or "").split("-")[0]) for f in warnings if f.rule == "denominator-shift"}
+    assert shifts <= {("2023-12", "SICK")}, shifts
     history = [f for f in warnings if f.rule in ("outside-history", "large-change-unexplained")]
     assert len(history) >= 20  # still doing its job
     for f in history:

@@ -105,12 +105,13 @@ def test_a_rejected_file_keeps_its_bytes_and_gets_a_reason_and_a_feedback_copy(w
     base = next(p for p in rejected.iterdir() if p.name.endswith("__for MSK.xlsx"))
     assert base.read_bytes() == original
     reason = base.with_name(base.name + ".reason.txt").read_text(encoding="utf-8")
-    assert "dropped in another department's folder" in reason and "[wrong-department-folder]" in reason
-    assert "inbox/MSK/" in reason and "Nothing from this file was counted" in reason
-    book = openpyxl.load_workbook(base.with_name(base.name + ".feedback.xlsx"))
-    assert book.sheetnames[0] == "Return" and "Feedback" in book.sheetnames
-    texts = [c.value for row in book["Feedback"].iter_rows() for c in row if isinstance(c.value, str)]
-    assert any("another department's folder" in t for t in texts)
+    assert "dropped in another folder" in reason and "[wrong-department-folder]" in reason
+    assert "move it to inbox/LUT/" in reason and "Nothing from this file was counted" in reason
+    assert "correct" not in reason.split("What to do:")[1]
+    book = openpyxl.load_workbook(ws[0].root / "feedback" / "LUT" / (base.name + ".feedback.xlsx"))
+    assert book.sheetnames[0] == "What happened" and book.active.title == "What happened"
+    texts = [c.value for row in book["What happened"].iter_rows() for c in row if isinstance(c.value, str)]
+    assert "Nothing in the workbook needs changing: move it to inbox/LUT/" in texts  # the plain-words advice
     assert current_value(ws[0], "INC", "LUT") is None
 
 
@@ -136,11 +137,14 @@ def test_the_feedback_copy_highlights_and_comments_each_flagged_cell(ws, tmp_pat
     book = openpyxl.load_workbook(target)
     sheet = book["Return"]
     assert sheet["F14"].fill.fgColor.rgb.endswith("FFC7CE") and "not a number" in sheet["F14"].comment.text
-    assert sheet["F15"].fill.fgColor.rgb.endswith("FFEB9C")
-    rows = [[c.value for c in row] for row in book["Feedback"].iter_rows(min_row=4)]
-    assert ["error", "whole file", None, "The period has not ended yet."] in rows
-    assert any(isinstance(r[3], str) and r[3].startswith("=HYPERLINK") for r in rows)
-    assert all(book["Feedback"].cell(r, 4).data_type == "s" for r in range(4, 7))
+    assert sheet["F15"].fill.fgColor.rgb.endswith("F8CBAD")
+    summary = book["What happened"]
+    rows = [[c.value for c in row] for row in summary.iter_rows()]
+    assert [3, "error", "whole file", None, "The period has not ended yet."] in rows
+    assert any(isinstance(r[4], str) and r[4].startswith("=HYPERLINK") for r in rows)
+    assert all(c.data_type == "s" for row in summary.iter_rows() for c in row[1:] if c.value is not None)
+    linked = [c for row in summary.iter_rows() for c in row if c.hyperlink is not None]
+    assert [c.hyperlink.location for c in linked] == ["'Return'!F14", "'Return'!F15"]
 
 
 def test_a_duplicate_drop_is_recorded_as_such_and_not_counted_twice(ws) -> None:

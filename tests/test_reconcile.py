@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 from workspaces import write_workspace
 
 from xlq.core import rules
-from xlq.core.catalogue import Catalogue, load_catalogue, months_ending, shift_period
+from xlq.core.catalogue import Catalogue, load_catalogue
 from xlq.core.config import Workspace, load_workspace
 from xlq.core.model import Checked, Finding, ParsedReturn
-from xlq.master.reconcile import indicator_history, period_status, reconcile
+from xlq.core.months import months_ending, shift_period
+from xlq.master.history import indicator_history
+from xlq.master.reconcile import period_status, reconcile
 from xlq.store.db import Store
 from xlq.store.records import Receipt
 

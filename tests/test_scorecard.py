@@ -537,7 +537,7 @@ def test_submissions_grid_shows_each_status_coloured(written, plan):
     rejected = cells[cell_ref(row["ICASH"], col + 12)]
     assert rejected.value == "Rejected"
     assert written.cell_style(rejected.style)["fill"] == "FFFFC7CE"
-    assert cells[cell_ref(row["MSK"], col + PERIODS.index("2023-10"))].value == "Warnings"
+    assert cells[cell_ref(row["MSK"], col + PERIODS.index("2023-10"))].value == "Accepted with warnings"
     assert cells[cell_ref(row["BEDS"], col + PERIODS.index("2023-09"))].value == "Late"
     assert written.cell_style(cells[cell_ref(row["LUT"], col)].style)["fill"] == "FFC6EFCE"
     note = written.comments("Submissions")[cell_ref(row["ICASH"], col + 12)]

@@ -14,9 +14,10 @@ import pytest
 from workspaces import write_workspace
 from xlsx_parts import Xlsx, split_ref
 
-from xlq.core.catalogue import load_catalogue, months_ending
+from xlq.core.catalogue import load_catalogue
 from xlq.core.config import SAMPLE_CONFIG
 from xlq.core.model import OrgValue, Reconciled
+from xlq.core.months import months_ending
 from xlq.master.plan import SHEETS, cell_ref, make_plan
 from xlq.master.spc_sheets import plan_spc, sheet_name
 from xlq.master.workbook import write_scorecard

@@ -86,6 +86,33 @@ def test_a_version_1_store_is_migrated_in_order_and_keeps_its_rows(tmp_path: Pat
         assert [s.id for s in store.submissions(current_only=True)] == [1]  # through the view of migration 3
 
 
+def test_migration_5_widens_the_outcome_and_kind_checks_in_place_and_keeps_every_row(tmp_path: Path) -> None:
+    """accepted_with_errors and import (issue 15): the CHECK constraints are widened without
+    rebuilding the table; a second connection sees the new schema, and nothing else changes."""
+    path = tmp_path / "v2.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA foreign_keys = ON")
+    assert migrate(db, upto=4) == 4  # the schema before issue 15 (with intake's claims journal)
+    db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, department, period, "
+               "outcome, kind) VALUES ('abc', 'A.xlsx', 'inbox', '2024-01-05T10:00:00', 'archive/A.xlsx', 'A', '2023-12', "
+               "'accepted_with_warnings', 'new')")
+    db.execute("INSERT INTO submitted_values (submission_id, indicator, department, period, value, sheet, cell, raw, "
+               "comment) VALUES (1, 'FALLS', 'A', '2023-12', 3, 'Return', 'F9', '3', '')")
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, outcome, kind) "
+                   "VALUES ('d', 'B.xlsx', 'inbox', 'now', 'x', 'accepted_with_errors', 'new')")
+    assert migrate(db) == SCHEMA_VERSION == 5
+    db.close()
+    with Store(path) as store:
+        assert store._db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert current(store, "A", "2023-12") == {"FALLS": 3.0}
+        store._db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, outcome, "
+                          "kind) VALUES ('d', 'B.xlsx', 'inbox', 'now', 'x', 'accepted_with_errors', 'import')")
+        with pytest.raises(sqlite3.IntegrityError):
+            store._db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, "
+                              "outcome, kind) VALUES ('e', 'C.xlsx', 'inbox', 'now', 'x', 'kept', 'new')")
+
+
 def test_a_store_from_a_newer_xlq_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite"
     db = sqlite3.connect(path)
@@ -214,7 +241,7 @@ def test_every_reader_agrees_with_the_current_submissions_view(tmp_path: Path) -
         first = record(store, checked)
         again = record(store, checked, "2024-01-06T09:00:00")
         store._db.execute("INSERT INTO submitted_values SELECT ?, indicator, department, period, value, numerator, "
-                          "denominator, marker, sheet, cell, raw, comment, comment_from FROM submitted_values "
+                          "denominator, marker, sheet, cell, raw, comment, comment_from, superseded_by FROM submitted_values "
                           "WHERE submission_id = ?", (again.submission_id, first.submission_id))
         view = {row[0] for row in store._db.execute("SELECT id FROM current_submissions")}
         assert view == {first.submission_id}
@@ -547,3 +574,27 @@ def test_a_process_killed_at_a_random_moment_never_leaves_half_a_return(tmp_path
         again = big_return("2030-01")
         store.record(receipt(again), again)
         _assert_whole(store)
+
+
+def test_an_import_replaces_one_value_and_every_reader_agrees_with_the_current_values_view(tmp_path: Path) -> None:
+    """Issue 15 on main's split store: the value-level rule lives in the view `current_values`;
+    values, the trail's `current` flag, the validation history and its denominators all read it,
+    and a return recorded later replaces the import along with the month."""
+    with Store(tmp_path / "s.sqlite") as store:
+        first = record(store, make_return("A", "2024-01", {"FALLS": 3, "TRAIN": (9, 10)}))
+        fix = make_return("A", "2024-01", {"TRAIN": (18, 20)}, tag="import")
+        imported = store.record_import(receipt(fix, name="history.csv"), fix)
+        assert (imported.kind, imported.superseded) == ("import", first.submission_id)
+        assert current(store, "A", "2024-01") == {"FALLS": 3.0, "TRAIN": 0.9}
+        assert [(sv.submission_id, sv.value.indicator) for sv in store.values()] == [
+            (first.submission_id, "FALLS"), (imported.submission_id, "TRAIN")]
+        view = {tuple(row) for row in store._db.execute("SELECT submission_id, indicator FROM current_values")}
+        assert {(sv.submission_id, sv.value.indicator) for sv in store.values(current=False) if sv.current} == view
+        assert store.denominators("TRAIN", "A", "2024-02") == [("2024-01", 20.0)]
+        assert store.series("TRAIN", "A", "2024-02") == [("2024-01", 0.9)]
+        again = store.record_import(receipt(fix, name="history.csv"), fix)
+        assert (again.kind, again.duplicate_of) == ("duplicate", imported.submission_id)
+        later = record(store, make_return("A", "2024-01", {"FALLS": 4, "TRAIN": (5, 10)}, tag="later"))
+        assert later.superseded == first.submission_id  # the return, not the import merged into it
+        assert current(store, "A", "2024-01") == {"FALLS": 4.0, "TRAIN": 0.5}
+        assert store.denominators("TRAIN", "A", "2024-02") == [("2024-01", 10.0)]

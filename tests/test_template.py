@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import openpyxl
@@ -157,7 +158,11 @@ def test_identity_is_on_a_very_hidden_protected_sheet_and_in_defined_names(lut, 
     assert meta.sheet_state == "veryHidden" and meta.protection.sheet
     expected = {"template": TEMPLATE_FORMAT, "organisation": workspace.organisation, "department": "LUT",
                 "period": PERIOD, "catalogue_version": catalogue.version, "template_version": TEMPLATE_VERSION}
-    assert read_meta(lut) == expected
+    carried = read_meta(lut)
+    indicators = json.loads(carried.pop("catalogue"))  # for `xlq validate` on the department's own machine
+    assert carried == expected
+    assert [i["code"] for i in indicators] == [i.code for i in catalogue.for_department("LUT", PERIOD,
+                                                                                      workspace.department_codes)]
     for key in META_KEYS:
         ((sheet, ref),) = wb.defined_names[f"xlq_{key}"].destinations
         assert sheet == "xlq_meta" and meta[ref.replace("$", "")].value == expected[key]
@@ -270,8 +275,9 @@ def test_instructions_say_where_to_drop_the_file_whom_to_ask_and_what_markers_me
     ws = openpyxl.load_workbook(lut)["Instructions"]
     text = " ".join(str(v) for row in ws.iter_rows(values_only=True) for v in row if v)
     for needle in ("inbox/LUT/", "luton.adults@example.nhs.uk", workspace.organisation, "N/A", "TBA",
-                   "Comment", "without a password", "10 January 2024", "Percent", "Validation Errors"):
+                   "Comment", "without a password", "10 January 2024", "Percent", "feedback/LUT/", "accepted with errors"):
         assert needle in text, needle
+    assert str(workspace.root) not in text  # the server's own path means nothing on a department's PC
     assert ws.protection.sheet
 
 

@@ -15,8 +15,9 @@ from returns import GOOD, fill, make_workspace
 from xlsx_parts import Xlsx, split_ref
 
 from xlq.cli import main
-from xlq.core.catalogue import load_catalogue, months_between
+from xlq.core.catalogue import load_catalogue
 from xlq.core.config import load_workspace
+from xlq.core.months import months_between
 from xlq.core.timeline import analyse_in_force
 from xlq.importer import import_history
 from xlq.master.plan import make_plan

@@ -32,12 +32,16 @@ from xlq.intake.validate import validate
 class Series:
     """History as the store would give it: accepted earlier values, oldest first."""
 
-    def __init__(self, **series: Sequence[float]) -> None:
+    def __init__(self, denominators: dict[str, Sequence[float]] | None = None, **series: Sequence[float]) -> None:
         self.data = series
+        self.dens = denominators or {}
 
     def series(self, indicator: str, department: str, before: str) -> list[tuple[str, float]]:
         values = self.data.get(indicator, ())
         return [(f"2023-{m + 1:02d}", v) for m, v in enumerate(values)]
+
+    def denominators(self, indicator: str, department: str, before: str) -> list[tuple[str, float]]:
+        return [(f"2023-{m + 1:02d}", v) for m, v in enumerate(self.dens.get(indicator, ()))]
 
 
 @dataclass
@@ -196,6 +200,8 @@ CASES = [
          (at("WAIT"),), history=Series(WAIT=[17, 18, 16, 17.5, 18, 17, 16.5])),
     Case("large-change-unexplained", lambda env: env.filled({"WAIT": {"Value": 30}}),
          (at("WAIT"),), history=Series(WAIT=[17])),
+    Case("denominator-shift", lambda env: env.filled({"COMPL": {"Numerator": 92, "Denominator": 100}}),
+         (at("COMPL", "Denominator"),), history=Series(denominators={"COMPL": [178, 194, 188, 201]})),
     Case("parts-do-not-sum", lambda env: env.filled({"INC_HIGH": {"Value": 3}}), (at("INC"),)),
     Case("comment-formula-like", lambda env: env.filled({"INC": {"Comment": "@SUM(A1:A9)"}}),
          (at("INC", "Comment"),)),
@@ -220,7 +226,8 @@ def test_each_rule_is_raised_at_its_cell(env: Env, case: Case) -> None:
     pairs = {(f.rule, f.cell) for f in checked.findings}
     assert pairs == {(case.rule, cell) for cell in cells}
     rule = rules.RULES[case.rule]
-    expected = "rejected" if case.rule in rules.FILE_RULES else "accepted_with_warnings"
+    expected = ("rejected" if case.rule in rules.FILE_RULES else
+                "accepted_with_errors" if rule.severity == "error" else "accepted_with_warnings")
     assert checked.outcome == expected, checked.findings
     assert all(f.message and f.severity == rule.severity for f in checked.findings)
 
@@ -260,7 +267,8 @@ def test_a_cell_error_drops_only_that_value(env: Env) -> None:
     checked = check(env, env.filled({"INC": {"Value": "lots"}}))
     kept = {v.indicator for v in checked.values}
     assert "INC" not in kept and {"TRAIN", "COMPL", "WAIT"} <= kept
-    assert checked.outcome == "accepted_with_warnings"
+    assert checked.outcome == "accepted_with_errors"
+    assert checked.not_used == ("INC",)
 
 
 def test_a_warning_keeps_the_value(env: Env) -> None:

@@ -190,8 +190,8 @@ def test_a_department_folder_is_that_departments_authority(ws, returns: Returns,
     outcomes = {Path(r.path).name: r.outcome for r in watcher.results}
     assert outcomes == {"luton-in-msk.xlsx": "rejected", "msk.xlsx": "accepted", "dental-in-root.xlsx": "accepted"}
     reason = next(p for p in rejected(ws) if p.name.endswith(".reason.txt")).read_text(encoding="utf-8")
-    assert "another department's folder" in reason
-    assert any(p.name.endswith("luton-in-msk.xlsx.feedback.xlsx") for p in rejected(ws))
+    assert "dropped in another folder" in reason and "move it to inbox/LUT/" in reason
+    assert any(p.name.endswith("luton-in-msk.xlsx.feedback.xlsx") for p in (ws.root / "feedback" / "LUT").iterdir())
     assert current_inc(ws, "LUT") is None and current_inc(ws, "MSK") == 12
 
 

@@ -1,4 +1,8 @@
-"""The `xlq` command: each command parses its options, calls the library and prints the result.
+"""xlq: collect departmental Excel returns into one master scorecard workbook.
+
+Departments drop filled-in templates into inbox/<DEPT>/; xlq checks every figure, keeps every
+file and finding in its store, tells each department what happened to its return (a feedback
+copy in feedback/<DEPT>/), and rebuilds outbox/scorecard.xlsx.
 
 Every command takes `--workspace DIR`. Stage modules are imported inside each command, for
 start-up time: `xlq validate one.xlsx` loads only what checking a file needs (XlsxWriter and
@@ -16,10 +20,11 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
-from xlq.core.catalogue import PERIOD_RE, load_catalogue
-from xlq.core.config import init_workspace, load_workspace
+from xlq.core.catalogue import load_catalogue
+from xlq.core.config import CONFIG_NAME, init_workspace, load_workspace
 from xlq.core.errors import UsageError, XlqError
-from xlq.core.report import finding_dict, findings_table, history_table, sort_findings, status_table
+from xlq.core.months import PERIOD_RE
+from xlq.core.report import finding_dict, findings_table, history_table, outcome_text, sort_findings, status_table
 from xlq.core.rules import rules_markdown
 from xlq.core.text import shown
 from xlq.store.catalogue_versions import diff_text, record_workspace, versions
@@ -28,7 +33,7 @@ from xlq.store.journal import open_store
 
 def _workspace(args: argparse.Namespace):
 
-    return load_workspace(args.workspace)
+    return load_workspace(args.workspace or ".")
 
 
 def _catalogue(workspace):
@@ -45,13 +50,22 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _period(text: str | None, option: str = "--period") -> str | None:
+    if text is not None and not PERIOD_RE.match(text):
+        raise UsageError(f"{option} {text!r} is not a month written YYYY-MM (month 01 to 12)")
+    return text
+
+
 def cmd_template(args: argparse.Namespace) -> int:
     # imported here for start-up time (see the module docstring)
     from xlq.template.workbook import write_templates
 
-    if not PERIOD_RE.match(args.period):
-        raise UsageError(f"--period {args.period!r} is not a month written YYYY-MM")
+    _period(args.period)
     workspace = _workspace(args)
+    collecting = workspace.reporting_period()
+    if args.period > collecting:
+        print(f"xlq: note: {args.period} is later than the month being collected ({collecting}); a return for it "
+              f"will be refused until {args.period} is being collected (calendar.current in xlq.toml)", file=sys.stderr)
     catalogue = _catalogue(workspace)
     departments = [args.department] if args.department else None
     if args.department and workspace.department(args.department) is None:
@@ -66,28 +80,48 @@ def cmd_template(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    # imported here for start-up time (see the module docstring)
-    from xlq.intake.validate import check_files
-
-    workspace = _workspace(args)
-    catalogue = _catalogue(workspace)
     files = [Path(f) for f in args.files]
-    if workspace.store_path.exists():
-        with open_store(workspace.store_path, workspace.root) as store:
-            results = check_files(files, catalogue, workspace, store)
+    notes: dict[Path, str] = {}
+    skipped: tuple[str, ...] = ()
+    if args.workspace is None and not (Path.cwd() / CONFIG_NAME).exists():
+        # A department on its own machine: the template carries what checking needs.
+        # imported here for start-up time (see the module docstring)
+        from xlq.intake.standalone import SKIPPED, check_standalone
+
+        standalone = [check_standalone(path) for path in files]
+        results = [(r.path, r.checked) for r in standalone]
+        notes = {r.path: r.note for r in standalone if r.note}
+        skipped = SKIPPED
     else:
-        results = check_files(files, catalogue, workspace)
+        # imported here for start-up time (see the module docstring)
+        from xlq.intake.validate import check_files
+
+        workspace = _workspace(args)
+        catalogue = _catalogue(workspace)
+        if workspace.store_path.exists():
+            with open_store(workspace.store_path, workspace.root) as store:
+                results = check_files(files, catalogue, workspace, store)
+        else:
+            results = check_files(files, catalogue, workspace)
     if args.json:
         payload = [
-            {"file": str(path), "outcome": checked.outcome,
+            {"file": str(path), "outcome": checked.outcome, "values_used": checked.used,
+             "not_used": list(checked.not_used), **({"note": notes[path]} if path in notes else {}),
              "findings": [finding_dict(f) for f in sort_findings(checked.findings)]}
             for path, checked in results
         ]
-        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        print(json.dumps({"files": payload, "skipped_checks": list(skipped)} if skipped else payload,
+                         indent=2, ensure_ascii=False))
     else:
+        if skipped:
+            print("No xlq workspace here: each file is checked against the indicators its template carries.")
+            print("Skipped (they need the trust's records):")
+            print("\n".join(f"  - {text}" for text in skipped))
         for path, checked in results:
-            print(f"{shown(path)}: {checked.outcome.replace('_', ' ')}, {len(checked.values)} values, "
+            print(f"{shown(path)}: {outcome_text(checked.outcome, checked.not_used)}; {checked.used} values used, "
                   f"{len(checked.findings)} findings")
+            if path in notes:
+                print(f"  note: {notes[path]}")
             if checked.findings:
                 print(findings_table(checked.findings))
     return 1 if any(f.severity == "error" for _, c in results for f in c.findings) else 0
@@ -111,6 +145,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    _period(args.period)
     workspace = _workspace(args)
     catalogue = _catalogue(workspace)
     # imported here for start-up time (see the module docstring)
@@ -138,13 +173,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     workspace = _workspace(args)
     catalogue = _catalogue(workspace)
-    if args.code not in catalogue and catalogue.resolve(args.code) in catalogue:
-        print(f"{args.code} was renamed {catalogue.resolve(args.code)}: its history is kept under the new code.")
-        args.code = catalogue.resolve(args.code)
-    if args.code not in catalogue:
+    wanted = args.code.strip()
+    code = next((i.code for i in catalogue.indicators if i.code.casefold() == wanted.casefold()), None)
+    if code is None and catalogue.resolve(wanted.upper()) in catalogue:
+        code = catalogue.resolve(wanted.upper())
+        print(f"{wanted} was renamed {code}: its history is kept under the new code.")
+    if code is None:
         raise UsageError(f"indicator {args.code!r} is not in {catalogue.path}")
+    args.code = code
     # imported here for start-up time (see the module docstring)
-    from xlq.master.reconcile import indicator_history
+    from xlq.master.history import indicator_history
 
     with open_store(workspace.store_path, workspace.root) as store:
         history = indicator_history(store, catalogue, workspace, args.code)
@@ -168,9 +206,20 @@ def cmd_import(args: argparse.Namespace) -> int:
     # imported here for start-up time (see the module docstring)
     from xlq.importer import import_history
 
-    count = import_history(_workspace(args), Path(args.file))
-    print(f"Imported {count} values from {args.file}")
-    return 0
+    workspace = _workspace(args)
+    report = import_history(workspace, Path(args.file))
+    print(report.describe())
+    if report.imported:
+        # imported here for start-up time (see the module docstring)
+        from xlq.core.errors import WorkspaceBusy
+        from xlq.watch.pipeline import Pipeline
+
+        try:
+            with Pipeline(workspace) as pipeline:
+                print(f"Master rebuilt: {pipeline.rebuild()}")
+        except WorkspaceBusy:
+            print("The master is marked out of date; the running watcher or the next 'xlq run' rebuilds it.")
+    return 1 if report.refused else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -180,7 +229,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         raise UsageError(f'xlq export needs {exc.name}: pip install "xlq[analysis]"') from None
     try:
-        paths = export(Workspace(args.workspace), args.tables or ["values"], args.format, args.output, is_wide=args.wide,
+        paths = export(Workspace(args.workspace or "."), args.tables or ["values"], args.format, args.output, is_wide=args.wide,
                        superseded=args.superseded, start=args.start, end=args.end, departments=args.department,
                        indicators=args.indicator)
     except OSError as exc:  # a folder we may not write to, or a file open in another program on Windows
@@ -210,40 +259,64 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return 0
 
 
+EXAMPLES = {
+    "init": "xlq init /srv/scorecard",
+    "template": "xlq template -w /srv/scorecard --period 2023-12\n  xlq template -w /srv/scorecard --period 2023-12 "
+                "--department LUT",
+    "validate": "xlq validate LUT.xlsx            (on a department's PC: no workspace needed)\n"
+                "  xlq validate -w /srv/scorecard inbox/LUT/*.xlsx --json",
+    "run": "xlq run -w /srv/scorecard",
+    "watch": "xlq watch -w /srv/scorecard\n  xlq watch -w /srv/scorecard --poll 10     (a network share)",
+    "status": "xlq status -w /srv/scorecard\n  xlq status -w /srv/scorecard --period 2023-11 --json",
+    "history": "xlq history -w /srv/scorecard sick-monthly",
+    "import": "xlq import -w /srv/scorecard old-figures.csv",
+    "export": "xlq export -w /srv/scorecard --output values.csv\n  xlq export -w /srv/scorecard all --output tables/ "
+              "--format parquet",
+    "rules": "xlq rules",
+    "demo": "xlq demo /tmp/demo",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--workspace", "-w", default=".", metavar="DIR",
+    common.add_argument("--workspace", "-w", default=None, metavar="DIR",
                         help="workspace folder holding xlq.toml (default: the current folder)")
-    parser = argparse.ArgumentParser(prog="xlq", description=__doc__.splitlines()[0] if __doc__ else None)
+    doc = (__doc__ or "").split("\n\nEvery command")[0]
+    parser = argparse.ArgumentParser(prog="xlq", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Run 'xlq COMMAND --help' for a command's options and an example.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+    def add(name: str, func, help_text: str, parents=(common,)) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=list(parents), help=help_text, description=help_text,
+                           epilog="example:\n  " + EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(func=func)
         return p
 
     p = add("init", cmd_init, "create a workspace: xlq.toml, catalogue.toml and the folders")
-    p.add_argument("dir", nargs="?", default=".")
+    p.add_argument("dir", nargs="?", default=".", help="the folder to create it in (default: the current folder)")
     p = add("template", cmd_template, "write each department's return template for a month")
-    p.add_argument("--period", required=True, metavar="YYYY-MM")
-    p.add_argument("--department", metavar="CODE")
+    p.add_argument("--period", required=True, metavar="YYYY-MM", help="the month the return reports")
+    p.add_argument("--department", metavar="CODE", help="only this department's template (default: every department)")
     p = add("validate", cmd_validate,
-            "check returns without storing them, against the store's history if there is one (exit 1 on any error)")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--json", action="store_true", help="print findings as JSON")
+            "check returns without storing them (exit 1 on any error); outside a workspace, against the template itself")
+    p.add_argument("files", nargs="+", metavar="FILE", help="the workbooks to check")
+    p.add_argument("--json", action="store_true", help="print outcomes and findings as JSON")
     add("run", cmd_run, "process what is in inbox/ once and rebuild the master")
     p = add("watch", cmd_watch, "keep processing every workbook dropped into inbox/")
     p.add_argument("--poll", type=float, default=None, metavar="SECONDS",
                    help="poll every SECONDS instead of file events (network shares)")
-    p = add("status", cmd_status, "which departments have returned for a month")
-    p.add_argument("--period", metavar="YYYY-MM")
-    p.add_argument("--json", action="store_true")
+    p = add("status", cmd_status, "each department's return for a month: outcome, values used and not used")
+    p.add_argument("--period", metavar="YYYY-MM", help="the month (default: the month being collected)")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
     p = add("history", cmd_history, "an indicator's values by month and department, with provenance")
-    p.add_argument("code")
-    p.add_argument("--json", action="store_true")
-    p = add("import", cmd_import, "load figures kept before xlq from a CSV into the store")
-    p.add_argument("file", metavar="FILE.csv")
-    p = add("export", cmd_export, "write the store's tables to CSV, Parquet or xlsx for pandas, R, Power BI and Excel")
+    p.add_argument("code", help="the indicator code, in any case (SICK-MONTHLY or sick-monthly)")
+    p.add_argument("--json", action="store_true", help="print the history as JSON")
+    p = add("import", cmd_import, "merge figures from a CSV into the store, one value per row (exit 1 if any row is "
+                                  "refused)")
+    p.add_argument("file", metavar="FILE.csv",
+                   help="columns department, period, code, value (and numerator, denominator, comment)")
+    p = add("export", cmd_export, "write the store's tables (current values by default) to CSV, Parquet or xlsx, "
+                                  "for pandas, R, Power BI and Excel")
     p.add_argument("tables", nargs="*", metavar="TABLE",
                    help="values (default), organisation, findings, submissions, indicators, departments or all")
     p.add_argument("--format", "-f", choices=("csv", "parquet", "xlsx"), help="default: OUTPUT's suffix, else csv")
@@ -258,13 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("diff",))
     p.add_argument("--json", action="store_true")
     add("rules", cmd_rules, "list every validation rule code")
-    p = sub.add_parser("demo", help="build the whole story in a fresh workspace (default ./demo)",
-                       description="build the whole story in a fresh workspace (default ./demo)")
+    p = add("demo", cmd_demo, "build the whole story in a fresh workspace (default ./demo)", parents=())
     p.add_argument("dir", nargs="?", default=None, help="the workspace to create (replaced if it is a demo)")
     p.add_argument("--workspace", "-w", dest="demo_workspace", metavar="DIR", help="the same as DIR")
     p.add_argument("--through", default="2023-12", metavar="YYYY-MM",
                    help="go on past the seed's Dec-23 into 2024-25: new targets, indicators and a merger from Apr-24")
-    p.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -24,9 +24,10 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from xlq import demo_year
-from xlq.core.catalogue import Catalogue, Indicator, load_catalogue, month_label, months_between
+from xlq.core.catalogue import Catalogue, Indicator, load_catalogue
 from xlq.core.config import SAMPLE_CONFIG, Workspace, init_workspace, load_workspace
 from xlq.core.errors import InputRefused
+from xlq.core.months import month_label, months_between
 from xlq.importer import COLUMNS, import_history
 from xlq.master.reconcile import reconcile
 from xlq.store.catalogue_versions import record_workspace
@@ -353,7 +354,7 @@ def run_demo(root: Path, through: str = LAST) -> DemoSummary:
         summary = run_once(workspace, progress=False, clock=lambda arrived=arrived: arrived.astimezone(),
                            console_level=logging.WARNING)
         print(f"{month_label(period)}: {summary.describe()}", flush=True)
-        accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
+        accepted += sum(summary.count(o) for o in ("accepted", "accepted_with_warnings", "accepted_with_errors"))
         rejected += summary.count("rejected")
         for dept, folder in misfiled.items():
             rejected_copy = next((root / "rejected").glob(f"*__{dept} return {period}.xlsx"))
@@ -365,7 +366,7 @@ def run_demo(root: Path, through: str = LAST) -> DemoSummary:
                                console_level=logging.WARNING)
             print(f"{month_label(period)}: {dept} moves its return from {folder}'s folder to its own: "
                   f"{summary.describe()}", flush=True)
-            accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
+            accepted += sum(summary.count(o) for o in ("accepted", "accepted_with_warnings", "accepted_with_errors"))
         for dept, first_period, when in scenario.corrected:
             if when != period:
                 continue
@@ -378,7 +379,7 @@ def run_demo(root: Path, through: str = LAST) -> DemoSummary:
             summary = run_once(workspace, progress=False, clock=lambda later=later: later.astimezone(),
                                console_level=logging.WARNING)
             print(f"{month_label(first_period)} corrected by {dept}: {summary.describe()}", flush=True)
-            accepted += summary.count("accepted") + summary.count("accepted_with_warnings")
+            accepted += sum(summary.count(o) for o in ("accepted", "accepted_with_warnings", "accepted_with_errors"))
     with open_store(workspace.store_path, workspace.root) as store:
         findings = reconcile(store, catalogue, workspace).findings
     errors = sum(f.severity == "error" for f in findings)

@@ -21,8 +21,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from xlq.core.catalogue import PERIOD_RE, shift_period
 from xlq.core.errors import UsageError
+from xlq.core.months import PERIOD_RE, shift_period
 
 NEW_YEAR = "2024-04"
 LATEST = "2024-12"

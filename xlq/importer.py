@@ -1,5 +1,7 @@
 """`xlq import`: figures kept before xlq (old spreadsheets) loaded into the store as history.
 
+An imported row merges: it supersedes only its own indicator's current value for that month
+(provenance "import"), so a one-row correction never wipes the rest of a department's return.
 Rolling indicators need twelve months of components, and validation's history rules need a
 past; an organisation adopting xlq has both in old workbooks. Each department and month of
 the CSV becomes one submission, judged by the same value rules as a return (a CSV cell is
@@ -13,15 +15,20 @@ import csv
 import datetime as dt
 import hashlib
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
+from xlq.core import rules
 from xlq.core.catalogue import Catalogue, load_catalogue
 from xlq.core.config import Workspace
 from xlq.core.errors import InputRefused
-from xlq.core.model import Identity, ParsedReturn, RawCell, RawRow
+from xlq.core.model import Checked, Identity, ParsedReturn, RawCell, RawRow, judge
+from xlq.core.report import plain
+from xlq.core.values import shown
 from xlq.intake.validate import validate
 from xlq.store.journal import open_store
 from xlq.store.records import Receipt
+from xlq.watch.pipeline import STALE_MARKER
 
 COLUMNS = ("department", "period", "code", "value", "numerator", "denominator", "comment")
 _NOT_FOR_IMPORTS = frozenset({"required-missing", "nothing-filled"})
@@ -35,9 +42,48 @@ def _letter(index: int) -> str:
     return chr(ord("A") + index)
 
 
-def import_history(workspace: Workspace, path: Path, catalogue: Catalogue | None = None) -> int:
-    """Import `path` (columns: department, period, code, value, numerator, denominator, comment);
-    returns how many values were stored."""
+@dataclass(frozen=True)
+class RowResult:
+    """What became of one CSV row: `status` imported, refused or duplicate; `detail` says why."""
+
+    line: int
+    department: str
+    period: str
+    code: str
+    status: str
+    detail: str = ""
+
+    def text(self) -> str:
+        where = f"line {self.line}: {self.department or '?'} {self.period or '?'} {self.code or '?'}"
+        return f"  {where:<40} {self.status}" + (f": {plain(self.detail, 300)}" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    rows: tuple[RowResult, ...]
+
+    @property
+    def imported(self) -> int:
+        return sum(1 for r in self.rows if r.status == "imported")
+
+    @property
+    def refused(self) -> int:
+        return sum(1 for r in self.rows if r.status == "refused")
+
+    def describe(self) -> str:
+        lines = [r.text() for r in self.rows]
+        duplicates = len(self.rows) - self.imported - self.refused
+        lines.append(f"Imported {self.imported} of {len(self.rows)} row(s); refused {self.refused}"
+                     + (f"; {duplicates} already imported" if duplicates else ""))
+        return "\n".join(lines)
+
+
+def import_history(workspace: Workspace, path: Path, catalogue: Catalogue | None = None) -> ImportReport:
+    """Import `path` (columns: department, period, code, value, numerator, denominator, comment).
+
+    Each row merges into its department's month: it supersedes only the current value of its own
+    indicator (provenance "import"), and the rest of the month's return stays current. The master
+    is marked out of date (the watch stage's stale marker), so the next `xlq run` rebuilds it."""
     catalogue = catalogue or load_catalogue(workspace.catalogue_path, workspace.department_codes)
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
@@ -57,11 +103,12 @@ def import_history(workspace: Workspace, path: Path, catalogue: Catalogue | None
                 text = (row.get(name) or "").strip()
                 return RawCell(f"{_letter(fields.index(name))}{line}", text or None)
 
-            groups[(row["department"].strip(), row["period"].strip())].append(
+            groups[((row["department"] or "").strip(), (row["period"] or "").strip())].append(
                 RawRow(cell("code"), cell("value"), cell("numerator"), cell("denominator"), cell("comment"), line))
     content = path.read_bytes()
-    stored = 0
+    results: list[RowResult] = []
     with open_store(workspace.store_path, workspace.root) as store:
+        (workspace.root / STALE_MARKER).touch()  # before the first write, as the pipeline does
         for (department, period), rows in sorted(groups.items()):
             digest = hashlib.sha256(content + f"|{department}|{period}".encode()).hexdigest()
             parsed = ParsedReturn(
@@ -70,13 +117,34 @@ def import_history(workspace: Workspace, path: Path, catalogue: Catalogue | None
             )
             checked = validate(parsed, catalogue, workspace, store)
             findings = tuple(f for f in checked.findings if f.rule not in _NOT_FOR_IMPORTS)
-            outcome = checked.outcome
-            if outcome != "rejected":
-                warned = any(f.severity in ("error", "warning") for f in findings)
-                outcome = "accepted_with_warnings" if warned else "accepted"
+            outcome = judge(findings, checked.outcome == "rejected")
             checked = type(checked)(checked.parsed, checked.values, findings, outcome)
             receipt = Receipt(digest, path.name, "import", dt.datetime.now().isoformat(timespec="seconds"), str(path))
-            result = store.record(receipt, checked)
-            if result.kind != "duplicate":
-                stored += len(checked.values)
-    return stored
+            recorded = store.record_import(receipt, checked)
+            results += _row_results(rows, checked, recorded.kind == "duplicate")
+    return ImportReport(tuple(sorted(results, key=lambda r: r.line)))
+
+
+def _row_results(rows: list[RawRow], checked: Checked, duplicate: bool) -> list[RowResult]:
+    identity = checked.parsed.identity
+    assert identity is not None
+    file_level = [f.message for f in checked.findings if f.rule in rules.FILE_RULES]
+    by_line: dict[int, list[str]] = defaultdict(list)
+    for f in checked.findings:
+        if f.severity == "error" and f.cell and f.rule not in rules.FILE_RULES:
+            by_line[int(f.cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ") or 0)].append(f.message)
+    kept = {v.indicator for v in checked.values}
+    out = []
+    for row in rows:
+        code = shown(row.code.raw).strip()
+        if duplicate:
+            out.append(RowResult(row.row, identity.department, identity.period, code, "duplicate",
+                                 "this file's rows for the month were imported before"))
+        elif file_level:
+            out.append(RowResult(row.row, identity.department, identity.period, code, "refused", " ".join(file_level)))
+        elif by_line.get(row.row) or code not in kept:
+            why = " ".join(by_line.get(row.row, [])) or "nothing to import in this row"
+            out.append(RowResult(row.row, identity.department, identity.period, code, "refused", why))
+        else:
+            out.append(RowResult(row.row, identity.department, identity.period, code, "imported"))
+    return out

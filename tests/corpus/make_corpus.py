@@ -52,7 +52,7 @@ LONG_NAME = "Luton quarterly return " + "x" * 200 + ".xlsx"
 
 @dataclass(frozen=True)
 class Case:
-    """One corpus file: `outcome` accepted | accepted_with_warnings | rejected | ignored;
+    """One corpus file: `outcome` accepted | accepted_with_warnings | accepted_with_errors | rejected | ignored;
     `rule` the finding that must be raised (None for a plain acceptance); `value_has` text
     the finding's value must contain, so "password" and ".xls" are told apart."""
 
@@ -341,7 +341,7 @@ def _dangerous_text(m: _Maker) -> None:
               "COMPL": {"Numerator": 4, "Denominator": 5, "Comment": p("CONTROL")}}
     source = m.filled("dangerous-values-source", "NORF", EARLIER, values)
     m.add("dangerous-values", with_text(source, m.folder / "dangerous values.xlsx", DANGEROUS),
-          "accepted_with_warnings", "not-a-number",
+          "accepted_with_errors", "not-a-number",
           "a NORF return whose Value cells hold formula-like text (=HYPERLINK, =cmd|, +, @), a URL and a "
           "40,000-character string, as string cells", folder="NORF", department="NORF", period=EARLIER)
     comments = {code: dict(cells) for code, cells in GOOD.items()}

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from xlq.core.catalogue import Indicator, months_ending
+from xlq.core.catalogue import Indicator
+from xlq.core.months import months_ending
 from xlq.master.plan import make_plan, thresholds
 from xlq.master.reconcile import reconcile
 

@@ -31,19 +31,22 @@ import pandas as pd
 from xlq.analysis.organisation import RAG, organisation_rows, window
 from xlq.analysis.snapshot import SnapshotStore
 from xlq.analysis.tables import TABLES, AnalysisError
-from xlq.core.catalogue import PERIOD_RE, load_catalogue
+from xlq.core.catalogue import load_catalogue
 from xlq.core.config import load_workspace
 from xlq.core.model import MARKERS
+from xlq.core.months import PERIOD_RE
 from xlq.core.rules import RULES
 
 KINDS = ("return", "correction", "import")
 """How a submission reached the store: a department's return (first or resubmitted), a
 correction of a month older than its latest, or history loaded with `xlq import`."""
-STORE_KINDS = ("new", "resubmission", "correction", "duplicate")
-OUTCOMES = ("accepted", "accepted_with_warnings", "rejected")
+STORE_KINDS = ("new", "resubmission", "correction", "duplicate", "import")
+OUTCOMES = ("accepted", "accepted_with_warnings", "accepted_with_errors", "rejected")
 SEVERITIES = ("error", "warning", "info")
 
 _CURRENT = "(s.outcome != 'rejected' AND s.kind != 'duplicate' AND s.superseded_by IS NULL)"
+_CURRENT_VALUE = "(v.submission_id, v.indicator) IN (SELECT submission_id, indicator FROM current_values)"
+"""A value counts: the store's view `current_values` (its submission is current, no import replaced it)."""
 _KIND = "CASE WHEN s.arrived_in = 'import' THEN 'import' WHEN s.kind = 'correction' THEN 'correction' ELSE 'return' END"
 
 
@@ -187,8 +190,8 @@ class Workspace:
         a number (`N/A`, `TBA` or `-`); a row with neither a value nor a marker is a blank
         the department left. Provenance: `submission_id`, `kind` (return, correction,
         import), `file`, `sheet`, `cell`, `raw` (the cell's text), `comment` and
-        `received_at`. With `superseded=True` the values later replaced by a resubmission or
-        a correction are included too (`current` False, `superseded_by` naming the
+        `received_at`. With `superseded=True` the values later replaced by a resubmission, a
+        correction or an imported value are included too (`current` False, `superseded_by` naming the
         submission that replaced them), so a month can then have several rows.
 
         >>> v = ws.values(departments="MSK", start="2023-11", end="2023-11", superseded=True)
@@ -196,11 +199,12 @@ class Workspace:
         """
         where, params = self._where("v.", start, end, _codes(departments), _codes(indicators))
         if not superseded:
-            where.append(_CURRENT)
+            where.append(_CURRENT_VALUE)
         sql = (
             "SELECT v.department, v.period, v.indicator, v.value, v.numerator, v.denominator, v.marker, "
-            f"{_CURRENT}, {_KIND}, v.submission_id, s.original_name, v.sheet, v.cell, s.received_at, v.raw, v.comment, "
-            "v.comment_from, s.superseded_by FROM submitted_values v JOIN submissions s ON s.id = v.submission_id"
+            f"{_CURRENT_VALUE}, {_KIND}, v.submission_id, s.original_name, v.sheet, v.cell, s.received_at, v.raw, "
+            "v.comment, v.comment_from, COALESCE(v.superseded_by, s.superseded_by) "
+            "FROM submitted_values v JOIN submissions s ON s.id = v.submission_id"
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY v.period, v.department, v.indicator, v.submission_id"
         )

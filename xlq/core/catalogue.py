@@ -7,8 +7,6 @@ problems as one-line `CatalogueError`s naming the file and the indicator.
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import re
 import tomllib
 from dataclasses import dataclass, replace
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from xlq.core.errors import CatalogueError
+from xlq.core.months import PERIOD_RE, month_label, shift_period
 
 Unit = Literal["count", "percent", "ratio", "rate", "days", "number"]
 Direction = Literal["higher", "lower", "neither"]
@@ -25,8 +24,10 @@ Frequency = Literal["monthly", "quarterly", "annually", "pending"]
 UNITS: tuple[str, ...] = ("count", "percent", "ratio", "rate", "days", "number")
 DIRECTIONS: tuple[str, ...] = ("higher", "lower", "neither")
 AGGREGATES: tuple[str, ...] = ("sum", "ratio", "mean", "central", "rolling12")
+PARTS_UNITS: tuple[str, ...] = ("count", "fte", "days", "fte days", "hours")
+"""What a ratio's numerator and denominator (or a count's value) are counted in: people and
+events are whole (`count`); FTE, days and hours take decimals (289.4 / 4194.6 FTE days)."""
 FREQUENCIES: tuple[str, ...] = ("monthly", "quarterly", "annually", "pending")
-PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _TARGET_RE = re.compile(
     r"^\s*(?P<op>>=|<=|=)?\s*(?P<num>-?\d+(?:\.\d+)?)\s*(?P<pct>%)?\s*(?:by\s+(?P<by>\d{4}-\d{2}))?\s*$"
 )
@@ -131,6 +132,7 @@ class Indicator:
     """`max` in the catalogue: the largest value (or numerator, denominator) that is believable."""
     show: bool = True
     note: str = ""
+    parts_unit: str = "count"
     frequency: Frequency = "monthly"
     targets: tuple[TargetSpan, ...] = ()
     """Targets in force by month (issue 21); empty: `target` and `tolerance` hold every month."""
@@ -146,6 +148,11 @@ class Indicator:
         if span is None:  # before the first target: the first; after the last has ended: the last
             span = self.targets[0] if period < (self.targets[0].start or "") else self.targets[-1]
         return replace(self, target=span.target, tolerance=span.tolerance, targets=())
+
+    @property
+    def whole(self) -> bool:
+        """Its figures (a count, or a ratio's numerator and denominator) must be whole numbers."""
+        return self.parts_unit == "count" and self.unit in ("count", "ratio")
 
     @property
     def is_percent(self) -> bool:
@@ -234,54 +241,6 @@ class Catalogue:
         return tuple(i for i in self.indicators if i.reports(department, departments) and i.active(period))
 
 
-def month_label(period: str | None) -> str:
-    """`2024-03` -> `Mar-2024`, the way the seed and the templates show a period."""
-    if not period:
-        return ""
-    year, month = period.split("-")
-    names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-    return f"{names[int(month) - 1]}-{year}"
-
-
-def moment_label(iso: str | None) -> str:
-    """A stored timestamp (`2023-12-27T09:30:00+00:00`) as people read it: `27 Dec 2023 09:30`,
-    in local time; text that is not a timestamp comes back as it was."""
-    if not iso:
-        return ""
-    try:
-        moment = dt.datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    if moment.tzinfo is not None:
-        moment = moment.astimezone()
-    return f"{moment.day} {moment:%b %Y %H:%M}"
-
-
-def shift_period(period: str, months: int) -> str:
-    """`2024-01` shifted by -1 -> `2023-12`."""
-    year, month = (int(p) for p in period.split("-"))
-    index = year * 12 + month - 1 + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def months_ending(end: str, count: int) -> tuple[str, ...]:
-    """The `count` months ending with `end`, oldest first."""
-    return tuple(shift_period(end, n) for n in range(1 - count, 1))
-
-
-def months_apart(first: str, last: str) -> int:
-    """How many months `last` is after `first`: `2023-11` to `2024-02` is 3 (negative when earlier)."""
-    return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:])
-
-
-@functools.lru_cache(maxsize=1024)
-def months_between(first: str, last: str) -> tuple[str, ...]:
-    """Every month from `first` to `last`, both included (empty when `last` is earlier).
-    Cached: validation asks for the same few spans thousands of times a run."""
-    span = months_apart(first, last) + 1
-    return months_ending(last, span) if span > 0 else ()
-
-
 def parse_target(text: str, unit: str) -> Target:
     """Parse the catalogue's target notation: `none`, `>= 90%`, `<= 0`, `>= 90% by 2024-03`.
 
@@ -353,7 +312,7 @@ _FIELDS = {
     "code", "domain", "subdomain", "name", "description", "unit", "target", "direction", "tolerance",
     "aggregate", "reported_by", "weight", "central", "cross_check", "source", "denominator", "parts",
     "required", "active_from", "active_until", "decimals", "show", "note", "max", "frequency", "trajectory",
-    "baseline", "targets", "retired_from", "redefined_from", "redefinition", "renamed_from",
+    "baseline", "targets", "retired_from", "redefined_from", "redefinition", "renamed_from", "parts_unit",
 }
 
 
@@ -411,6 +370,9 @@ def _indicator(source: Path, number: int, entry: dict) -> Indicator:
     active_until = entry.get("active_until") or None
     if entry.get("retired_from"):
         active_until = shift_period(str(entry["retired_from"]), -1)
+    parts_unit = str(entry.get("parts_unit", "days" if unit == "days" else "count")).strip().lower()
+    if parts_unit not in PARTS_UNITS:
+        raise fail(f"parts_unit {parts_unit!r} is not one of {', '.join(PARTS_UNITS)}")
     reported = entry.get("reported_by", "all")
     reported_by = ("all",) if reported == "all" else tuple(str(d) for d in reported)
     if not reported_by:
@@ -440,6 +402,7 @@ def _indicator(source: Path, number: int, entry: dict) -> Indicator:
         maximum=float(entry["max"]) if "max" in entry else None,
         show=bool(entry.get("show", True)),
         note=str(entry.get("note", "")).strip(),
+        parts_unit=parts_unit,
         frequency=frequency,
         targets=targets,
         redefined_from=entry.get("redefined_from") or None,

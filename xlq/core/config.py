@@ -14,8 +14,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlq.core.catalogue import DEFAULT_CATALOGUE, PERIOD_RE, shift_period
+from xlq.core.catalogue import DEFAULT_CATALOGUE
 from xlq.core.errors import ConfigError
+from xlq.core.months import PERIOD_RE, shift_period
 
 CONFIG_NAME = "xlq.toml"
 FOLDERS = ("templates", "inbox", "outbox", "archive", "rejected")
@@ -83,6 +84,27 @@ class Workspace:
     max_magnitude: float = 1e12
     """No figure a board could print is larger: a bigger one is a cell error (a catalogue
     indicator may set its own `max`)."""
+    feedback_folder: str = "feedback"
+    share_inbox: str = ""
+    share_feedback: str = ""
+
+    @property
+    def feedback_path(self) -> Path:
+        """Where feedback copies are written (`[feedback] path`; default `feedback/` beside the inbox)."""
+        return self.root / self.feedback_folder
+
+    def people_inbox(self, department: str | None = None) -> str:
+        """The drop folder as people see it (`[share] inbox`, e.g. a UNC path), never the server's
+        own path: `inbox/LUT/` by default."""
+        base = self.share_inbox.rstrip("/\\") if self.share_inbox else "inbox"
+        sep = "\\" if "\\" in base else "/"
+        return f"{base}{sep}{department}{sep}" if department else f"{base}{sep}"
+
+    def people_feedback(self, department: str | None = None) -> str:
+        """The feedback folder as people see it (`[share] feedback`), default `feedback/LUT/`."""
+        base = self.share_feedback.rstrip("/\\") if self.share_feedback else "feedback"
+        sep = "\\" if "\\" in base else "/"
+        return f"{base}{sep}{department}{sep}" if department else f"{base}{sep}"
 
     @property
     def department_codes(self) -> tuple[str, ...]:
@@ -186,6 +208,12 @@ def load_workspace(root: Path | str = ".") -> Workspace:
     catalogue = data.get("catalogue", {})
     watch = data.get("watch", {})
     spc = data.get("spc", {})
+    share = data.get("share", {})
+    feedback = data.get("feedback", {})
+    if not isinstance(share, dict) or not all(isinstance(share.get(k, ""), str) for k in ("inbox", "feedback")):
+        raise fail("share", "inbox and feedback must be text: the folders as people open them, e.g. '\\\\server\\share\\inbox'")
+    if not isinstance(feedback, dict) or not isinstance(feedback.get("path", "feedback"), str):
+        raise fail("feedback.path", "must be a folder path (relative to this folder, or absolute)")
     try:
         watch_settings = WatchSettings(
             poll_seconds=float(watch.get("poll_seconds", 0)),
@@ -224,6 +252,9 @@ def load_workspace(root: Path | str = ".") -> Workspace:
         watch=watch_settings,
         spc=spc_settings,
         max_magnitude=max_magnitude,
+        feedback_folder=str(feedback.get("path", "feedback")),
+        share_inbox=share.get("inbox", ""),
+        share_feedback=share.get("feedback", ""),
     )
 
 
@@ -253,6 +284,14 @@ stall_minutes = 10      # an empty or zero-filled file is still being copied unt
 
 [validation]
 max_magnitude = 1e12    # a larger figure is a cell error (an indicator may set its own `max`)
+
+[feedback]
+path = "feedback"       # feedback copies go to <path>/<DEPT>/; relative to this folder, or a path on the share
+
+[share]
+# How people reach the folders, for the templates' instructions (never the server's own path):
+# inbox = '\\\\trust-fs01\\performance\\inbox'
+# feedback = '\\\\trust-fs01\\performance\\feedback'
 
 [spc]
 trend_length = 7        # points in a row rising or falling (NHSRplotthedots default)

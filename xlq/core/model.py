@@ -10,7 +10,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Severity = Literal["error", "warning", "info"]
-Outcome = Literal["accepted", "accepted_with_warnings", "rejected"]
+Outcome = Literal["accepted", "accepted_with_warnings", "accepted_with_errors", "rejected"]
+"""A return's verdict, in four words that never hide a loss: accepted (everything used, nothing
+to check); accepted with warnings (everything used, something to check); accepted with errors
+(some values not used: each cell error drops its value); rejected (nothing used)."""
+
+OUTCOMES: tuple[str, ...] = ("accepted", "accepted_with_warnings", "accepted_with_errors", "rejected")
+
+
+def outcome_words(outcome: str) -> str:
+    """The outcome as people read it everywhere: `accepted_with_errors` -> `accepted with errors`."""
+    return outcome.replace("_", " ")
+
+
 Marker = Literal["N/A", "TBA", "-"]
 
 MARKERS: tuple[str, ...] = ("N/A", "TBA", "-")
@@ -122,6 +134,11 @@ class Value:
     comment: str = ""
 
     @property
+    def given(self) -> bool:
+        """A figure was given (a number, 0/0 or a marker), not left blank."""
+        return self.value is not None or self.marker is not None or self.numerator is not None
+
+    @property
     def number(self) -> float | None:
         """The number this value stands for (see `number_of`)."""
         return number_of(self.value, self.numerator, self.denominator)
@@ -143,13 +160,38 @@ class Checked:
     """The validated return: accepted values plus every finding, ready to store.
 
     `outcome` is decided by `xlq.intake.validate`: a file-level error rejects the whole return,
-    cell-level errors only drop their own values.
+    cell-level errors only drop their own values (accepted with errors).
     """
 
     parsed: ParsedReturn
     values: tuple[Value, ...]
     findings: tuple[Finding, ...]
     outcome: Outcome
+
+    @property
+    def used(self) -> int:
+        """How many figures reach the master: values given (a number or a marker), not blanks."""
+        return sum(1 for v in self.values if v.given and v.indicator not in self.not_used)
+
+    @property
+    def not_used(self) -> tuple[str, ...]:
+        """Indicators whose value was dropped by a cell-level error, in the order found."""
+        return not_used(self.findings)
+
+
+def not_used(findings: tuple[Finding, ...] | list[Finding]) -> tuple[str, ...]:
+    """The indicators a return's errors kept out of the master (a finding with no indicator, such as
+    a file-level error, names none)."""
+    return tuple(dict.fromkeys(f.indicator for f in findings if f.severity == "error" and f.indicator))
+
+
+def judge(findings: tuple[Finding, ...] | list[Finding], rejected: bool) -> Outcome:
+    """The outcome a return's findings give: any error drops a value, any warning asks a check."""
+    if rejected:
+        return "rejected"
+    if any(f.severity == "error" for f in findings):
+        return "accepted_with_errors"
+    return "accepted_with_warnings" if any(f.severity == "warning" for f in findings) else "accepted"
 
 
 @dataclass(frozen=True)
@@ -177,8 +219,9 @@ class OrgValue:
 
 @dataclass(frozen=True)
 class SubmissionStatus:
-    """A department's state for one month: accepted, accepted_with_warnings, rejected,
-    missing or late; `received` is an ISO timestamp or None."""
+    """A department's state for one month: an `Outcome`, missing or late; `received` is an ISO
+    timestamp or None; `used` and `not_used` count the return's values that reached the master
+    and those its errors kept out."""
 
     department: str
     period: str
@@ -186,6 +229,8 @@ class SubmissionStatus:
     received: str | None = None
     file: str | None = None
     reason: str = ""
+    used: int = 0
+    not_used: int = 0
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ one story.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 
-from xlq.core.model import Finding
+from xlq.core.model import Finding, outcome_words
 from xlq.core.text import shown
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -53,6 +53,14 @@ def findings_table(findings: Sequence[Finding]) -> str:
     return "\n".join(lines)
 
 
+def outcome_text(outcome: str, not_used: Sequence[str] = ()) -> str:
+    """The outcome in words, naming what was lost: `accepted with errors (2 values not used: A, B)`."""
+    words = outcome_words(outcome)
+    if not_used and outcome != "rejected":
+        words += f" ({len(not_used)} value{'s' if len(not_used) != 1 else ''} not used: {', '.join(not_used)})"
+    return words
+
+
 def finding_dict(finding: Finding) -> dict[str, str | None]:
     data = asdict(finding)
     data["location"] = finding.location
@@ -69,16 +77,22 @@ def log_line(finding: Finding) -> str:
 
 def status_table(status) -> str:
     """`xlq status`: one line per department for a month (a reconcile.PeriodStatus)."""
-    counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(status.counts().items()))
-    lines = [f"Returns for {status.period} (due {status.due}): {counts}"]
+    counts = ", ".join(f"{n} {outcome_words(s)}" for s, n in sorted(status.counts().items()))
+    lines = [f"Returns for {status.period} (due {status.due}): {counts}",
+             f"  {'Dept':<8} {'Outcome':<24} {'Used':>4} {'Not used':>8}  {'Received':<16}  File"]
     for row in status.departments:
         when = (row.received or "-")[:16].replace("T", " ")
-        reason = f"  {plain(row.reason, 120)}" if row.reason and row.reason != row.status.replace("_", " ") else ""
-        lines.append(f"  {row.department:<8} {row.status.replace('_', ' '):<24} {when:<20} {plain(row.file or '', 50)}"
-                     f"{reason}")
+        words = outcome_words(row.status)
+        detail = row.reason[len(words):].lstrip(" ,") if row.reason.startswith(words) else row.reason
+        reason = f"  {plain(detail, 160)}" if detail else ""
+        counted = row.status not in ("missing", "rejected")
+        used, dropped = (str(row.used), str(row.not_used)) if counted else ("-", "-")
+        lines.append(f"  {row.department:<8} {outcome_words(row.status):<24} {used:>4} {dropped:>8}  {when:<16}  "
+                     f"{plain(row.file or '', 50)}{reason}")
     for sub in status.unidentified:
         received = sub.received_at[:16].replace("T", " ")
-        lines.append(f"  {'?':<8} {'rejected (unidentified)':<24} {received:<20} {plain(sub.original_name, 50)}")
+        lines.append(f"  {'?':<8} {'rejected (unidentified)':<24} {'-':>4} {'-':>8}  {received:<16}  "
+                     f"{plain(sub.original_name, 50)}")
     return "\n".join(lines)
 
 
@@ -104,7 +118,7 @@ def reason_text(submission, findings: Iterable[Finding], first, workspace) -> st
     """The plain-words `.reason.txt` beside a rejected file (`submission`, and `first` for a
     duplicate of a rejected file, are store Submissions)."""
     ordered = sort_findings(findings)
-    folder = f"inbox/{submission.department}/" if submission.department else submission.arrived_in + "/"
+    folder = workspace.people_inbox(submission.department) if submission.department else submission.arrived_in + "/"
     lines = [f"xlq did not accept this file: {plain(submission.original_name, 300)}", "",
              f"Received:    {submission.received_at[:19].replace('T', ' ')}",
              f"Dropped in:  {submission.arrived_in}/"]
@@ -123,10 +137,30 @@ def reason_text(submission, findings: Iterable[Finding], first, workspace) -> st
     lines += [_reason_line(f) for f in errors]
     if warnings:
         lines += ["", "Also check (warnings):"] + [_reason_line(f) for f in warnings]
-    lines += ["", "What to do: correct your workbook (the .feedback.xlsx file beside this one, when there is one,",
-              "is a copy of it with the problem cells highlighted and commented), then save it as .xlsx and",
-              f"drop it into {folder} again. Nothing from this file was counted.", ""]
+    lines += ["", "What to do: " + what_to_do(errors, folder, workspace.people_inbox),
+              "Nothing from this file was counted.", ""]
     return "\n".join(lines)
+
+
+_PLACE_ONLY = frozenset({"wrong-department-folder", "future-period", "duplicate-file"})
+
+
+def what_to_do(errors: Sequence[Finding], folder: str, inbox_of: Callable[[str], str] | None = None,
+               fix: str = "") -> str:
+    """The one instruction a rejected return's department needs, as specific as its errors allow:
+    a file in the wrong folder only needs moving, not correcting. `inbox_of` names a department's
+    drop folder as people see it (`Workspace.people_inbox`); `fix` replaces the general advice."""
+    codes = {f.rule for f in errors}
+    if codes == {"wrong-department-folder"}:
+        target = next((f.value for f in errors if f.value and f.value != "(none)"), "")
+        where = (inbox_of or (lambda code: f"inbox/{code}/"))(target) if target else ""
+        return (f"Nothing in the workbook needs changing: move it to {where}" if target else
+                "Nothing in the workbook needs changing: move it to your department's folder in inbox/.")
+    if codes == {"future-period"}:
+        return f"Nothing in the workbook needs changing: drop it into {folder} again when that month is being collected."
+    return fix or (f"Correct what is listed above (the feedback copy in feedback/ is your workbook with the problem "
+                   f"cells highlighted and a first sheet listing each one), save it as .xlsx and drop it into {folder} "
+                   "again.")
 
 
 def _reason_line(finding: Finding) -> str:

@@ -49,12 +49,12 @@ _RULES = (
     Rule("unknown-department", "error", "file", "Unknown department",
          "The template names department '{value}', which is not in the list. Use your department's own template."),
     Rule("wrong-department-folder", "error", "file", "Dropped in another department's folder",
-         "The return claims department '{value}' but was dropped in another department's folder. "
-         "Drop it in your own department's folder."),
+         "The return is {value}'s but was dropped in another folder. Nothing is wrong inside the workbook: "
+         "move it to inbox/{value}/ (your department's own folder)."),
     Rule("unknown-period", "error", "file", "Unknown period",
          "The template's period '{value}' is not a reporting month. Use the template for the month you report."),
     Rule("future-period", "error", "file", "Future period",
-         "The period '{value}' has not ended yet. Submit it after the month ends."),
+         "The return is for {value}. Keep it and drop it again once that month is being collected."),
     Rule("catalogue-mismatch", "error", "file", "Out-of-date template",
          "The template was made for catalogue version {value}, whose indicators no longer match. "
          "Download this month's template and copy your figures across."),
@@ -73,12 +73,12 @@ _RULES = (
     Rule("not-a-number", "error", "cell", "Not a number",
          "'{value}' is not a number. Enter a number, or N/A (not applicable) / TBA (not yet available)."),
     Rule("not-whole-number", "error", "cell", "Not a whole number",
-         "'{value}' should be a whole number (a count). Enter the count without decimals."),
+         "'{value}' should be a whole number (a count of people or events). Enter the count without decimals."),
     Rule("negative-value", "error", "cell", "Negative value", "'{value}' is negative; this indicator cannot be below zero."),
     Rule("percent-out-of-range", "error", "cell", "Percentage out of range",
          "'{value}' is not between 0% and 100%. Enter the percentage, e.g. 85% or 0.85."),
     Rule("numerator-above-denominator", "error", "cell", "Numerator above denominator",
-         "The numerator ({value}) is larger than the denominator. Check both figures."),
+         "The numerator is larger than the denominator ({value}). Check both figures."),
     Rule("zero-denominator", "error", "cell", "Zero denominator",
          "The denominator is 0 but the numerator is {value}. Enter the denominator, or 0 for both."),
     Rule("missing-part", "error", "cell", "Numerator or denominator missing",
@@ -99,7 +99,7 @@ _RULES = (
          "'{value}' is larger than any figure this indicator can have. Check the figure (a stray exponent or "
          "pasted cell) and enter it again."),
     Rule("required-missing", "error", "cell", "Required value missing",
-         "This indicator is required and was left blank. Enter the figure, or N/A / TBA with a comment."),
+         "This indicator is required and was left blank{value}. Enter the figure, or N/A / TBA with a comment."),
     # Cell level warnings: the value is kept and flagged.
     Rule("percent-assumed", "warning", "cell", "Percentage assumed",
          "'{value}' was read as {value}% (a number above 1 in a percent row). Type 85% to be explicit."),
@@ -110,6 +110,9 @@ _RULES = (
          "Check it, and explain it in Comment if it is right."),
     Rule("large-change-unexplained", "warning", "cell", "Large change without a comment",
          "{value} is a large change from last month. Check it, and explain it in Comment."),
+    Rule("denominator-shift", "warning", "cell", "Denominator far from usual",
+         "The denominator moved far from this department's own history ({value}); it sets the department's weight in "
+         "the trust figure. Check it, and explain it in Comment if it is right."),
     Rule("parts-do-not-sum", "warning", "cell", "Parts do not add up",
          "The parts add up to {value}, which is not the total given. Check the breakdown."),
     Rule("comment-formula-like", "warning", "cell", "Comment looks like a formula",

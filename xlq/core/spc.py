@@ -88,8 +88,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from xlq.core.catalogue import DIRECTIONS, PERIOD_RE, Indicator, Target, months_between
+from xlq.core.catalogue import DIRECTIONS, Indicator, Target
 from xlq.core.config import SpcSettings
+from xlq.core.months import PERIOD_RE, months_between
 
 LIMIT_FACTOR = 2.66
 SCREEN_FACTOR = 3.267

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xlq.core.catalogue import Catalogue, Indicator, month_label
+from xlq.core.catalogue import Catalogue, Indicator
 from xlq.core.config import Department, SpcSettings
+from xlq.core.months import month_label
 from xlq.core.spc import SpcResult, analyse, bounds_for, is_rare, monthly, rebase_index_for
 
 

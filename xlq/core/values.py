@@ -212,14 +212,15 @@ def _percent(token: Token) -> Reading:
     return Reading(error="percent-out-of-range")
 
 
-def whole_part(token: Token) -> tuple[float | None, str | None]:
-    """A numerator or denominator: a whole number >= 0, or the rule it breaks."""
+def whole_part(token: Token, whole: bool = True) -> tuple[float | None, str | None]:
+    """A numerator or denominator: a number >= 0 (whole unless the parts are FTE, days or hours),
+    or the rule it breaks."""
     if token.kind == "invalid":
         return None, token.rule or "not-a-number"
     if token.kind != "number" or token.percent or token.number is None:
         return None, "not-a-number"
     if token.number < 0:
         return None, "negative-value"
-    if not float(token.number).is_integer():
+    if whole and not float(token.number).is_integer():
         return None, "not-whole-number"
     return token.number, None

@@ -7,7 +7,7 @@ dies the file becomes a finding, a fresh child starts, and the caller goes on. O
 serves many files and requests are pipelined (the next file is parsed while the caller
 validates and stores the previous one), so isolation costs well under a millisecond a file.
 
-The child also writes the feedback copy of a rejected workbook (`xlq.intake.feedback`), because
+The child also writes the feedback copy of a return with findings (`xlq.intake.feedback`), because
 that means loading the untrusted file with openpyxl.
 """
 
@@ -245,9 +245,10 @@ class Worker:
             return _failed(path, sha, size, "file-unreadable", f"the reader stopped ({detail})")
         return _failed(path, sha, size, "file-unreadable", detail)
 
-    def feedback(self, src: Path | str, dst: Path | str, marks: Sequence[Mark], title: str = "") -> bool:
-        """Write the highlighted feedback copy of `src` to `dst` in the child; False if it could not."""
-        job = self._send("feedback", (str(src), str(dst), tuple(marks), title))
+    def feedback(self, src: Path | str, dst: Path | str, marks: Sequence[Mark], title: str = "",
+                 lines: Sequence[str] = ()) -> bool:
+        """Write the feedback copy of `src` to `dst` in the child; False if it could not."""
+        job = self._send("feedback", (str(src), str(dst), tuple(marks), title, tuple(lines)))
         status, _ = self._receive(job, time.monotonic())
         return status == "ok"
 

@@ -12,9 +12,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from xlq.core.catalogue import Catalogue, Indicator, month_label
+from xlq.core.catalogue import Catalogue, Indicator
 from xlq.core.config import Workspace
 from xlq.core.model import Finding, OrgValue, Reconciled
+from xlq.core.months import month_label
 from xlq.core.timeline import redefinition_note
 from xlq.master.reconcile import return_finding
 
@@ -27,7 +28,7 @@ CELL_LIMIT = 32_767
 CUT_FLAG = " [cut]"
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-RECEIVED = ("accepted", "accepted_with_warnings", "late")
+RECEIVED = ("accepted", "accepted_with_warnings", "accepted_with_errors", "late")
 NO_VALUE_STATUSES = ("rejected", "missing")
 
 SCORECARD = "Scorecard"
@@ -140,7 +141,7 @@ def scorecard_layout(periods: Sequence[str], lead: Sequence[Column] = LEAD_COLUM
 
 def submissions_layout(periods: Sequence[str]) -> Layout:
     return Layout([Column("code", "Code", 9), Column("name", "Department", 40),
-                   *(Column(month_key(p), month_label(p), 10) for p in periods),
+                   *(Column(month_key(p), month_label(p), 12) for p in periods),
                    Column("received", "Received", 10)])
 
 

@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 from xlq.core import rules
-from xlq.core.catalogue import Indicator, moment_label, month_label, months_ending
-from xlq.core.model import Finding, OrgValue, Reconciled, SubmissionStatus, Value
+from xlq.core.catalogue import Indicator
+from xlq.core.model import Finding, OrgValue, Reconciled, SubmissionStatus, Value, not_used, outcome_words
+from xlq.core.months import moment_label, month_label, months_ending, shift_period
+from xlq.store.merge import current_indicators
 from xlq.store.queries import StoredValue, Submission
 
 if TYPE_CHECKING:
@@ -53,8 +55,12 @@ class DepartmentReturn:
     reason: str = ""
     attempts: tuple[Submission, ...] = ()
 
+    used: int = 0
+    not_used: int = 0
+
     def as_status(self) -> SubmissionStatus:
-        return SubmissionStatus(self.department, self.period, self.status, self.received, self.file, self.reason)
+        return SubmissionStatus(self.department, self.period, self.status, self.received, self.file, self.reason,
+                                self.used, self.not_used)
 
 
 @dataclass(frozen=True)
@@ -78,35 +84,7 @@ class PeriodStatus:
         return asdict(self) | {"counts": self.counts()}
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One stored value of an indicator with its provenance; superseded values stay listed."""
-
-    value: Value
-    current: bool
-    submission_id: int
-    file: str
-    received_at: str
-    kind: str
-    location: str
-    comment_from: int | None = None
-
-
-@dataclass(frozen=True)
-class IndicatorHistory:
-    """`xlq history CODE`: organisation values by month and every departmental value stored."""
-
-    code: str
-    name: str
-    periods: tuple[str, ...]
-    org: tuple[OrgValue, ...]
-    entries: tuple[HistoryEntry, ...]
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-class _Context:
+class Context:
     """Everything reconciliation reads from the store, loaded once for the window."""
 
     def __init__(self, store: Store, catalogue: Catalogue, workspace: Workspace, periods: tuple[str, ...],
@@ -368,12 +346,14 @@ def _returns(subs: object, catalogue: Catalogue, workspace: Workspace, periods: 
                                  or not any(i.active(period) for i in reporting[dept])):
                 continue
             name = workspace.department(dept).name_in(period) if dept in names else dept  # type: ignore[union-attr]
-            current = next((s for s in attempts if s.current), None)
+            # An import merges into the return it amends: the department's own file is the return.
+            current = next((s for s in attempts if s.current and s.kind != "import"), None) or next(
+                (s for s in attempts if s.current), None)
             if current:
                 first = min(_date(s.received_at) for s in attempts if s.outcome != "rejected")
                 late = first > due
                 status = "late" if late else current.outcome
-                reason = ("accepted with warnings" if current.outcome == "accepted_with_warnings" else "accepted") + (
+                reason = outcome_words(current.outcome) + (
                     f", {(first - due).days} day(s) after the due date {due.isoformat()}" if late else "")
                 row = DepartmentReturn(dept, name, period, status, due.isoformat(), current.received_at,
                                        current.original_name, reason, attempts)
@@ -389,16 +369,39 @@ def _returns(subs: object, catalogue: Catalogue, workspace: Workspace, periods: 
 
 
 def _with_reasons(rows: list[DepartmentReturn], store: Store) -> list[DepartmentReturn]:
+    """Rejected rows say why; accepted ones count the values used and name those not used."""
     rejected = {r.attempts[-1].id: r for r in rows if r.status == "rejected"}
     reasons: dict[int, list[str]] = {}
     for sf in store.findings(list(rejected)):
-        if sf.finding.severity == "error" and sf.finding.message not in reasons.get(sf.submission_id, []):
+        if sf.finding.rule in rules.FILE_RULES and sf.finding.message not in reasons.get(sf.submission_id, []):
             reasons.setdefault(sf.submission_id, []).append(sf.finding.message)
-    return [
-        replace(r, reason=" ".join(reasons.get(r.attempts[-1].id, ["rejected"])))
-        if r.status == "rejected" else r
-        for r in rows
-    ]
+    counted = [r for r in rows if r.status not in ("rejected", "missing")]
+    used = current_indicators(store.rows, sorted({r.period for r in counted}))
+    current_ids = [s.id for r in counted for s in r.attempts if s.current and s.kind != "import"]
+    errors: dict[int, list[Finding]] = {}
+    for sf in store.findings(current_ids) if current_ids else ():
+        errors.setdefault(sf.submission_id, []).append(sf.finding)
+    out = []
+    for r in rows:
+        if r.status == "rejected":
+            out.append(replace(r, reason=" ".join(reasons.get(r.attempts[-1].id, ["rejected"]))))
+            continue
+        if r.status == "missing":
+            out.append(r)
+            continue
+        have = used.get((r.department, r.period), set())
+        dropped = [code for s in r.attempts if s.current and s.kind != "import"
+                   for code in not_used(errors.get(s.id, [])) if code not in have]
+        reason = r.reason
+        if dropped:
+            head, sep, tail = reason.partition(",")
+            reason = f"{head} ({plural(len(dropped), 'value')} not used: {', '.join(dropped)}){sep}{tail}"
+        out.append(replace(r, reason=reason, used=len(have), not_used=len(dropped)))
+    return out
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _return_findings(rows: list[DepartmentReturn], today: dt.date) -> list[Finding]:
@@ -435,7 +438,7 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
     over the `history_months` months ending there for SPC (`Reconciled.history`)."""
     periods = months_ending(period or workspace.reporting_period(today), months)
     span = max(months, history_months)
-    ctx = _Context(store, catalogue, workspace, periods, today, lookback=span - months + 11)
+    ctx = Context(store, catalogue, workspace, periods, today, lookback=span - months + 11)
     org = {(i.code, p): o for i in catalogue.indicators for p in periods if (o := ctx.org(i, p)) is not None}
     rows = _with_reasons([r for r in ctx.grid.values() if r.period in periods], store)
     by_department = {}
@@ -489,28 +492,13 @@ def period_status(store: Store, catalogue: Catalogue, workspace: Workspace, peri
     today = today or dt.date.today()
     subs = store.submissions(period=period)
     rows = _with_reasons(_returns(subs, catalogue, workspace, (period,), today), store)
-    start = f"{period}-01"
-    return PeriodStatus(period, workspace.due_date(period).isoformat(), tuple(rows), _unidentified(store, start))
+    start, end = f"{period}-01", f"{shift_period(period, 2)}-01"
+    return PeriodStatus(period, workspace.due_date(period).isoformat(), tuple(rows), _unidentified(store, start, end))
 
 
-def _unidentified(store: Store, since: str) -> tuple[Submission, ...]:
-    """Rejected files whose department or month could not be read, received since `since`."""
-    return tuple(s for s in store.submissions(unidentified=True) if s.kind != "duplicate" and s.received_at >= since)
-
-
-def indicator_history(store: Store, catalogue: Catalogue, workspace: Workspace, code: str, *,
-                      period: str | None = None, months: int = 13, today: dt.date | None = None) -> IndicatorHistory:
-    """An indicator's organisation values and every departmental value stored, with provenance."""
-    indicator = catalogue[code]
-    periods = months_ending(period or workspace.reporting_period(today), months)
-    ctx = _Context(store, catalogue, workspace, periods, today)
-    org = tuple(o for p in periods if (o := ctx.org(indicator, p)) is not None)
-    subs = {s.id: s for s in store.submissions(periods=periods)}
-    entries = tuple(
-        HistoryEntry(sv.value, sv.current, sv.submission_id, sv.file, sv.received_at, subs[sv.submission_id].kind,
-                     subs[sv.submission_id].location, sv.comment_from)
-        for old in (code, *indicator.renamed_from)
-        for sv in store.values(indicator=old, periods=periods, current=False)
-    )
-    return IndicatorHistory(code, indicator.name, periods, org, entries)
-
+def _unidentified(store: Store, since: str, until: str = "9999") -> tuple[Submission, ...]:
+    """Rejected files whose department or month could not be read, received from `since` up to
+    (not including) `until`: for one month, while it ran and while it was being collected (the
+    month after), so a file rejected today is not listed under every earlier month."""
+    return tuple(s for s in store.submissions(unidentified=True)
+                 if s.kind != "duplicate" and since <= s.received_at < until)

@@ -17,7 +17,7 @@ from typing import Any
 from xlsxwriter.utility import quote_sheetname
 
 from xlq import __version__
-from xlq.core.catalogue import moment_label, month_label
+from xlq.core.months import moment_label, month_label
 from xlq.master.plan import (
     ABOUT,
     BREAKDOWN,
@@ -244,6 +244,7 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
         info = plan.workspace.department(dept)
         ws.write_string(row, layout.col("code"), dept, st.text(bold=True))
         ws.write_string(row, layout.col("name"), clean(info.name_in(plan.month or "") if info else dept, 255), st.text())
+        labels: list[tuple[str, float]] = [("Accepted with warnings", 12)]  # at least two lines tall
         received = 0
         for period in plan.periods:
             col = layout.col(month_key(period))
@@ -254,16 +255,21 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
             label, fill, font = STATUS_STYLE.get(status.status, (status.status, "#FFFFFF", "#000000"))
             received += status.status in RECEIVED
             found = plan.submission_findings.get((dept, period), [])
-            if found:
-                target = plan.errors_row(found[0])
-                links.add(row, col, internal_link(ERRORS, target, 0), f"Validation Errors row {target + 1}")
-            ws.write_string(row, col, label, st.text(align="center", bg_color=fill, font_color=font, bold=bool(found)))
+            if status.not_used:
+                label += f" ({status.not_used} not used)"
+            labels.append((label, 12))
+            fmt = st.text(align="center", bg_color=fill, font_color=font, bold=bool(found), text_wrap=True)
+            target = plan.errors_row(found[0]) if found else 0
+            if not (found and links.add(row, col, internal_link(ERRORS, target, 0), f"Validation Errors row {target + 1}",
+                                        label, fmt)):
+                ws.write_string(row, col, label, fmt)
             if status.status != "accepted":
                 lines = [f"Received {moment_label(status.received)}" if status.received else "Not received",
                          *([f"File: {status.file}"] if status.file else []),
                          *([status.reason] if status.reason else [])]
                 write_note(ws, row, col, f"{dept} {month_label(period)}: {label}", lines)
         ws.write_number(row, layout.col("received"), received, st.text(align="center"))
+        ws.set_row(row, wrapped_height(labels, line=11.5))
     total = row + 1
     ws.write_string(total, layout.col("name"), "Returns received", st.text(bold=True))
     for period in plan.periods:
@@ -274,7 +280,9 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     ws.write_string(key_row, 0, "Key", st(bold=True))
     key_col = layout.col("name") + 1
     for n, (label, fill, font) in enumerate(STATUS_STYLE.values()):
-        ws.write_string(key_row, key_col + n, label, st.text(align="center", bg_color=fill, font_color=font))
+        ws.write_string(key_row, key_col + n, label, st.text(align="center", bg_color=fill, font_color=font,
+                                                             text_wrap=True))
+    ws.set_row(key_row, 27)
     ws.freeze_panes(header + 1, layout.col("name") + 1)
     print_setup(ws, 9, area=(key_row, layout.last), header_row=header,
                 footer=f"{plan.workspace.organisation}: {SUBMISSIONS}")

@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from xlq.core.catalogue import Indicator, month_label
+from xlq.core.catalogue import Indicator
+from xlq.core.months import month_label
 from xlq.core.spc import (
     BLUE,
     GREY,
@@ -40,17 +41,7 @@ from xlq.core.spc import (
     symbols,
 )
 from xlq.core.timeline import analyse_in_force, spc_notes
-from xlq.master.plan import (
-    SCORECARD,
-    Column,
-    Layout,
-    Plan,
-    clean,
-    internal_link,
-    month_key,
-    period_date,
-    plural,
-)
+from xlq.master.plan import SCORECARD, Column, Layout, Plan, clean, internal_link, month_key, period_date, plural
 from xlq.master.reconcile import SPC_HISTORY
 from xlq.master.style import CELL_BORDER, Links, Styles, print_setup, write_note
 from xlq.master.style import GREY as INK_GREY

@@ -30,7 +30,8 @@ SPARK_HIGH_LOW = {  # direction -> (high point colour, low point colour)
 }
 STATUS_STYLE = {  # submission status -> (label, fill, font)
     "accepted": ("Accepted", "#C6EFCE", "#006100"),
-    "accepted_with_warnings": ("Warnings", "#FFEB9C", "#9C5700"),
+    "accepted_with_warnings": ("Accepted with warnings", "#FFEB9C", "#9C5700"),
+    "accepted_with_errors": ("Accepted with errors", "#FCE4D6", "#C00000"),
     "late": ("Late", "#F8CBAD", "#843C0C"),
     "rejected": ("Rejected", "#FFC7CE", "#9C0006"),
     "missing": ("Missing", "#D9D9D9", "#404040"),

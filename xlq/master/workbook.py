@@ -19,10 +19,11 @@ import xlsxwriter
 from xlsxwriter.exceptions import FileCreateError
 
 from xlq import __version__
-from xlq.core.catalogue import Catalogue, month_label
+from xlq.core.catalogue import Catalogue
 from xlq.core.config import Workspace
 from xlq.core.errors import MasterUnwritable
-from xlq.core.model import Reconciled
+from xlq.core.model import Reconciled, outcome_words
+from xlq.core.months import month_label
 from xlq.core.timeline import redefinition_index
 from xlq.master.plan import (
     ERRORS,
@@ -205,8 +206,7 @@ def _write_title(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     ws.write_string(2, 2, f"Built {plan.built_at:%d %b %Y %H:%M} from catalogue {plan.catalogue.version}",
                     st.small())
     received, expected, statuses = plan.returns_summary()
-    wording = {"accepted_with_warnings": "with warnings"}
-    parts = [f"{n} {wording.get(s, s)}" for s, n in sorted(statuses.items()) if s != "accepted"]
+    parts = [f"{n} {outcome_words(s)}" for s, n in sorted(statuses.items()) if s != "accepted"]
     detail = f" ({', '.join(parts)})" if parts else ""
     ws.write_string(3, 0, f"Returns for {month_label(plan.month)}: {received} of {expected} received{detail}", st())
     counts = plan.severity_counts()

@@ -1,2 +1,2 @@
-"""The SQLite audit store: schema and the current_submissions view, records, queries, the
-validation history cache, the template's Last month text."""
+"""The SQLite audit store: schema and the current_submissions and current_values views, records,
+merging imports, queries, the validation history cache, the template's Last month text."""

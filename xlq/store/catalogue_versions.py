@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xlq.core.catalogue import Catalogue, moment_label, parse_catalogue
+from xlq.core.catalogue import Catalogue, parse_catalogue
 from xlq.core.config import Department, Workspace
+from xlq.core.months import moment_label
 from xlq.core.timeline import catalogue_changes, department_changes
 
 if TYPE_CHECKING:

@@ -7,8 +7,9 @@ validation history cache (store/history.py) and the template's "Last month" text
 (store/last_month.py). Each return is stored in one `BEGIN IMMEDIATE` transaction, so a process
 killed half-way leaves the previous state and the next run stores the return whole. "Current"
 values (what reconciliation counts) are those of the one accepted, not superseded,
-non-duplicate submission per department and month: the view `current_submissions`
-(store/schema.py), which a partial unique index keeps to one row per department and month.
+non-duplicate return per department and month, less any value an import replaced, plus the
+imported values (store/merge.py): the views `current_submissions` and `current_values`
+(store/schema.py); a partial unique index keeps the returns to one per department and month.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xlq.core.catalogue import shift_period
 from xlq.core.errors import StoreBusy, StoreError
 from xlq.core.model import Checked
-from xlq.store import queries, records
+from xlq.core.months import shift_period
+from xlq.store import merge, queries, records
 from xlq.store.guard import check_same_file, identity
 from xlq.store.history import HistoryCache
 from xlq.store.last_month import last_month_text
@@ -215,6 +216,16 @@ class Store:
         with self._transaction() as db:
             return records.record(db, receipt, checked, department, period, claim)
 
+    def record_import(self, receipt: Receipt, checked: Checked, *, claim: int | None = None) -> RecordResult:
+        """Store imported values as a merge, all or nothing: each supersedes only the current value
+        of its own indicator, the rest of the month stays current (see `merge.record_import`)."""
+        department, period = records.identify(checked)
+        if not (department and period):
+            raise ValueError("an import is for one department and month")
+        self._history.written(department, period)
+        with self._transaction() as db:
+            return merge.record_import(db, receipt, checked, department, period, claim)
+
     def set_location(self, submission_id: int, path: Path | str) -> None:
         """Record where the file now lives (after it is moved to archive/ or rejected/)."""
         with self._transaction() as db:
@@ -275,6 +286,12 @@ class Store:
         oldest first; a ratio gives numerator / denominator (cached: store/history.py)."""
         with self._lock:
             return self._history.series(indicator, department, before)
+
+    def denominators(self, indicator: str, department: str, before: str) -> list[tuple[str, float]]:
+        """validate.History: a department's current denominators of a ratio indicator for months
+        before `before`, oldest first (from the same cache as `series`)."""
+        with self._lock:
+            return self._history.denominators(indicator, department, before)
 
     def forget_history(self) -> None:
         """Drop the cache behind `series` (a department's history of every indicator: ~60 MB

@@ -22,6 +22,7 @@ class HistoryCache:
     def __init__(self, query: Query) -> None:
         self._query = query
         self._months: dict[str, dict[str, dict[str, float]]] = {}  # department -> period -> code -> number
+        self._denominators: dict[str, dict[str, dict[str, float]]] = {}  # the same, a ratio's denominator
         self._stale: dict[str, set[str]] = {}  # months written since they were loaded, by department
         self._version: int | None = None  # PRAGMA data_version the cache was loaded at
         self._series_key: tuple[str, str] | None = None
@@ -35,6 +36,7 @@ class HistoryCache:
 
     def forget(self) -> None:
         self._months, self._stale, self._series_key, self._series = {}, {}, None, {}
+        self._denominators = {}
 
     def series(self, indicator: str, department: str, before: str) -> list[tuple[str, float]]:
         version = self._query("PRAGMA data_version", ())[0][0]
@@ -50,22 +52,33 @@ class HistoryCache:
             self._series_key, self._series = (department, before), by_indicator
         return list(self._series.get(indicator, ()))
 
+    def denominators(self, indicator: str, department: str, before: str) -> list[tuple[str, float]]:
+        """A department's current denominators of a ratio indicator before `before`, oldest first."""
+        self.series(indicator, department, before)  # refreshes the cache when the store changed
+        months = self._denominators.get(department, {})
+        return [(p, months[p][indicator]) for p in sorted(months) if p < before and indicator in months[p]]
+
     def _department_months(self, department: str) -> dict[str, dict[str, float]]:
         months = self._months.get(department)
         stale = self._stale.pop(department, set())
+        denominators = self._denominators.setdefault(department, {})
         if months is None:
             months = self._months[department] = {}
+            denominators.clear()
             stale = {""}
         for period in sorted(stale):
             if period:
                 months.pop(period, None)
+                denominators.pop(period, None)
             rows = self._query(
                 "SELECT v.indicator, v.period, v.value, v.numerator, v.denominator FROM current_submissions s "
-                "JOIN submitted_values v ON v.submission_id = s.id WHERE s.department = ? AND v.department = ?"
+                "JOIN current_values v ON v.submission_id = s.id WHERE s.department = ? AND v.department = ?"
                 + (" AND s.period = ? AND v.period = ?" if period else ""),
                 (department, department, *((period, period) if period else ())))
             for code, month, value, numerator, denominator in rows:
                 number = number_of(value, numerator, denominator)
                 if number is not None:
                     months.setdefault(month, {})[code] = number
+                if denominator is not None:
+                    denominators.setdefault(month, {})[code] = denominator
         return months

@@ -1,7 +1,8 @@
 """Reading the store: submissions, values and findings as small frozen records.
 
-"Current" always means a row of the view `current_submissions` (store/schema.py); no query
-here spells the condition out again.
+"Current" always means a row of the view `current_submissions` (a submission) or
+`current_values` (a value: its submission is current and no import replaced it) of
+store/schema.py; no query here spells the condition out again.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class StoredFinding:
 
 
 _IS_CURRENT = "id IN (SELECT id FROM current_submissions)"
+_IS_CURRENT_VALUE = "(v.submission_id, v.indicator) IN (SELECT submission_id, indicator FROM current_values)"
 _SUBMISSION_COLUMNS = (
     "id, sha256, original_name, arrived_in, received_at, location, department, period, outcome, kind, "
     f"duplicate_of, superseded_by, organisation, catalogue_version, template_version, contact, recorded_at, {_IS_CURRENT}"
@@ -92,11 +94,11 @@ def values_sql(*, indicator: str | None = None, department: str | None = None, p
     if submission_ids is not None:
         where.append(f"v.submission_id IN ({','.join('?' * len(submission_ids))})")
         params.extend(submission_ids)
-    source, is_current = ("current_submissions", "1") if current else ("submissions", f"s.{_IS_CURRENT}")
+    source, is_current = ("current_values", "1") if current else ("submitted_values", _IS_CURRENT_VALUE)
     sql = (
         "SELECT v.submission_id, v.indicator, v.department, v.period, v.value, v.numerator, v.denominator, v.marker, "
         f"v.sheet, v.cell, v.raw, v.comment, v.comment_from, {is_current}, "
-        f"s.received_at, s.original_name FROM submitted_values v JOIN {source} s ON s.id = v.submission_id"
+        f"s.received_at, s.original_name FROM {source} v JOIN submissions s ON s.id = v.submission_id"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY v.period, v.department, v.submission_id, v.indicator"
     )

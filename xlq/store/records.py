@@ -18,7 +18,7 @@ from xlq.core import rules
 from xlq.core.model import Checked, Finding, Outcome, Value
 from xlq.store.guard import mark_claimed
 
-Kind = Literal["new", "duplicate", "resubmission", "correction"]
+Kind = Literal["new", "duplicate", "resubmission", "correction", "import"]
 
 FINDING_FIELDS = ("rule", "severity", "message", "department", "period", "indicator", "sheet", "cell", "value", "file")
 
@@ -69,25 +69,27 @@ def record(db: sqlite3.Connection, receipt: Receipt, checked: Checked, departmen
     - correction: the same, for a month older than the department's latest accepted month;
       reconciliation flags the values it changed. A first return for an older month is
       `new` (the submissions grid shows it as late instead).
-    An accepted return supersedes the standing accepted and rejected ones for its month; a
-    rejected one supersedes only earlier rejected ones, never an accepted return.
+    An accepted return supersedes the standing accepted and rejected ones for its month (imports
+    merged into the month included); a rejected one supersedes only earlier rejected ones, never
+    an accepted return. Imports are recorded by `xlq.store.merge.record_import` instead.
     """
     first = db.execute(
-        "SELECT id, outcome, department, period FROM current_submissions WHERE sha256 = ? ORDER BY id LIMIT 1",
+        "SELECT id, outcome, department, period FROM current_submissions WHERE sha256 = ? AND kind != 'import' "
+        "ORDER BY id LIMIT 1",
         (receipt.sha256,)).fetchone()
     if first:
-        new_id = _insert_submission(db, receipt, checked, first[2], first[3], first[1], "duplicate", first[0])
+        new_id = insert_submission(db, receipt, checked, first[2], first[3], first[1], "duplicate", first[0])
         f = rules.finding("duplicate-file", f"submission {first[0]}", department=first[2], period=first[3],
                           file=receipt.original_name)
         insert_findings(db, new_id, (f,))
         mark_claimed(db, claim, new_id)
         return RecordResult(new_id, "duplicate", first[1], duplicate_of=first[0])
 
-    standing: list[tuple[int, str]] = []
+    standing: list[tuple[int, str, str]] = []
     kind: Kind = "new"
     if department and period:
         standing = db.execute(
-            "SELECT id, outcome FROM submissions WHERE department = ? AND period = ? AND kind != 'duplicate' "
+            "SELECT id, outcome, kind FROM submissions WHERE department = ? AND period = ? AND kind != 'duplicate' "
             "AND superseded_by IS NULL ORDER BY id", (department, period)).fetchall()
         earlier = db.execute(
             "SELECT COUNT(*) FROM submissions WHERE department = ? AND period = ? AND kind != 'duplicate'",
@@ -98,8 +100,10 @@ def record(db: sqlite3.Connection, receipt: Receipt, checked: Checked, departmen
         if earlier:
             kind = "correction" if latest and period < latest else "resubmission"
     accepted = checked.outcome != "rejected"
-    replaced = [sid for sid, outcome in standing if accepted or outcome == "rejected"]
-    previous = next((sid for sid, outcome in reversed(standing) if outcome != "rejected"), None)
+    replaced = [sid for sid, outcome, _ in standing if accepted or outcome == "rejected"]
+    # the return replaced (its comments carry over), not an import merged into it; failing that, an import
+    previous = next((sid for sid, outcome, kind in reversed(standing) if outcome != "rejected" and kind != "import"),
+                    None) or next((sid for sid, outcome, _ in reversed(standing) if outcome != "rejected"), None)
     superseded = (previous if accepted else None) or (replaced[-1] if replaced else None)
     # The write lock is held, so the next id is ours; the old current row must step aside
     # before the new one is inserted (one_current_return), hence the deferred foreign key.
@@ -107,7 +111,7 @@ def record(db: sqlite3.Connection, receipt: Receipt, checked: Checked, departmen
     if replaced:
         db.execute(f"UPDATE submissions SET superseded_by = ? WHERE id IN ({','.join('?' * len(replaced))})",
                    (new_id, *replaced))
-    _insert_submission(db, receipt, checked, department, period, checked.outcome, kind, None, new_id)
+    insert_submission(db, receipt, checked, department, period, checked.outcome, kind, None, new_id)
     carried = _carry_comments(db, previous, checked.values) if accepted and previous else {}
     db.executemany(
         "INSERT INTO submitted_values (submission_id, indicator, department, period, value, numerator, denominator, "
@@ -120,7 +124,7 @@ def record(db: sqlite3.Connection, receipt: Receipt, checked: Checked, departmen
     return RecordResult(new_id, kind, checked.outcome, superseded=superseded)
 
 
-def _insert_submission(db: sqlite3.Connection, receipt: Receipt, checked: Checked, department: str | None,
+def insert_submission(db: sqlite3.Connection, receipt: Receipt, checked: Checked, department: str | None,
                        period: str | None, outcome: str, kind: str, duplicate_of: int | None,
                        submission_id: int | None = None) -> int:
     identity = checked.parsed.identity

@@ -1,4 +1,5 @@
-"""The store's schema: tables, indexes, the `current_submissions` view and ordered migrations.
+"""The store's schema: tables, indexes, the `current_submissions` and `current_values` views and
+ordered migrations.
 
 `PRAGMA user_version` counts the migrations applied; each runs in its own transaction, so an
 interrupted upgrade leaves a store at a known version. A store from a newer xlq is refused.
@@ -7,13 +8,22 @@ interrupted upgrade leaves a store at a known version. A store from a newer xlq 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from xlq.core.errors import StoreError
 
 CURRENT = "outcome != 'rejected' AND kind != 'duplicate' AND superseded_by IS NULL"
 """The one definition of "the current submission" for a department and month: accepted (with or
 without warnings), not a duplicate, not superseded. Only the unique index and the view below use
-it; every query reads the view `current_submissions` instead of repeating it."""
+it; every query reads the view `current_submissions` instead of repeating it.
+
+An import (kind 'import', issue 15) is current beside the department's return: it is a row of
+the view too, but never "the department's return" (queries that mean the return exclude it)."""
+
+CURRENT_VALUE = "superseded_by IS NULL AND submission_id IN (SELECT id FROM current_submissions)"
+"""The one definition of "a current value": its submission is current and no import has replaced
+that one value (`submitted_values.superseded_by`). Only the view `current_values` (migration 5)
+uses it; every query of values reads that view."""
 
 _V1 = (
     """CREATE TABLE submissions (
@@ -117,7 +127,50 @@ _CATALOGUE_VERSIONS = (
     )""",
     "CREATE INDEX catalogue_versions_by_label ON catalogue_versions(label)",
 )
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _CLAIMS_JOURNAL, _CATALOGUE_VERSIONS)
+
+
+def _outcomes_and_merging_imports(connection: sqlite3.Connection) -> None:
+    """Outcomes that never hide a loss, and imports that merge (issue 15), in one self-contained step:
+
+    - `submissions.outcome` may be 'accepted_with_errors' (some values were not used);
+    - `submissions.kind` may be 'import': a CSV row that supersedes one value, not the return;
+    - `submitted_values.superseded_by` names the import that replaced that one value;
+    - an import is current beside the department's return, so the one-current index skips it;
+    - the view `current_values`: the values that count (CURRENT_VALUE).
+
+    SQLite cannot alter a CHECK constraint, and rebuilding `submissions` would break the foreign
+    keys pointing at it, so the table's CREATE text is edited in place (the documented way for a
+    change no stored row can violate: every existing row satisfies the wider constraints)."""
+    old_outcome = "CHECK (outcome IN ('accepted', 'accepted_with_warnings', 'rejected'))"
+    new_outcome = "CHECK (outcome IN ('accepted', 'accepted_with_warnings', 'accepted_with_errors', 'rejected'))"
+    old_kind = "CHECK (kind IN ('new', 'duplicate', 'resubmission', 'correction'))"
+    new_kind = "CHECK (kind IN ('new', 'duplicate', 'resubmission', 'correction', 'import'))"
+    (sql,) = connection.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'submissions'").fetchone()
+    if old_outcome not in sql or old_kind not in sql:
+        raise StoreError("the store's submissions table is not the one this migration expects")
+    version = connection.execute("PRAGMA schema_version").fetchone()[0]
+    connection.execute("PRAGMA writable_schema = ON")
+    try:
+        connection.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'submissions'",
+                           (sql.replace(old_outcome, new_outcome).replace(old_kind, new_kind),))
+        connection.execute(f"PRAGMA schema_version = {version + 1}")
+    finally:
+        connection.execute("PRAGMA writable_schema = OFF")
+    for statement in (
+        "ALTER TABLE submitted_values ADD COLUMN superseded_by INTEGER REFERENCES submissions(id)",
+        "DROP INDEX one_current_return",
+        """CREATE UNIQUE INDEX one_current_return ON submissions(department, period)
+            WHERE outcome != 'rejected' AND kind NOT IN ('duplicate', 'import') AND superseded_by IS NULL""",
+        # the view of migration 3 reads `submissions *`: made again so it is compiled against the edited table
+        "DROP VIEW current_submissions",
+        f"CREATE VIEW current_submissions AS SELECT * FROM submissions WHERE {CURRENT}",
+        f"CREATE VIEW current_values AS SELECT * FROM submitted_values WHERE {CURRENT_VALUE}",
+    ):
+        connection.execute(statement)
+
+
+MIGRATIONS: tuple[tuple[str, ...] | Callable[[sqlite3.Connection], None], ...] = (
+    _V1, _V2, _V3, _CLAIMS_JOURNAL, _outcomes_and_merging_imports, _CATALOGUE_VERSIONS)
 """Ordered schema steps; the store's `PRAGMA user_version` is how many have been applied."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -133,8 +186,12 @@ def migrate(connection: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
             if connection.execute("PRAGMA user_version").fetchone()[0] >= number:
                 connection.execute("ROLLBACK")
                 continue
-            for statement in MIGRATIONS[number - 1]:
-                connection.execute(statement)
+            step = MIGRATIONS[number - 1]
+            if callable(step):
+                step(connection)
+            else:
+                for statement in step:
+                    connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {number}")
             connection.execute("COMMIT")
         except BaseException:

@@ -6,8 +6,8 @@ changed) by the people who answer the department's questions, without reading op
 
 from __future__ import annotations
 
-from xlq.core.catalogue import month_label
 from xlq.core.config import Workspace
+from xlq.core.months import month_label
 
 MARKER_TEXT = 'N/A (does not apply), TBA (not available yet) or - (nothing to report)'
 
@@ -16,8 +16,10 @@ UNIT_LABELS = {"count": "Count", "percent": "Percent", "ratio": "Num / Den", "ra
 UNIT_HELP = {
     "count": "Count: a whole number, 0 or more (e.g. 12). Do not type 0 when you mean 'not known'.",
     "percent": "Percent: between 0% and 100%. Type 85% (with the % sign) or 0.85; both mean 85%.",
-    "ratio": "Num / Den: type the numerator (e.g. staff trained) and the denominator (e.g. staff eligible) "
-             "as whole numbers; the % column works out the percentage. The numerator cannot exceed the denominator.",
+    "ratio": "Num / Den: type the numerator (e.g. staff trained) and the denominator (e.g. staff eligible); "
+             "counts of people or events are whole numbers, FTE, days and hours may have decimals (sickness: "
+             "289.4 FTE days lost / 4194.6 FTE days available). The % column works out the percentage. "
+             "The numerator cannot exceed the denominator.",
     "rate": "Rate: a number, 0 or more, as defined for the indicator (decimals allowed).",
     "days": "Days: a number of days, 0 or more (decimals allowed).",
     "number": "Number: a number, 0 or more (decimals allowed).",
@@ -27,6 +29,10 @@ PROMPTS = {
     "percent": ("Percent: 0% to 100%", "Type the percentage with the % sign (85%) or as a fraction (0.85)."),
     "numerator": ("Numerator: whole number", "Type the numerator, a whole number no larger than the denominator."),
     "denominator": ("Denominator: whole number", "Type the denominator, a whole number no smaller than the numerator."),
+    "numerator_decimal": ("Numerator: decimals allowed", "Type the numerator (e.g. 289.4 FTE days), no larger than the "
+                          "denominator."),
+    "denominator_decimal": ("Denominator: decimals allowed", "Type the denominator (e.g. 4194.6 FTE days), no smaller "
+                            "than the numerator."),
     "decimal": ("Number, 0 or more", "Type a number, 0 or more; decimals are allowed."),
 }
 ERRORS = {
@@ -34,6 +40,8 @@ ERRORS = {
     "percent": "A percentage must be between 0% and 100%: type 85% or 0.85 for eighty-five per cent, or {m}.",
     "numerator": "The numerator must be a whole number of 0 or more and not larger than the denominator, or {m}.",
     "denominator": "The denominator must be a whole number of 0 or more and not smaller than the numerator, or {m}.",
+    "numerator_decimal": "The numerator must be a number of 0 or more and not larger than the denominator, or {m}.",
+    "denominator_decimal": "The denominator must be a number of 0 or more and not smaller than the numerator, or {m}.",
     "decimal": "This must be a number of 0 or more (decimals are fine), or {m}.",
 }
 COMMENT_SUGGESTIONS = (
@@ -54,7 +62,8 @@ def instruction_blocks(workspace: Workspace, code: str, period: str) -> list[tup
     dept = workspace.department(code)
     assert dept is not None
     due = workspace.due_date(period)
-    inbox = f"inbox/{code}/"
+    inbox = workspace.people_inbox(code)
+    feedback = workspace.people_feedback(code)
     return [
         ("title", f"How to complete the {month_label(period)} return - {dept.name}"),
         ("h", "What to fill in"),
@@ -82,14 +91,15 @@ def instruction_blocks(workspace: Workspace, code: str, period: str) -> list[tup
               "for the quality team to ask about."),
         ("h", "Where to send it"),
         ("p", f"Save the workbook as .xlsx (keep the name {code}.xlsx or any name you like) and drop it in the "
-              f"folder {inbox} of the shared scorecard folder ({workspace.root / 'inbox' / code}). "
+              f"folder {inbox}. "
               f"It is due by {due.day} {due:%B %Y}. Do not email it and do not save it as .xls, .csv or PDF."),
         ("h", "What happens next"),
         ("p", "The file is picked up automatically within minutes. Every figure is checked; accepted figures go into "
-              "the trust's master scorecard, and any problems are listed, cell by cell, on its Validation Errors sheet. "
-              "If the whole file cannot be accepted (wrong template, wrong month, password protected) it is moved "
-              "to rejected/ with a note saying why. To correct a return, fix it and drop it in the folder again: "
-              "the newest file replaces the earlier one."),
+              "the trust's master scorecard. If anything needs your attention, a copy of your workbook appears in "
+              f"{feedback}: it opens on a page saying what happened (accepted; accepted with warnings; accepted with "
+              "errors, when some figures could not be used; or rejected) and what to do, with each problem cell "
+              "marked. To correct a return, fix it and drop it in the folder again: the newest file replaces the "
+              "earlier one."),
         ("h", "Whom to ask"),
         ("p", f"The performance and quality team at {workspace.organisation} (reply to the message that sent you "
               "this template). If we need to check a figure we will contact the person named on the return"

@@ -10,6 +10,7 @@ in `HEADERS`, rows found by a non-empty `Code`, and the identity on the `xlq_met
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -27,8 +28,9 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from xlq import __version__
-from xlq.core.catalogue import PERIOD_RE, Catalogue, Indicator, month_label
+from xlq.core.catalogue import Catalogue, Indicator
 from xlq.core.config import Workspace
+from xlq.core.months import PERIOD_RE, month_label
 from xlq.template.text import (
     COMMENT_SUGGESTIONS,
     ERRORS,
@@ -43,6 +45,9 @@ TEMPLATE_VERSION = __version__
 RETURN_SHEET, INSTRUCTIONS_SHEET, META_SHEET, LISTS_SHEET = "Return", "Instructions", "xlq_meta", "xlq_lists"
 HEADERS = ("Code", "Indicator", "Unit", "Target", "Last month", "Value", "Numerator", "Denominator", "%", "Comment")
 META_KEYS = ("template", "organisation", "department", "period", "catalogue_version", "template_version")
+CATALOGUE_KEY = "catalogue"
+"""The extra xlq_meta row carrying the department's indicators (JSON), so `xlq validate` can check
+a return on the department's own machine, with no workspace (xlq.intake.standalone)."""
 
 _COL = {title: chr(ord("A") + i) for i, title in enumerate(HEADERS)}
 _MISSING, _BAD_VALUE, _BAD_RATIO = "K", "L", "M"  # hidden per-row helpers the checklist sums
@@ -107,7 +112,8 @@ def write_template(catalogue: Catalogue, workspace: Workspace, department: str, 
     _write_header_block(ws, workspace, dept.name, department, period, first, last)
     _write_instructions(wb.create_sheet(INSTRUCTIONS_SHEET), workspace, department, period)
     _write_lists(wb, ws, first, last)
-    _write_meta(wb, workspace, department, period, catalogue.version)
+    _write_meta(wb, workspace, department, period, catalogue.version,
+                catalogue_json(catalogue.for_department(department, period, workspace.department_codes)))
     wb.security = WorkbookProtection(lockStructure=True)
     wb.properties.title = f"{month_label(period)} scorecard return - {dept.name}"
     wb.properties.creator = f"xlq {__version__}"
@@ -143,11 +149,15 @@ def _valid(kind: str, ref: str, num: str = "", den: str = "") -> str:
         "decimal": f"{ref}>=0",
         "numerator": f"AND({ref}>=0,{ref}=INT({ref}),OR(NOT(ISNUMBER({den})),{ref}<={den}))",
         "denominator": f"AND({ref}>=0,{ref}=INT({ref}),OR(NOT(ISNUMBER({num})),{num}<={ref}))",
+        "numerator_decimal": f"AND({ref}>=0,OR(NOT(ISNUMBER({den})),{ref}<={den}))",
+        "denominator_decimal": f"AND({ref}>=0,OR(NOT(ISNUMBER({num})),{num}<={ref}))",
     }[kind]
     return f"IF(ISNUMBER({ref}),{number},{_markers(ref)})"
 
 
 def _kind(indicator: Indicator) -> str:
+    if indicator.unit == "count" and not indicator.whole:
+        return "decimal"
     return indicator.unit if indicator.unit in ("count", "percent") else "decimal"
 
 
@@ -181,14 +191,16 @@ def _write_table(ws: Worksheet, indicators: Sequence[Indicator], last_month: Map
             _section_row(ws, row, ind.subdomain, _SUB_FILL, _font(bold=True, color="1F3864"))
         row += 1
         _indicator_row(ws, row, ind, last_month.get(ind.code))
-        if ind.unit == "ratio":
-            validations.setdefault("numerator", []).append((row, row))
-            validations.setdefault("denominator", []).append((row, row))
+        if ind.unit == "ratio":  # FTE, days and hours take decimals, as the reader does (Indicator.whole)
+            suffix = "" if ind.whole else "_decimal"
+            validations.setdefault("numerator" + suffix, []).append((row, row))
+            validations.setdefault("denominator" + suffix, []).append((row, row))
         else:
             validations.setdefault(_kind(ind), []).append((row, row))
     first, last = _HEADER_ROW + 1, max(row, _HEADER_ROW + 1)
     for kind, rows in validations.items():
-        column = {"numerator": _COL["Numerator"], "denominator": _COL["Denominator"]}.get(kind, _COL["Value"])
+        column = {"numerator": _COL["Numerator"], "denominator": _COL["Denominator"], "numerator_decimal": _COL["Numerator"],
+                  "denominator_decimal": _COL["Denominator"]}.get(kind, _COL["Value"])
         for start, end in _runs(rows):
             _add_value_validation(ws, kind, column, start, end)
     _invalid_highlight(ws, first, last)
@@ -427,13 +439,16 @@ def _write_lists(wb: Workbook, ws: Worksheet, first: int, last: int) -> None:
     ws.add_data_validation(dv)
 
 
-def _write_meta(wb: Workbook, workspace: Workspace, department: str, period: str, catalogue_version: str) -> None:
+def _write_meta(wb: Workbook, workspace: Workspace, department: str, period: str, catalogue_version: str,
+                indicators: str) -> None:
     meta = wb.create_sheet(META_SHEET)
     values = (TEMPLATE_FORMAT, workspace.organisation, department, period, catalogue_version, TEMPLATE_VERSION)
     for row, (key, value) in enumerate(zip(META_KEYS, values, strict=True), 1):
         meta.cell(row, 1, key)
         meta.cell(row, 2, value).number_format = "@"
         wb.defined_names[f"xlq_{key}"] = DefinedName(f"xlq_{key}", attr_text=f"{META_SHEET}!$B${row}")
+    meta.cell(len(META_KEYS) + 1, 1, CATALOGUE_KEY)
+    meta.cell(len(META_KEYS) + 1, 2, indicators).number_format = "@"
     meta.column_dimensions["A"].width, meta.column_dimensions["B"].width = 20, 50
     meta.protection.sheet = True
     meta.sheet_state = "veryHidden"
@@ -466,3 +481,9 @@ def _write_instructions(ws: Worksheet, workspace: Workspace, code: str, period: 
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.sheet_properties.tabColor = "FFC000"
+
+
+def catalogue_json(indicators: Sequence[Indicator]) -> str:
+    """A department's indicators as the template carries them (what validation needs, no more)."""
+    keep = ("code", "domain", "subdomain", "name", "unit", "aggregate", "required", "decimals", "parts", "parts_unit")
+    return json.dumps([{key: getattr(i, key) for key in keep} for i in indicators], separators=(",", ":"))

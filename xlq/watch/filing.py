@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from xlq.core.config import Workspace
-from xlq.core.report import plain, reason_text, sort_findings
-from xlq.intake.feedback import Mark
+from xlq.core.report import plain, reason_text
+from xlq.intake.feedback import Mark, feedback_request
 from xlq.store.db import Store
 from xlq.store.queries import Submission
 from xlq.watch.inbox import Candidate, zip_state
@@ -23,7 +23,7 @@ MAX_NAME_BYTES = 200
 _UNREADABLE = frozenset(("file-empty", "file-incomplete", "file-not-workbook", "file-wrong-format", "file-encrypted",
                          "file-too-large", "file-unreadable"))
 
-FeedbackWriter = Callable[[Path, Path, Sequence[Mark], str], bool]
+FeedbackWriter = Callable[[Path, Path, Sequence[Mark], str, Sequence[str]], bool]
 """Writes the feedback copy of a workbook (in the isolated worker); False when it could not."""
 
 
@@ -76,9 +76,10 @@ def write_text(path: Path, text: str) -> None:
 
 
 class Filer:
-    """Everything that happens to a file after its record is committed: the reason file and
-    feedback copy of a rejected return, then the move out of inbox/ (the last step, so a file
-    still in inbox/ is never lost). Names carry the receipt time and never overwrite."""
+    """Everything that happens to a file after its record is committed: the reason file of a
+    rejected return, the feedback copy of every return with findings (in feedback/<DEPT>/), then
+    the move out of inbox/ (the last step, so a file still in inbox/ is never lost). Names carry
+    the receipt time and never overwrite."""
 
     def __init__(self, workspace: Workspace, write_feedback: FeedbackWriter,
                  clock: Callable[[], dt.datetime] | None = None) -> None:
@@ -111,6 +112,7 @@ class Filer:
         dest = self.root / submission.location
         if submission.location.startswith("rejected/"):
             self._explain(store, candidate, submission, dest)
+        self._feedback(store, candidate, submission, dest)
         if os.path.lexists(dest):
             dest = self.unique(dest.parent, dest.name)
             store.set_location(submission.id, self.relative(dest))
@@ -126,12 +128,17 @@ class Filer:
         reason = dest.with_name(dest.name + ".reason.txt")
         if not reason.exists():
             write_text(reason, reason_text(submission, findings, first, self.workspace))
-        feedback = dest.with_name(dest.name + ".feedback.xlsx")
-        wanted = (first is None and candidate.path.suffix.lower() in (".xlsx", ".xlsm")
-                  and not any(f.rule in _UNREADABLE for f in findings) and zip_state(candidate.path) == "complete")
-        if wanted and not feedback.exists():
-            marks = [Mark(f.severity, plain(f.message, 1000), f.sheet, f.cell, f.indicator)
-                     for f in sort_findings(findings) if f.severity in ("error", "warning")]
-            title = f"{candidate.path.name}: rejected. Fix what is listed here, then drop the corrected file again."
-            if not self._write_feedback(candidate.path, feedback, marks, title):
-                log.warning("no feedback copy for %s (the workbook could not be re-saved)", plain(candidate.path.name, 120))
+
+    def _feedback(self, store: Store, candidate: Candidate, submission: Submission, dest: Path) -> None:
+        """The feedback copy of every return with findings, in the department's feedback folder."""
+        findings = [sf.finding for sf in store.findings([submission.id])]
+        used = sum(1 for sv in store.values(submission_ids=[submission.id], current=False, numbers_only=True)
+                   if sv.value.given)
+        request = feedback_request(self.workspace, submission, findings, dest.name, used, candidate.department)
+        if request is None or request.path.exists():
+            return
+        if (candidate.path.suffix.lower() not in (".xlsx", ".xlsm") or any(f.rule in _UNREADABLE for f in findings)
+                or zip_state(candidate.path) != "complete"):
+            return
+        if not self._write_feedback(candidate.path, request.path, request.marks, request.title, request.lines):
+            log.warning("no feedback copy for %s (the workbook could not be re-saved)", plain(candidate.path.name, 120))

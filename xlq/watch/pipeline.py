@@ -13,7 +13,8 @@ so that nobody who can write to inbox/ can change what is read once it has settl
    in the same transaction: the store is the journal. Returns are recorded in groups
    committed together (one fsync per group, not per file); steps 5 and 6 happen for a group's
    files only after its commit;
-5. write the reason file and the feedback copy of a rejected return (each written under a
+5. write the reason file of a rejected return and the feedback copy of any return with
+   findings, in feedback/<DEPT>/ (each written under a
    temporary name and renamed; recovery rewrites them from the stored findings when missing);
 6. move the file out of staging, never overwriting (the last step). Steps 5 and 6 are
    `xlq.watch.filing.Filer`'s; finding files is `xlq.watch.inbox.InboxScanner`'s;
@@ -181,11 +182,11 @@ class Pipeline:
             self._feedback_worker = Worker(timeout=self._worker_timeout) if self._worker_timeout else Worker()
         return self._feedback_worker
 
-    def _write_feedback(self, src: Path, dst: Path, marks: Sequence[Mark], title: str) -> bool:
+    def _write_feedback(self, src: Path, dst: Path, marks: Sequence[Mark], title: str, lines: Sequence[str] = ()) -> bool:
         if not self._in_process:
-            return self.feedback_worker.feedback(src, dst, marks, title)
+            return self.feedback_worker.feedback(src, dst, marks, title, lines)
         try:
-            write_feedback(str(src), str(dst), tuple(marks), title)
+            write_feedback(str(src), str(dst), tuple(marks), title, tuple(lines))
         except Exception as exc:  # a feedback copy is a courtesy; the reason file is the record
             log.warning("no feedback copy for %s: %s", shown(src.name, 120), exc)
             return False

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from xlq.core.model import Outcome
+from xlq.core.model import Outcome, outcome_words
 from xlq.core.report import plain
 
 FileOutcome = Literal[Outcome, "duplicate", "deferred"]
@@ -35,7 +35,7 @@ class FileResult:
         return self.outcome != "deferred"
 
     def line(self) -> str:
-        parts = [f"{self.outcome.replace('_', ' '):<24}", f"{self.department or '-':<6}", f"{self.period or '-':<7}",
+        parts = [f"{outcome_words(self.outcome):<24}", f"{self.department or '-':<6}", f"{self.period or '-':<7}",
                  plain(Path(self.path).name, 120), f"errors={self.errors} warnings={self.warnings}"]
         if self.kind and self.kind not in ("new", "duplicate"):
             parts.append(self.kind)
@@ -61,7 +61,7 @@ class RunSummary:
         if not self.results and not self.rebuilt:
             text = "nothing new in inbox/"
         else:
-            counts = [f"{n} {o.replace('_', ' ')}" for o in get_args(FileOutcome) if (n := self.count(o))]
+            counts = [f"{n} {outcome_words(o)}" for o in get_args(FileOutcome) if (n := self.count(o))]
             text = f"{len(self.results)} file(s): " + (", ".join(counts) or "none processed")
         if self.waiting:
             text += f"; {self.waiting} still being copied (left for the next run)"
