@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from xlq.core.errors import CatalogueError
-from xlq.core.months import PERIOD_RE, month_label, shift_period
+from xlq.core.months import PERIOD_RE, month_label, months_between, shift_period
 
 Unit = Literal["count", "percent", "ratio", "rate", "days", "number"]
 Direction = Literal["higher", "lower", "neither"]
