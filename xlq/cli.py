@@ -273,7 +273,8 @@ EXAMPLES = {
     "export": "xlq export -w /srv/scorecard --output values.csv\n  xlq export -w /srv/scorecard all --output tables/ "
               "--format parquet",
     "rules": "xlq rules",
-    "demo": "xlq demo /tmp/demo",
+    "catalogue": "xlq catalogue -w /srv/scorecard diff\n  xlq catalogue -w /srv/scorecard diff --json",
+    "demo": "xlq demo /tmp/demo\n  xlq demo /tmp/demo --through 2024-06     (on into the new financial year)",
 }
 
 
@@ -328,8 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wide", action="store_true", help="values and organisation pivoted to the scorecard's shape: months across")
     p.add_argument("--superseded", action="store_true", help="values later replaced by a resubmission or correction too")
     p = add("catalogue", cmd_catalogue, "the catalogue's recorded versions: what changed, who and when")
-    p.add_argument("action", choices=("diff",))
-    p.add_argument("--json", action="store_true")
+    p.add_argument("action", choices=("diff",), help="diff: every recorded version and what changed in it")
+    p.add_argument("--json", action="store_true", help="print the versions as JSON")
     add("rules", cmd_rules, "list every validation rule code")
     p = add("demo", cmd_demo, "build the whole story in a fresh workspace (default ./demo)", parents=())
     p.add_argument("dir", nargs="?", default=None, help="the workspace to create (replaced if it is a demo)")
