@@ -222,6 +222,7 @@ class _Judge:
             self.expected = {code: i for code, i in self.expected.items() if code in given and code not in stale}
         self.findings: list[Finding] = []
         self.max_magnitude = workspace.max_magnitude
+        self.shifted: set[float] = set()  # denominators already reported: one figure, one warning
 
     def flag(self, code: str, value: object, indicator: str | None, cell: str | None) -> None:
         self.findings.append(rules.finding(
@@ -397,7 +398,10 @@ class _Judge:
         middle = len(past) // 2
         usual = past[middle] if len(past) % 2 else (past[middle - 1] + past[middle]) / 2
         far = denominator <= 0 or max(denominator / usual, usual / denominator) >= DENOMINATOR_FACTOR
-        if far and abs(denominator - usual) >= MIN_DENOMINATOR:
+        if far and abs(denominator - usual) >= MIN_DENOMINATOR and denominator not in self.shifted:
+            # Indicators that share a denominator (sickness days lost short, long and in all over
+            # the same FTE days available) hear about one typed figure once, on its first row.
+            self.shifted.add(denominator)
             self.flag("denominator-shift", f"{shown(float(denominator))} this month, usually about {shown(round(usual, 1))}",
                       indicator.code, cell.ref)
 
