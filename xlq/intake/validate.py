@@ -222,7 +222,7 @@ class _Judge:
             self.expected = {code: i for code, i in self.expected.items() if code in given and code not in stale}
         self.findings: list[Finding] = []
         self.max_magnitude = workspace.max_magnitude
-        self.shifted: set[float] = set()  # denominators already reported: one figure, one warning
+        self.shifted: list[tuple[int, str]] = []  # (finding index, text) of this return's denominator-shift
 
     def flag(self, code: str, value: object, indicator: str | None, cell: str | None) -> None:
         self.findings.append(rules.finding(
@@ -398,12 +398,20 @@ class _Judge:
         middle = len(past) // 2
         usual = past[middle] if len(past) % 2 else (past[middle - 1] + past[middle]) / 2
         far = denominator <= 0 or max(denominator / usual, usual / denominator) >= DENOMINATOR_FACTOR
-        if far and abs(denominator - usual) >= MIN_DENOMINATOR and denominator not in self.shifted:
-            # Indicators that share a denominator (sickness days lost short, long and in all over
-            # the same FTE days available) hear about one typed figure once, on its first row.
-            self.shifted.add(denominator)
-            self.flag("denominator-shift", f"{shown(float(denominator))} this month, usually about {shown(round(usual, 1))}",
-                      indicator.code, cell.ref)
+        if not far or abs(denominator - usual) < MIN_DENOMINATOR:
+            return
+        text = f"{shown(float(denominator))} this month, usually about {shown(round(usual, 1))}"
+        if not self.shifted:
+            self.shifted.append((len(self.findings), text))
+            self.flag("denominator-shift", text, indicator.code, cell.ref)
+            return
+        # One event, one warning: denominators that move together in a return (the sickness rows'
+        # FTE days available) are one finding on the first row, naming the others.
+        index, first = self.shifted[0]
+        self.shifted.append((index, indicator.code))
+        value = f"{first}; also {', '.join(code for _, code in self.shifted[1:])}"
+        self.findings[index] = replace(self.findings[index], value=value,
+                                       message=rules.finding("denominator-shift", value).message)
 
     def check_parts(self, values: dict[str, Value]) -> None:
         """Parts add up to their total; for ratios the numerators do (the catalogue's rule)."""
