@@ -286,6 +286,17 @@ def test_an_import_with_refused_rows_says_which_and_exits_1(trust, capsys) -> No
     assert (workspace.root / STALE_MARKER).exists() or workspace.master_path.exists()
 
 
+def test_an_import_row_cannot_forge_a_report_line_or_drive_the_terminal(trust, capsys) -> None:
+    workspace, _ = trust
+    count = codes_of(trust, "count")[0]
+    forged = "LUT\n  line 9: LUT 2023-12 FAKE                   imported\x1b[2J"
+    rows = [{"department": forged, "period": PERIOD, "code": count, "value": 3}]
+    code, out = cli(capsys, "import", "-w", str(workspace.root), str(write_csv(workspace.root / "f.csv", rows)))
+    assert code == 1
+    assert "\x1b" not in out and not any(line.startswith("  line 9:") for line in out.splitlines())
+    assert len([line for line in out.splitlines() if line.strip()]) == 2  # the refused row and the summary
+
+
 # -- validate on a department's own machine ------------------------------------------------------------------
 
 def test_validate_outside_a_workspace_checks_against_the_template_itself(trust, tmp_path: Path, monkeypatch,

@@ -54,7 +54,9 @@ class RowResult:
     detail: str = ""
 
     def text(self) -> str:
-        where = f"line {self.line}: {self.department or '?'} {self.period or '?'} {self.code or '?'}"
+        # The CSV's own text, one printable line each: a field cannot write a line of its own.
+        fields = (plain(self.department or "?", 20), plain(self.period or "?", 10), plain(self.code or "?", 40))
+        where = f"line {self.line}: {' '.join(fields)}"
         return f"  {where:<40} {self.status}" + (f": {plain(self.detail, 300)}" if self.detail else "")
 
 
