@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from xlq.core.catalogue import Catalogue, parse_catalogue
 from xlq.core.config import Department, Workspace
 from xlq.core.months import moment_label
+from xlq.core.text import shown
 from xlq.core.timeline import catalogue_changes, department_changes
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ def diff_text(history: Sequence[CatalogueVersion]) -> str:
         return "No catalogue versions recorded yet (xlq records one when it issues templates or reads returns)."
     lines = []
     for v in history:
-        lines.append(f"version {v.number}  catalogue {v.label}  recorded {moment_label(v.recorded_at)} by {v.recorded_by}")
-        lines += [f"  - {change}" for change in v.changes] or ["  (no change to indicators or departments)"]
+        lines.append(f"version {v.number}  catalogue {shown(v.label, 60)}  recorded {moment_label(v.recorded_at)} "
+                     f"by {shown(v.recorded_by, 60)}")  # who comes from the environment, labels from the file
+        lines += [f"  - {shown(change, 400)}" for change in v.changes] or ["  (no change to indicators or departments)"]
     return "\n".join(lines)
