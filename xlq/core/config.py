@@ -58,6 +58,8 @@ class WatchSettings:
     stall_minutes: float = 10.0
     """An empty or zero-filled file (a copy pre-allocating its size) is still arriving until it
     has been unchanged this long; only then is it rejected as incomplete."""
+    workers: int = 0
+    """Isolated reader processes parsing returns side by side; 0 means one per core."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,13 @@ def _department(code: str, entry: dict, fail) -> Department:
                       months["closed_from"], merged or None, tuple(sorted(renamed.items())))
 
 
+def _workers(raw: object) -> int:
+    """`[watch] workers`: a whole number of reader processes, 0 for one per core."""
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 256:
+        raise ValueError(f"workers {raw!r} must be a whole number from 0 (one per core) to 256")
+    return raw
+
+
 def _line_of(text: str, key: str) -> int:
     pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
     match = pattern.search(text)
@@ -222,6 +231,7 @@ def load_workspace(root: Path | str = ".") -> Workspace:
             batch_seconds=float(watch.get("batch_seconds", 0.25)),
             require_department_folders=bool(watch.get("require_department_folders", False)),
             stall_minutes=float(watch.get("stall_minutes", 10.0)),
+            workers=_workers(watch.get("workers", 0)),
         )
         validation = data.get("validation", {})
         max_magnitude = float(validation.get("max_magnitude", 1e12))
@@ -281,6 +291,7 @@ rescan_seconds = 60     # full rescan regardless of events
 batch_seconds = 0.25    # rebuild this long after the last stored file (a burst gives one rebuild)
 require_department_folders = false
 stall_minutes = 10      # an empty or zero-filled file is still being copied until unchanged this long
+workers = 0             # reader processes side by side (each isolated, with its limits); 0 = one per core
 
 [validation]
 max_magnitude = 1e12    # a larger figure is a cell error (an indicator may set its own `max`)

@@ -25,6 +25,8 @@ _UNREADABLE = frozenset(("file-empty", "file-incomplete", "file-not-workbook", "
 
 FeedbackWriter = Callable[[Path, Path, Sequence[Mark], str, Sequence[str]], bool]
 """Writes the feedback copy of a workbook (in the isolated worker); False when it could not."""
+FeedbackJob = tuple[Path, Path, tuple[Mark, ...], str, tuple[str, ...]]
+"""The arguments of one FeedbackWriter call: source, copy, marks, title, lines."""
 
 
 def receipt_time(last: list[dt.datetime], clock: Callable[[], dt.datetime] | None = None) -> dt.datetime:
@@ -107,12 +109,14 @@ class Filer:
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
-    def finish(self, store: Store, candidate: Candidate, submission: Submission) -> str:
-        """Reason file and feedback copy, then the move; returns where the file now is."""
+    def finish(self, store: Store, candidate: Candidate, submission: Submission, *, feedback: bool = True) -> str:
+        """Reason file and feedback copy, then the move; returns where the file now is.
+        `feedback=False`: the caller has written the copy already (`feedback_jobs`)."""
         dest = self.root / submission.location
         if submission.location.startswith("rejected/"):
             self._explain(store, candidate, submission, dest)
-        self._feedback(store, candidate, submission, dest)
+        if feedback:
+            self._feedback(store, candidate, submission, dest)
         if os.path.lexists(dest):
             dest = self.unique(dest.parent, dest.name)
             store.set_location(submission.id, self.relative(dest))
@@ -129,16 +133,47 @@ class Filer:
         if not reason.exists():
             write_text(reason, reason_text(submission, findings, first, self.workspace))
 
-    def _feedback(self, store: Store, candidate: Candidate, submission: Submission, dest: Path) -> None:
-        """The feedback copy of every return with findings, in the department's feedback folder."""
+    def feedback_job(self, store: Store, candidate: Candidate, submission: Submission) -> FeedbackJob | None:
+        """What to write as the feedback copy of a recorded return (arguments of the
+        FeedbackWriter), or None when it needs none or already has one."""
+        dest = self.root / submission.location
         findings = [sf.finding for sf in store.findings([submission.id])]
         used = sum(1 for sv in store.values(submission_ids=[submission.id], current=False, numbers_only=True)
                    if sv.value.given)
         request = feedback_request(self.workspace, submission, findings, dest.name, used, candidate.department)
         if request is None or request.path.exists():
-            return
+            return None
         if (candidate.path.suffix.lower() not in (".xlsx", ".xlsm") or any(f.rule in _UNREADABLE for f in findings)
                 or zip_state(candidate.path) != "complete"):
-            return
-        if not self._write_feedback(candidate.path, request.path, request.marks, request.title, request.lines):
-            log.warning("no feedback copy for %s (the workbook could not be re-saved)", plain(candidate.path.name, 120))
+            return None
+        return candidate.path, request.path, tuple(request.marks), request.title, tuple(request.lines)
+
+    def _feedback(self, store: Store, candidate: Candidate, submission: Submission, dest: Path) -> None:
+        """The feedback copy of every return with findings, in the department's feedback folder."""
+        job = self.feedback_job(store, candidate, submission)
+        if job is not None and not self._write_feedback(*job):
+            failed_copy(job)
+
+
+def write_feedback_copies(filer: Filer, store: Store, recorded: Sequence[tuple[Candidate, Submission]],
+                          write_many: Callable[[list[FeedbackJob]], list[bool]]) -> None:
+    """The feedback copies of a committed group, written side by side (`ReaderPool.feedback_many`)
+    before any of its files is moved: one return's copy costs ~0.1 s of openpyxl, the largest
+    single cost of taking in a return with warnings. A copy is a courtesy: one that cannot be
+    made is logged, as `Filer.finish` does."""
+    jobs = []
+    for candidate, submission in recorded:
+        try:
+            job = filer.feedback_job(store, candidate, submission)
+        except OSError as exc:
+            log.warning("no feedback copy for %s: %s", plain(candidate.path.name, 120), exc)
+            continue
+        if job is not None:
+            jobs.append(job)
+    for job, written in zip(jobs, write_many(jobs), strict=True):
+        if not written:
+            failed_copy(job)
+
+
+def failed_copy(job: FeedbackJob) -> None:
+    log.warning("no feedback copy for %s (the workbook could not be re-saved)", plain(job[0].name, 120))

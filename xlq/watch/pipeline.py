@@ -46,22 +46,17 @@ from xlq.core.model import Checked, ParsedReturn
 from xlq.core.report import log_line, sort_findings
 from xlq.core.text import shown
 from xlq.intake.feedback import Mark, write_feedback
+from xlq.intake.pool import ReaderPool
 from xlq.intake.validate import validate
-from xlq.intake.worker import Worker, read_in_process
+from xlq.intake.worker import DEFAULT_TIMEOUT, read_in_process
 from xlq.master.reconcile import reconcile
 from xlq.master.workbook import remove_leftovers, write_scorecard
 from xlq.store.catalogue_versions import record_workspace
 from xlq.store.db import Store
-from xlq.store.journal import (
-    WORKSPACE_TOKEN,
-    Journal,
-    bind_workspace,
-    current_with_hash,
-    open_store,
-)
+from xlq.store.journal import WORKSPACE_TOKEN, Journal, bind_workspace, current_with_hash, open_store
 from xlq.store.records import Receipt
 from xlq.watch.claim import STAGING, Changed, Claimed, Claimer, Hook, describe
-from xlq.watch.filing import Filer
+from xlq.watch.filing import Filer, write_feedback_copies
 from xlq.watch.inbox import Candidate, InboxScanner, Settler, arriving
 from xlq.watch.lock import WorkspaceLock
 from xlq.watch.recovery import finish_interrupted
@@ -96,8 +91,8 @@ class Pipeline:
         self.today = today
         self._catalogue = catalogue
         self._store: Store | None = None
-        self._worker: Worker | None = None
-        self._feedback_worker: Worker | None = None
+        self._worker: ReaderPool | None = None
+        self._feedback_worker: ReaderPool | None = None
         self._in_process = in_process
         self._worker_timeout = worker_timeout
         self.scanner = InboxScanner(workspace)
@@ -169,22 +164,26 @@ class Pipeline:
         return Journal(self.store, STAGING)
 
     @property
-    def worker(self) -> Worker:
-        """Parses returns; pipelined, so it serves nothing else while a batch is in flight."""
+    def worker(self) -> ReaderPool:
+        """Parses returns (`[watch] workers` isolated processes); pipelined, so it serves
+        nothing else while a batch is in flight."""
         if self._worker is None:
-            self._worker = Worker(timeout=self._worker_timeout) if self._worker_timeout else Worker()
+            self._worker = self._pool()
         return self._worker
 
     @property
-    def feedback_worker(self) -> Worker:
-        """Writes feedback copies (openpyxl on an untrusted file) beside the busy parsing worker."""
+    def feedback_worker(self) -> ReaderPool:
+        """Writes feedback copies (openpyxl on an untrusted file) beside the busy parsing workers."""
         if self._feedback_worker is None:
-            self._feedback_worker = Worker(timeout=self._worker_timeout) if self._worker_timeout else Worker()
+            self._feedback_worker = self._pool()
         return self._feedback_worker
+
+    def _pool(self) -> ReaderPool:
+        return ReaderPool(self.workspace.watch.workers or None, timeout=self._worker_timeout or DEFAULT_TIMEOUT)
 
     def _write_feedback(self, src: Path, dst: Path, marks: Sequence[Mark], title: str, lines: Sequence[str] = ()) -> bool:
         if not self._in_process:
-            return self.feedback_worker.feedback(src, dst, marks, title, lines)
+            return self.feedback_worker.feedback_many([(src, dst, marks, title, lines)])[0]
         try:
             write_feedback(str(src), str(dst), tuple(marks), title, tuple(lines))
         except Exception as exc:  # a feedback copy is a courtesy; the reason file is the record
@@ -283,8 +282,9 @@ class Pipeline:
                     log.warning("%s; %d file(s) stay in inbox/ for the next round", exc, len(held))
                     held = [(i, self._give_back(i, str(exc), returned), None) for i, _, _ in held]
                 moved: list[int] = []
+                grouped = self._feedback_copies(held)
                 for item, result, submission_id in held:
-                    result = self._settle(item, result, submission_id, returned, moved)
+                    result = self._settle(item, result, submission_id, returned, moved, feedback=not grouped)
                     log.info("%s", result.line())
                     results.append(result)
                     if progress is not None:
@@ -362,8 +362,18 @@ class Pipeline:
             log.warning("could not finish %s: %s", describe(candidate.path, self.root), exc)
             return item, self._give_back(item, f"{type(exc).__name__}: {exc}", returned), None
 
+    def _feedback_copies(self, held: list[tuple[Claimed, FileResult, int | None]]) -> bool:
+        """A committed group's feedback copies, side by side in the feedback workers (in
+        process: False, and `_settle` writes each before its move, as always)."""
+        if self._in_process:
+            return False
+        recorded = [(replace(i.candidate, path=i.path), s) for i, _, sid in held
+                    if sid is not None and (s := self.store.submission(sid)) is not None]
+        write_feedback_copies(self.filer, self.store, recorded, self.feedback_worker.feedback_many)
+        return True
+
     def _settle(self, item: Claimed, result: FileResult, submission_id: int | None, returned: list[Claimed],
-                moved: list[int]) -> FileResult:
+                moved: list[int], *, feedback: bool = True) -> FileResult:
         """After the commit: the reason file, the feedback copy and the move out of staging."""
         if submission_id is None:
             return result
@@ -371,7 +381,7 @@ class Pipeline:
             self.claimer.step("move", item.candidate.path, item.path)
             submission = self.store.submission(submission_id)
             assert submission is not None
-            where = self.filer.finish(self.store, replace(item.candidate, path=item.path), submission)
+            where = self.filer.finish(self.store, replace(item.candidate, path=item.path), submission, feedback=feedback)
             moved.append(item.claim.id)
             if note := self.claimer.done(item):
                 log.warning("%s: %s", describe(item.candidate.path, self.root), note)
