@@ -88,6 +88,7 @@ def _read_workbook(path: Path, digest: str, size: int, scans: list[SheetScan], n
         return ParsedReturn(str(path), digest, size, identity, findings=tuple(findings))
     sheet_name, grid, header_row, columns = table
     scan = next((s for s in scans if s.name == sheet_name), SheetScan(sheet_name, ""))
+    scan.note_columns({column_letters(col + 1) for col in columns.values()})
     rows = tuple(_rows(grid, header_row, columns, scan))
     return ParsedReturn(
         path=str(path), sha256=digest, size=size, identity=identity, sheet=sheet_name,

@@ -70,6 +70,34 @@ class SheetScan:
     errors: dict[str, str] = field(default_factory=dict)
     formulas: dict[str, str] = field(default_factory=dict)
     formula_cells: dict[str, str] = field(default_factory=dict)
+    pending: tuple[bytes, list[int]] = (b"", [])
+    """Error and formula cells `scan_plain` found but has not read yet (the sheet's XML and
+    where each cell starts): a return's template carries ~200 formulas in columns the reader
+    never asks about, and noting them all was a third of the pre-parse cost. `note_columns`
+    reads the ones in the columns asked for."""
+
+    def note_columns(self, letters: set[str]) -> None:
+        """Fill `errors`, `formulas` and `formula_cells` for the pending cells in columns
+        `letters` (as `scan_stream` fills them for every cell)."""
+        data, starts = self.pending
+        self.pending = (b"", [])
+        wanted = {letter.encode("ascii") for letter in letters}
+        for start in starts:
+            match = _TAG.match(data, start)
+            if match is None or match.group(2).rstrip().endswith(b"/"):
+                continue
+            values = dict(_ATTR.findall(match.group(2)))
+            ref = values.get(b"r", b"")
+            parsed = _CELL_REF.match(ref.decode("ascii", "replace"))
+            if parsed is None or parsed.group(1).upper().encode("ascii") not in wanted:
+                continue
+            close = data.find(b"</c>", match.end())
+            if close < 0:
+                continue
+            body = data[match.end():close]
+            kind = values.get(b"t", b"")
+            if kind == b"e" or b"f" in body:
+                _note_cell(self, ref.decode("ascii", "replace"), kind, body, _PLAIN_V, _PLAIN_F)
 
 
 
@@ -92,7 +120,8 @@ def column_index(letters: str) -> int:
 
 def scan_plain(data: bytes, sheet: SheetScan) -> bool:
     """The whole-buffer scan; False (and `sheet` untouched) when the sheet is not plain or
-    breaks a limit, so the streaming scan decides. Gives exactly what `scan_stream` gives."""
+    breaks a limit, so the streaming scan decides. Gives exactly what `scan_stream` gives,
+    the error and formula cells once `note_columns` has read those of the columns wanted."""
     if _PREFIXED.search(data):
         return False
     cells = _PLAIN_C.findall(data)
@@ -115,19 +144,7 @@ def scan_plain(data: bytes, sheet: SheetScan) -> bool:
     if dimensions:
         sheet.dimension = dimensions[-1]
     marks = [m.start() for m in _FORMULA.finditer(data)] + [m.start() for m in _ERROR_TYPE.finditer(data)]
-    starts = sorted({data.rfind(b'<c r="', 0, at) for at in marks} - {-1})
-    for start in starts:
-        match = _TAG.match(data, start)
-        if match is None or match.group(2).rstrip().endswith(b"/"):
-            continue
-        close = data.find(b"</c>", match.end())
-        if close < 0:
-            continue
-        body = data[match.end():close]
-        values = dict(_ATTR.findall(match.group(2)))
-        kind = values.get(b"t", b"")
-        if kind == b"e" or b"f" in body:
-            _note_cell(sheet, values[b"r"].decode("ascii", "replace"), kind, body, _PLAIN_V, _PLAIN_F)
+    sheet.pending = (data, sorted({data.rfind(b'<c r="', 0, at) for at in marks} - {-1}))
     return True
 
 

@@ -179,20 +179,26 @@ def _check_package(path: Path, archive: zipfile.ZipFile) -> Sniffed:
         if info.flag_bits & 0x1:
             raise Refused("file-encrypted", "zip-encrypted part")
     budget = [MAX_INFLATED_BYTES]
+    inflated: dict[str, bytes] = {}  # small XML parts as inflated here, so a sheet is inflated once
     for info in infos:
         if info.filename.endswith((".xml", ".rels", ".vml")):
             tail = b""
+            kept: list[bytes] | None = [] if info.file_size <= MAX_TAG_BYTES else None
             for chunk in _inflate(archive, info, budget):
                 window = tail + chunk
                 if any(dtd in window for dtd in _DTDS):
                     raise Refused("file-unreadable", f"{info.filename} declares a DTD, which a workbook never has")
                 tail = chunk[-20:]
-    sheets = _worksheets(archive)
+                if kept is not None:
+                    kept.append(chunk)
+            if kept is not None:
+                inflated[info.filename] = b"".join(kept)
+    sheets = _worksheets(archive, inflated)
     if len(sheets) > MAX_SHEETS:
         raise Refused("file-too-large", f"{len(sheets):,} sheets, limit {MAX_SHEETS}")
     for sheet in sheets:
         if sheet.part in names:
-            _scan_sheet(archive, archive.getinfo(sheet.part), sheet)
+            _scan_sheet(archive, archive.getinfo(sheet.part), sheet, inflated.get(sheet.part))
     macros = any(name.lower().endswith("vbaproject.bin") for name in names)
     return Sniffed(sheets, macros)
 
@@ -266,11 +272,15 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: list[int])
             yield tail
 
 
-def _worksheets(archive: zipfile.ZipFile) -> list[SheetScan]:
+def _worksheets(archive: zipfile.ZipFile, inflated: dict[str, bytes]) -> list[SheetScan]:
     """Sheets in workbook order with their XML part, from workbook.xml and its rels."""
+
+    def read(name: str) -> bytes:
+        return inflated[name] if name in inflated else archive.read(name)
+
     try:
-        book = SafeET.fromstring(archive.read("xl/workbook.xml"))
-        rels_xml = archive.read("xl/_rels/workbook.xml.rels") if "xl/_rels/workbook.xml.rels" in archive.namelist() else b""
+        book = SafeET.fromstring(read("xl/workbook.xml"))
+        rels_xml = read("xl/_rels/workbook.xml.rels") if "xl/_rels/workbook.xml.rels" in archive.namelist() else b""
         rels = SafeET.fromstring(rels_xml) if rels_xml else None
     except Exception as exc:  # defusedxml raises several types for entity tricks and bad XML
         raise Refused("file-unreadable", f"workbook.xml: {type(exc).__name__}") from None
@@ -300,14 +310,14 @@ def _normalise_part(target: str) -> str:
     return "/".join(parts)
 
 
-def _scan_sheet(archive: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: SheetScan) -> None:
+def _scan_sheet(archive: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: SheetScan, data: bytes | None = None) -> None:
     """Scan the sheet XML: track the largest row/column and note error and formula cells.
 
     A sheet under MAX_TAG_BYTES written the plain way every spreadsheet program writes it is
     scanned whole with a few regular expressions (about 4x faster: this scan was most of the
     cost of reading a return); anything else, or anything over a limit, goes through the
     streaming tag-by-tag scan, which also words the refusal."""
-    chunks = _inflate(archive, info, [MAX_INFLATED_BYTES])
+    chunks = _inflate(archive, info, [MAX_INFLATED_BYTES]) if data is None else iter([data])
     if info.file_size <= MAX_TAG_BYTES:
         data = b"".join(chunks)
         if len(data) <= MAX_TAG_BYTES and scan_plain(data, sheet):
