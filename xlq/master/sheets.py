@@ -14,8 +14,6 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from xlsxwriter.utility import quote_sheetname
-
 from xlq import __version__
 from xlq.core.months import moment_label, month_label
 from xlq.master.plan import (
@@ -75,6 +73,9 @@ def breakdown_layout(departments: tuple[str, ...], code: float = 9) -> Layout:
 
 
 def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
+    from xlsxwriter.utility import quote_sheetname  # start-up: only on a rebuild (xlq/master/workbook.py)
+
+    scorecard = quote_sheetname(SCORECARD)
     layout = breakdown_layout(plan.month_departments, plan.layout.columns[plan.layout.col("code")].width)
     for n, column in enumerate(layout.columns):
         ws.set_column(n, n, column.width)
@@ -131,7 +132,7 @@ def write_breakdown(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
         hi = plan.layout.col(month_key(plan.periods[-1]))
         locations, ranges = groups.setdefault(ind.direction, ([], []))
         locations.append(cell_ref(row, layout.col("trend")))
-        ranges.append(f"{quote_sheetname(SCORECARD)}!{cell_ref(source, lo)}:{cell_ref(source, hi)}")
+        ranges.append(f"{scorecard}!{cell_ref(source, lo)}:{cell_ref(source, hi)}")
     for direction, (locations, ranges) in groups.items():
         add_sparklines(ws, direction, locations, ranges)
     ws.freeze_panes(header + 1, layout.col("target") + 1)

@@ -15,9 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import xlsxwriter
-from xlsxwriter.exceptions import FileCreateError
-
 from xlq import __version__
 from xlq.core.catalogue import Catalogue
 from xlq.core.config import Workspace
@@ -74,6 +71,9 @@ def write_scorecard(reconciled: Reconciled, catalogue: Catalogue, workspace: Wor
                     *, built_at: dt.datetime | None = None) -> Path:
     """Write the master and return where it went: `path` (default the workspace's
     outbox/scorecard.xlsx), or a dated copy beside it when `path` cannot be replaced."""
+    # imported here for start-up time: a run with nothing new never writes (XlsxWriter is ~35 ms)
+    from xlsxwriter.exceptions import FileCreateError
+
     target = Path(path) if path is not None else workspace.master_path
     built = _local_naive(built_at)
     try:
@@ -130,6 +130,8 @@ def _replace(tmp: Path, target: Path) -> Path:
 def build_workbook(path: Path, reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace,
                    built_at: dt.datetime) -> Plan:
     """Write every sheet to `path` (no atomic replace); returns the plan it followed."""
+    import xlsxwriter  # start-up: only on a rebuild (see write_scorecard)
+
     plan = make_plan(reconciled, catalogue, workspace, built_at)
     workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     try:
