@@ -338,8 +338,8 @@ class Plan:
     def month_departments(self) -> tuple[str, ...]:
         """The departments of the reporting month (By Department): in force then, or with a return for it."""
         month = self.month or ""
-        return tuple(d for d in self.departments if d in self.workspace.departments_in(month)
-                     or (d, month) in self.reconciled.submissions)
+        in_force = frozenset(self.workspace.departments_in(month))  # once, not per department: D x D at 420 (46 s)
+        return tuple(d for d in self.departments if d in in_force or (d, month) in self.reconciled.submissions)
 
     def reporting_departments(self, indicator: Indicator) -> tuple[str, ...]:
         if indicator.derived and indicator.source and indicator.source in self.catalogue:
