@@ -79,6 +79,11 @@ reported_by = ["CORP"]
 """
 
 
+STORE_URL: str | None = None
+"""Set by the `store_engine` fixture (conftest.py) for a PostgreSQL run: every workspace written
+meanwhile names that database as its store (`[store] url`)."""
+
+
 def write_workspace(root: Path, *, catalogue: str | None = SAMPLE_CATALOGUE, config: str = SAMPLE_CONFIG,
                     current: str | None = None, settings: dict[str, object] | None = None
                     ) -> tuple[Workspace, Catalogue | None]:
@@ -92,6 +97,9 @@ def write_workspace(root: Path, *, catalogue: str | None = SAMPLE_CATALOGUE, con
     for key, value in (settings or {}).items():
         config, found = re.subn(rf"^{re.escape(key)} = .*$", f"{key} = {value}", config, count=1, flags=re.M)
         assert found, f"xlq.toml has no setting {key} to replace"
+    if STORE_URL:
+        config = config.replace("[store]\n", f'[store]\nurl = "{STORE_URL}"\n', 1)
+        assert STORE_URL in config, "xlq.toml has no [store] table to name the PostgreSQL store in"
     (root / "xlq.toml").write_text(config, encoding="utf-8")
     if catalogue is None:
         return load_workspace(root), None

@@ -70,7 +70,7 @@ def cmd_template(args: argparse.Namespace) -> int:
     departments = [args.department] if args.department else None
     if args.department and workspace.department(args.department) is None:
         raise UsageError(f"--department {args.department!r} is not in {workspace.root / 'xlq.toml'}")
-    with open_store(workspace.store_path, workspace.root) as store:
+    with open_store(workspace.store_target, workspace.root) as store:
         record_workspace(store, workspace, catalogue)  # templates carry the version they were issued under
         paths = write_templates(catalogue, workspace, args.period, departments,
                                 last_month_for=partial(store.last_month, catalogue=catalogue))
@@ -98,8 +98,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
         workspace = _workspace(args)
         catalogue = _catalogue(workspace)
-        if workspace.store_path.exists():
-            with open_store(workspace.store_path, workspace.root) as store:
+        if workspace.store_url or workspace.store_path.exists():
+            with open_store(workspace.store_target, workspace.root) as store:
                 results = check_files(files, catalogue, workspace, store)
         else:
             results = check_files(files, catalogue, workspace)
@@ -151,7 +151,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     # imported here for start-up time (see the module docstring)
     from xlq.master.reconcile import period_status
 
-    with open_store(workspace.store_path, workspace.root) as store:
+    with open_store(workspace.store_target, workspace.root) as store:
         status = period_status(store, catalogue, workspace, args.period)
     # imported here for start-up time (see the module docstring)
     from xlq.watch.inbox import InboxScanner
@@ -184,7 +184,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     # imported here for start-up time (see the module docstring)
     from xlq.master.history import indicator_history
 
-    with open_store(workspace.store_path, workspace.root) as store:
+    with open_store(workspace.store_target, workspace.root) as store:
         history = indicator_history(store, catalogue, workspace, args.code)
     if args.json:
         print(json.dumps(history.as_dict(), indent=2, ensure_ascii=False, default=str))
@@ -243,7 +243,7 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
     """`xlq catalogue diff`: every recorded catalogue and department change, with who and when."""
     workspace = _workspace(args)
     catalogue = _catalogue(workspace)
-    with open_store(workspace.store_path, workspace.root) as store:
+    with open_store(workspace.store_target, workspace.root) as store:
         record_workspace(store, workspace, catalogue)  # a change just typed in is the newest version
         history = versions(store)
     if args.json:

@@ -78,6 +78,8 @@ class Workspace:
     due_day: int = 10
     current_period: str | None = None
     store_path: Path = field(default=Path("xlq.sqlite"))
+    store_url: str | None = None
+    """`[store] url`: a PostgreSQL database (`postgresql://...`) instead of the SQLite file."""
     catalogue_path: Path = field(default=Path("catalogue.toml"))
     watch: WatchSettings = WatchSettings()
     spc: SpcSettings = SpcSettings()
@@ -87,6 +89,11 @@ class Workspace:
     feedback_folder: str = "feedback"
     share_inbox: str = ""
     share_feedback: str = ""
+
+    @property
+    def store_target(self) -> Path | str:
+        """Where the store is: the PostgreSQL URL when `[store] url` is set, else the SQLite file."""
+        return self.store_url or self.store_path
 
     @property
     def feedback_path(self) -> Path:
@@ -205,6 +212,10 @@ def load_workspace(root: Path | str = ".") -> Workspace:
         raise fail("calendar.current", f"{current!r} is not a month written YYYY-MM")
 
     store = data.get("store", {})
+    url = store.get("url") if isinstance(store, dict) else None
+    if url is not None and (not isinstance(url, str) or url.split("://", 1)[0] not in ("postgresql", "postgres")):
+        raise fail("store.url", "must be a PostgreSQL URL: postgresql://user@host/database (the password from "
+                   "PGPASSWORD or ~/.pgpass, TLS settings as ?sslmode=...)")
     catalogue = data.get("catalogue", {})
     watch = data.get("watch", {})
     spc = data.get("spc", {})
@@ -248,6 +259,7 @@ def load_workspace(root: Path | str = ".") -> Workspace:
         due_day=due_day,
         current_period=current,
         store_path=root / str(store.get("path", "xlq.sqlite")),
+        store_url=url,
         catalogue_path=root / str(catalogue.get("path", "catalogue.toml")),
         watch=watch_settings,
         spc=spc_settings,
@@ -270,6 +282,7 @@ due_day = 10            # a month's returns are due on this day of the next mont
 
 [store]
 path = "xlq.sqlite"     # SQLite file, relative to this folder
+# url = "postgresql://xlq@dbhost/xlq?sslmode=verify-full"   # PostgreSQL instead (password: PGPASSWORD or ~/.pgpass)
 
 [catalogue]
 path = "catalogue.toml"

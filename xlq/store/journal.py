@@ -54,11 +54,12 @@ WORKSPACE_TOKEN = ".xlq-workspace"
 """The file in a workspace that names it to its store (`served_workspace`)."""
 
 
-def open_store(path: Path, root: Path, **options: float) -> Store:
-    """The workspace's store; a workspace that has had one (its token file exists) never
-    silently starts a new, empty store: a missing store is a StoreError until it is restored."""
+def open_store(path: Path | str, root: Path, **options: float) -> Store:
+    """The workspace's store (a SQLite path or a PostgreSQL URL); a workspace that has had a
+    SQLite store (its token file exists) never silently starts a new, empty one: a missing store
+    is a StoreError until it is restored."""
     token_file = root / WORKSPACE_TOKEN
-    if not path.exists() and token_file.exists():
+    if isinstance(path, Path) and not path.exists() and token_file.exists():
         raise StoreError(f"{path}: the store is missing; restore it from a backup (or delete {token_file} to start "
                          "a new, empty store)")
     return Store(path, **options)
@@ -79,11 +80,10 @@ class Journal:
         claims = []
         with self.store.write() as db:
             for intent in intents:
-                cursor = db.execute(
+                (claim_id,) = db.execute(
                     "INSERT INTO claims (original_name, arrived_in, staged, size, mtime_ns, inode, state) "
-                    "VALUES (?, ?, '', ?, ?, ?, 'claimed')",
-                    (intent.original_name, intent.arrived_in, intent.size, intent.mtime_ns, intent.inode))
-                claim_id = int(cursor.lastrowid or 0)
+                    "VALUES (?, ?, '', ?, ?, ?, 'claimed') RETURNING id",
+                    (intent.original_name, intent.arrived_in, intent.size, intent.mtime_ns, intent.inode)).fetchone()
                 staged = f"{self.staging}/{claim_id}/{intent.original_name}"
                 db.execute("UPDATE claims SET staged = ? WHERE id = ?", (staged, claim_id))
                 claims.append(Claim(claim_id, intent.original_name, intent.arrived_in, staged, intent.size,
@@ -124,10 +124,10 @@ def bind_workspace(store: Store, token: str | None, root: str) -> str:
     rows = store.rows("SELECT token, root FROM served_workspace")
     if rows:
         if token != rows[0][0]:
-            raise StoreError(f"{store.path} is the store of the workspace at {rows[0][1]}, not of {root}; "
+            raise StoreError(f"{store.location} is the store of the workspace at {rows[0][1]}, not of {root}; "
                              "give each workspace its own store ([store] path in xlq.toml)")
         return rows[0][0]
     token = token or secrets.token_hex(16)
     with store.write() as db:
-        db.execute("INSERT INTO served_workspace (only, token, root) VALUES (1, ?, ?)", (token, root))
+        db.execute('INSERT INTO served_workspace ("only", token, root) VALUES (1, ?, ?)', (token, root))
     return token

@@ -142,7 +142,7 @@ class Pipeline:
         A workspace that has had a store (its `.xlq-workspace` token exists) never silently
         starts a new, empty one: a missing store is a StoreError until it is restored."""
         if self._store is None:
-            path = self.workspace.store_path
+            path = self.workspace.store_target
             token_file = self.root / WORKSPACE_TOKEN
             token = token_file.read_text(encoding="utf-8").strip() if token_file.exists() else None
             store = open_store(path, self.root, timeout=self._store_timeout) if self._store_timeout else open_store(
