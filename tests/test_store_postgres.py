@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 import pytest
 from checked import make_return
+from workspaces import master_cells
 
+from xlq.core.config import load_workspace
 from xlq.core.errors import StoreBusy, StoreError
+from xlq.store.catalogue_versions import versions
 from xlq.store.connection import display_url
 from xlq.store.db import Store
 from xlq.store.engine import connect
 from xlq.store.postgres import WRITE_LOCK, translate
 from xlq.store.records import Receipt
 from xlq.store.schema import SCHEMA_VERSION, migrate
+from xlq.watch.pipeline import Pipeline
 
 
 def _record(store: Store, department: str, period: str, values: dict) -> int:
@@ -92,3 +101,37 @@ def test_an_unreachable_server_is_one_clear_store_error() -> None:
     with pytest.raises(StoreError, match="cannot connect to the store") as caught:
         Store("postgresql://xlq:hunter2@127.0.0.1:1/xlq", timeout=1)
     assert "hunter2" not in str(caught.value)
+
+
+def test_a_sqlite_workspace_migrated_to_postgresql_gives_the_identical_master(demo_workspace: Path, tmp_path: Path,
+                                                                               postgres_url: str) -> None:
+    """`xlq store migrate`: every submission, value, finding, claim and catalogue version
+    arrives (counts and checksums per table, and the store's own readers agree), and the master
+    built from PostgreSQL is the master built from SQLite."""
+    root = tmp_path / "ws"
+    shutil.copytree(demo_workspace, root, symlinks=True)
+    workspace = load_workspace(root)
+    with Pipeline(workspace) as pipeline:
+        before = master_cells(pipeline.rebuild(), leave_out=("Built", "Store"))
+    migrate_cli = [sys.executable, "-m", "xlq.cli", "store", "-w", str(root), "migrate", "--to", postgres_url]
+    result = subprocess.run(migrate_cli, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with Store(workspace.store_path) as sqlite, Store(postgres_url) as pg:
+        tables = [r[0] for r in sqlite.rows("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        assert result.stdout.count("arrived whole") == len(tables) >= 8
+        assert pg.submissions() == sqlite.submissions() and len(pg.submissions()) > 100
+        assert pg.values(current=False) == sqlite.values(current=False)
+        assert pg.findings() == sqlite.findings()
+        assert versions(pg) == versions(sqlite)
+        assert pg.series("INC", "LUT", "2099-01") == sqlite.series("INC", "LUT", "2099-01")
+    config = (root / "xlq.toml").read_text(encoding="utf-8")
+    (root / "xlq.toml").write_text(config.replace("[store]\n", f'[store]\nurl = "{postgres_url}"\n', 1), encoding="utf-8")
+    moved = load_workspace(root)
+    assert moved.store_url == postgres_url
+    with Pipeline(moved) as pipeline:
+        after = master_cells(pipeline.rebuild(), leave_out=("Built", "Store"))
+        assert pipeline.store.engine == "postgresql"
+    assert after == before
+    again = subprocess.run(migrate_cli[:-2] + ["--to", postgres_url], capture_output=True, text=True, timeout=300,
+                           cwd=tmp_path)
+    assert again.returncode != 0 and "already PostgreSQL" in again.stderr + again.stdout

@@ -58,6 +58,9 @@ class WatchSettings:
     stall_minutes: float = 10.0
     """An empty or zero-filled file (a copy pre-allocating its size) is still arriving until it
     has been unchanged this long; only then is it rejected as incomplete."""
+    lease_seconds: float = 60.0
+    """Several watchers on a PostgreSQL store: a watcher silent this long is dead and another
+    takes over the files it had claimed (its heartbeat renews the lease every third of it)."""
 
 
 @dataclass(frozen=True)
@@ -233,7 +236,10 @@ def load_workspace(root: Path | str = ".") -> Workspace:
             batch_seconds=float(watch.get("batch_seconds", 0.25)),
             require_department_folders=bool(watch.get("require_department_folders", False)),
             stall_minutes=float(watch.get("stall_minutes", 10.0)),
+            lease_seconds=float(watch.get("lease_seconds", 60.0)),
         )
+        if watch_settings.lease_seconds < 1:
+            raise ValueError(f"watch.lease_seconds {watch_settings.lease_seconds!r} must be at least 1 second")
         validation = data.get("validation", {})
         max_magnitude = float(validation.get("max_magnitude", 1e12))
         if not 0 < max_magnitude < 1e300:
@@ -291,6 +297,7 @@ path = "catalogue.toml"
 poll_seconds = 0        # > 0 polls every N seconds (network shares raise no file events)
 settle_seconds = 1      # a file is read once its size and mtime have been stable this long
 rescan_seconds = 60     # full rescan regardless of events
+lease_seconds = 60      # PostgreSQL store, several watchers: a watcher silent this long is taken over
 batch_seconds = 0.25    # rebuild this long after the last stored file (a burst gives one rebuild)
 require_department_folders = false
 stall_minutes = 10      # an empty or zero-filled file is still being copied until unchanged this long

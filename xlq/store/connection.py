@@ -34,6 +34,10 @@ def display_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")))
 
 
+MASTER_LOCK = 0x786C7102
+"""The session lock of the process writing the master (store/watchers.py)."""
+
+
 class Connection:
     """What the store needs of an engine. `execute` and `executemany` take the dialect above;
     a driver's operational error (busy, read-only, connection lost) becomes StoreBusy or
@@ -68,6 +72,13 @@ class Connection:
 
     def data_version(self) -> object:
         """A value that changes when another connection commits a new submission."""
+        raise NotImplementedError
+
+    def try_session_lock(self, key: int) -> bool:
+        """Take a lock held until released or the connection ends; False when another holds it."""
+        raise NotImplementedError
+
+    def release_session_lock(self, key: int) -> None:
         raise NotImplementedError
 
     def close(self) -> None:

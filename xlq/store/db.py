@@ -26,7 +26,7 @@ from xlq.core.errors import StoreError
 from xlq.core.model import Checked
 from xlq.core.months import shift_period
 from xlq.store import merge, queries, records
-from xlq.store.connection import Connection, is_url
+from xlq.store.connection import MASTER_LOCK, Connection, is_url
 from xlq.store.engine import connect
 from xlq.store.guard import check_same_file, identity
 from xlq.store.history import HistoryCache
@@ -101,6 +101,17 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def try_master_lock(self) -> bool:
+        """Take the right to write the master, without waiting: a PostgreSQL advisory lock held
+        by this connection's session (the server frees it if the process dies). On SQLite only one
+        process serves a workspace (the workspace lock), so it always has the right."""
+        with self._lock:
+            return self._db.try_session_lock(MASTER_LOCK)
+
+    def release_master_lock(self) -> None:
+        with self._lock:
+            self._db.release_session_lock(MASTER_LOCK)
 
     def __enter__(self) -> Store:
         return self

@@ -102,6 +102,12 @@ class SqliteConnection(Connection):
     def data_version(self) -> object:
         return self.execute("PRAGMA data_version").fetchone()[0]
 
+    def try_session_lock(self, key: int) -> bool:
+        return True  # one process per workspace already (xlq/watch/lock.py): SQLite on a share is not safe
+
+    def release_session_lock(self, key: int) -> None:
+        pass
+
     def close(self) -> None:
         self._db.close()
 

@@ -27,8 +27,6 @@ from xlq.store.connection import Connection, Cursor, display_url
 
 WRITE_LOCK = 0x786C7101
 """The advisory lock every write transaction holds (xact scope): one writer at a time."""
-MASTER_LOCK = 0x786C7102
-"""The advisory lock (session scope) of the watcher rebuilding the master."""
 
 _DDL = re.compile(r"^\s*(CREATE\s+TABLE|ALTER\s+TABLE)\b", re.IGNORECASE)
 _NOW_DEFAULT = re.compile(r"\(\s*strftime\('%Y-%m-%dT%H:%M:%S',\s*'now'\)\s*\)", re.IGNORECASE)

@@ -131,6 +131,29 @@ _CATALOGUE_VERSIONS = (
 )
 
 
+_SEVERAL_WATCHERS = (
+    # Issue 19, one self-contained step: several watchers on one PostgreSQL store. Each claim
+    # names its owner; a watcher's row says it is alive until `lease_until` (renewed by its
+    # heartbeat), after which another watcher may take its unfinished claims over. The master
+    # request counter: a watcher that cannot take the master lock counts one up, and the
+    # holder rebuilds again until the count it started from is still the count.
+    "ALTER TABLE claims ADD COLUMN owner TEXT",
+    """CREATE TABLE watchers (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        lease_until TEXT NOT NULL
+    )""",
+    """CREATE TABLE master_requests (
+        "only" INTEGER PRIMARY KEY CHECK ("only" = 1),
+        generation INTEGER NOT NULL
+    )""",
+    'INSERT INTO master_requests ("only", generation) VALUES (1, 0)',
+)
+
+
 def _outcomes_and_merging_imports(connection: Connection) -> None:
     """Outcomes that never hide a loss, and imports that merge (issue 15), in one self-contained step:
 
@@ -184,7 +207,7 @@ def _edit_sqlite_table(connection: Connection, table: str, edits: tuple[tuple[st
 
 
 MIGRATIONS: tuple[tuple[str, ...] | Callable[[Connection], None], ...] = (
-    _V1, _V2, _V3, _CLAIMS_JOURNAL, _outcomes_and_merging_imports, _CATALOGUE_VERSIONS)
+    _V1, _V2, _V3, _CLAIMS_JOURNAL, _outcomes_and_merging_imports, _CATALOGUE_VERSIONS, _SEVERAL_WATCHERS)
 """Ordered schema steps; the store's schema version is how many have been applied. A new step goes at the end."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

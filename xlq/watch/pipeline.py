@@ -52,18 +52,14 @@ from xlq.master.reconcile import reconcile
 from xlq.master.workbook import remove_leftovers, write_scorecard
 from xlq.store.catalogue_versions import record_workspace
 from xlq.store.db import Store
-from xlq.store.journal import (
-    WORKSPACE_TOKEN,
-    Journal,
-    bind_workspace,
-    current_with_hash,
-    open_store,
-)
+from xlq.store.journal import WORKSPACE_TOKEN, Journal, bind_workspace, current_with_hash, open_store
 from xlq.store.records import Receipt
+from xlq.store.watchers import new_watcher_id
 from xlq.watch.claim import STAGING, Changed, Claimed, Claimer, Hook, describe
 from xlq.watch.filing import Filer
 from xlq.watch.inbox import Candidate, InboxScanner, Settler, arriving
 from xlq.watch.lock import WorkspaceLock
+from xlq.watch.presence import Presence, rebuild_alone
 from xlq.watch.recovery import finish_interrupted
 from xlq.watch.results import FileResult, RunSummary
 from xlq.watch.runtime import TtyProgress
@@ -104,7 +100,9 @@ class Pipeline:
         self.filer = Filer(workspace, self._write_feedback, clock)
         self.claimer = Claimer(self.root, lambda: self.journal, hooks)
         self._journal_checked = False
-        self._lock = WorkspaceLock(self.root) if lock else None
+        # a PostgreSQL store is shared by any number of watchers (xlq/watch/presence.py); SQLite by one
+        self.shared, self.watcher_id, self._presence = workspace.store_url is not None, new_watcher_id(), None
+        self._lock = WorkspaceLock(self.root) if lock and not self.shared else None
         self.inbox.mkdir(parents=True, exist_ok=True)
         if self._lock is not None:
             self._lock.acquire()
@@ -121,6 +119,9 @@ class Pipeline:
             if worker is not None:
                 worker.close()
         self._worker = self._feedback_worker = None
+        presence, self._presence = self._presence, None
+        if presence is not None:
+            presence.stop()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -151,6 +152,8 @@ class Pipeline:
                 bound = bind_workspace(store, token, str(self.root))
                 if bound != token:
                     token_file.write_text(bound + "\n", encoding="utf-8")
+                if self.shared and self._presence is None:
+                    self._presence = Presence(store, str(path), self.watcher_id, self.workspace.watch.lease_seconds).start()
             except (XlqError, OSError):
                 store.close()
                 raise
@@ -166,7 +169,7 @@ class Pipeline:
 
     @property
     def journal(self) -> Journal:
-        return Journal(self.store, STAGING)
+        return Journal(self.store, STAGING, owner=self.watcher_id, shared=self.shared)
 
     @property
     def worker(self) -> Worker:
@@ -452,9 +455,14 @@ class Pipeline:
         if not marker.exists():
             marker.touch()
 
-    def rebuild(self) -> Path:
-        """Reconcile the store and write the master; the stale marker goes only once it is written."""
+    def rebuild(self) -> Path | None:
+        """Reconcile the store and write the master; the stale marker goes only once it is written.
+        Shared, None when another watcher holds the master lock (`rebuild_alone`)."""
+        return rebuild_alone(self.store, self._build) if self.shared else self._build()
 
+    def _build(self) -> Path:
+        if self.shared:  # the master lock is ours: no other writer is running
+            remove_leftovers(self.workspace.master_path)
         marker = self.root / STALE_MARKER
         had_marker = marker.exists()
         started = time.monotonic()
