@@ -6,6 +6,7 @@ Every wait is a deadline on an observed outcome (rows in the store, files on dis
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -164,3 +165,26 @@ def test_a_dead_watchers_claims_are_taken_over_only_once_its_lease_has_run_out(
         assert [c.id for c in theirs.unfinished()] == [claim.id]
         assert mine.unfinished() == [], "taken over once: the claim is the taker's now"
         assert [w.id for w in live_watchers(taker.store)] == [taker.watcher_id]
+
+
+def test_status_shows_the_live_watchers_and_what_each_has_claimed(tmp_path: Path, postgres_url: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from xlq.store.journal import Intent, Journal  # only here: the journal under test
+
+    workspace, _ = _workspace(tmp_path / "ws", postgres_url, monkeypatch)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    status = [sys.executable, "-m", "xlq.cli", "status", "-w", str(workspace.root)]
+    with Pipeline(workspace) as first, Pipeline(workspace) as second:
+        Journal(first.store, ".xlq-staging", owner=first.watcher_id, shared=True).open(
+            [Intent("LUT return.xlsx", "inbox/LUT", 1, 1, 1)])
+        _ = second.store  # registered as alive, holding nothing
+        shown = subprocess.run(status, capture_output=True, text=True, env=env, timeout=120)
+        data = subprocess.run([*status, "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert shown.returncode == 0 and data.returncode == 0, shown.stderr + data.stderr
+    assert "Watchers alive (2):" in shown.stdout and f"pid {os.getpid()}" in shown.stdout
+    assert "    inbox/LUT/LUT return.xlsx" in shown.stdout
+    watchers = {w["id"]: w for w in json.loads(data.stdout)["watchers"]}
+    assert watchers[first.watcher_id]["claims"] == ["inbox/LUT/LUT return.xlsx"]
+    assert watchers[second.watcher_id]["claims"] == [] and watchers[second.watcher_id]["pid"] == os.getpid()
+    with Store(postgres_url) as store:
+        assert live_watchers(store) == [], "a watcher that stops cleanly leaves the list at once"
