@@ -135,3 +135,17 @@ def test_a_sqlite_workspace_migrated_to_postgresql_gives_the_identical_master(de
     again = subprocess.run(migrate_cli[:-2] + ["--to", postgres_url], capture_output=True, text=True, timeout=300,
                            cwd=tmp_path)
     assert again.returncode != 0 and "already PostgreSQL" in again.stderr + again.stdout
+
+
+def test_a_read_only_snapshot_on_postgresql_sees_one_committed_state_and_cannot_write(postgres_url: str) -> None:
+    from xlq.analysis.snapshot import SnapshotStore  # only here: the analysts' reader, a stage above the store
+
+    with Store(postgres_url) as writer:
+        _record(writer, "A", "2024-01", {"FALLS": 1})
+        with SnapshotStore(postgres_url) as snapshot:
+            _record(writer, "B", "2024-01", {"FALLS": 2})
+            assert [s.department for s in snapshot.submissions()] == ["A"], "the snapshot does not move"
+            with pytest.raises(StoreError, match="read-only"):
+                _record(snapshot, "C", "2024-01", {"FALLS": 3})
+        with SnapshotStore(postgres_url) as later:
+            assert [s.department for s in later.submissions()] == ["A", "B"]
