@@ -78,21 +78,24 @@ def test_three_watchers_process_a_burst_exactly_once_though_one_is_killed(tmp_pa
             wait_for(lambda: len(live_watchers(store)) == 3, 60, "three live watchers")
             pids = {w.pid: w.id for w in live_watchers(store)}
         assert set(pids) == {p.pid for p in watchers}
-        victim = watchers[0]
         for path in files:  # each return arrives whole: renamed in from the same file system
             target = root / "inbox" / path.parent.name / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(path, target)
 
         with psycopg.connect(postgres_url, autocommit=True) as db:
-            def victim_claims() -> list[int]:
-                return [r[0] for r in db.execute(
-                    "SELECT id FROM claims WHERE owner = %s AND state IN ('claimed', 'recorded')", (pids[victim.pid],))]
+            def holding() -> tuple[str, list[int]] | None:
+                """A watcher holding claimed files now (whichever scanned first may hold them all)."""
+                row = db.execute("SELECT owner, array_agg(id) FROM claims WHERE state IN ('claimed', 'recorded') "
+                                 "GROUP BY owner ORDER BY owner LIMIT 1").fetchone()
+                return (row[0], row[1]) if row else None
 
-            held = wait_for(victim_claims, 120, "the victim to hold claimed files mid-burst")
+            owner, held = wait_for(holding, 120, "a watcher to hold claimed files mid-burst")
+            victim = next(p for p in watchers if pids[p.pid] == owner)
             victim.kill()  # SIGKILL: no clean-up of any kind
             victim.wait(30)
-            held = set(held) | set(victim_claims())
+            held = set(held) | {r[0] for r in db.execute(
+                "SELECT id FROM claims WHERE owner = %s AND state IN ('claimed', 'recorded')", (owner,))}
 
             def finished() -> bool:
                 in_inbox = [p for p in (root / "inbox").rglob("*.xlsx")]
@@ -104,16 +107,17 @@ def test_three_watchers_process_a_burst_exactly_once_though_one_is_killed(tmp_pa
             names = [r[0] for r in db.execute("SELECT original_name FROM submissions ORDER BY id")]
             taken = db.execute("SELECT owner, state FROM claims WHERE id = ANY(%s)", (list(held),)).fetchall()
         assert sorted(names) == sorted(p.name for p in files), "every file recorded exactly once"
-        assert all(owner != pids[victim.pid] and state in ("moved", "returned", "void") for owner, state in taken), taken
+        assert held and all(who != owner and state in ("moved", "returned", "void") for who, state in taken), taken
         archived = sorted(p.name.split("__")[-1] for p in (root / "archive").rglob("*.xlsx"))  # less a clash prefix
         assert archived == sorted(p.name for p in files)
         assert not [p for p in (root / ".xlq-staging").rglob("*") if p.is_file()]
 
-        survivors = watchers[1:]
+        survivors = [p for p in watchers if p is not victim]
         for process in survivors:
             process.send_signal(signal.SIGTERM)
-        for process in survivors:
-            assert process.wait(60) == 0, (tmp_path / "watcher-1.log").read_text()[-3000:]
+        for n, process in enumerate(watchers):
+            if process is not victim:
+                assert process.wait(60) == 0, (tmp_path / f"watcher-{n}.log").read_text()[-3000:]
         with Store(postgres_url) as store:
             assert live_watchers(store) == []
     finally:
