@@ -13,11 +13,13 @@ of statements. Follow these conventions in any new query or migration:
 - timestamps are ISO text passed from Python (`datetime.now(UTC).isoformat(...)`), not a
   database function; the two old `strftime` defaults are translated, no new ones are added;
 - plain standard SQL otherwise: no `INSERT OR ...`, no `PRAGMA`, no `AUTOINCREMENT`, no
-  engine functions; an identifier that is a reserved word is double-quoted (`"only"`);
+  engine functions; an identifier that is a reserved word is double-quoted (`"only"`); an
+  empty `IN ()` list is allowed (it matches nothing on both);
 - a write runs inside `Store.write()` (one transaction, or a savepoint in a batch). It starts
   with `BEGIN IMMEDIATE` on SQLite and, on PostgreSQL, with a transaction-scoped advisory lock
   that serialises writers the same way, so "read, decide, write" in one transaction is safe
-  on both; files are moved only after the commit.
+  on both; files are moved only after the commit. (The one exception is a watcher's heartbeat,
+  a single-statement update of its own row: store/watchers.py.)
 - a migration step is a tuple of such statements, or a function of a `Connection` that checks
   `connection.engine` only where the engines truly differ (store/schema.py, migration 5).
 """
