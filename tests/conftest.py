@@ -8,9 +8,11 @@ import shutil
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
+import workspaces
 
 
 def _soffice_binary() -> str | None:
@@ -85,3 +87,64 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def update_golden(request: pytest.FixtureRequest) -> bool:
     """True under `--update-golden`: golden-file tests write what they built instead of comparing."""
     return bool(request.config.getoption("--update-golden"))
+
+
+# -- the store's two engines -------------------------------------------------------------------------
+
+POSTGRES_URL_ENV = "XLQ_TEST_POSTGRES_URL"
+"""A PostgreSQL URL whose role may create databases (.ci/run exports it); each test gets a fresh
+database. Unset, the local server's socket is tried as the current user (`postgresql:///postgres`)."""
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The URL of a PostgreSQL server the tests may create databases on. Unreachable, the
+    PostgreSQL tests skip locally and FAIL under CI=true (.ci/run starts one)."""
+    url = os.environ.get(POSTGRES_URL_ENV) or "postgresql:///postgres"
+    try:
+        import psycopg  # optional: the `postgres` extra (in the `test` extra too)
+
+        with psycopg.connect(url, connect_timeout=5, autocommit=True) as db:
+            db.execute("SELECT 1")
+    except Exception as exc:  # ImportError, or the server is unreachable
+        reason = f"PostgreSQL not reachable at {url} ({str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; .ci/run installs and starts PostgreSQL and sets {POSTGRES_URL_ENV}")
+        pytest.skip(f"{reason}; set {POSTGRES_URL_ENV} to run the PostgreSQL tests")
+    return url
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL naming another database (`postgresql:///postgres` -> `postgresql:///name`)."""
+    base, _, query = url.partition("?")
+    scheme, _, rest = base.partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str):
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    import psycopg  # optional: the `postgres` extra
+
+    name = f"xlq_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
+    yield with_database(postgres_server, name)
+    with psycopg.connect(postgres_server, autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_engine(request: pytest.FixtureRequest):
+    """Run the test against both engines; workspaces written meanwhile use this one's store."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    workspaces.STORE_URL = url
+    yield request.param
+    workspaces.STORE_URL = None
+
+
+@pytest.fixture
+def store_target(store_engine: str, tmp_path: Path) -> Path | str:
+    """Where a test's store is: a SQLite file, or (the postgresql run) a fresh database's URL."""
+    return workspaces.STORE_URL or tmp_path / "s.sqlite"

@@ -28,6 +28,8 @@ from xlq.watch.claim import HELD, STAGING
 from xlq.watch.inbox import Candidate, Settler, ignored, zip_state
 from xlq.watch.pipeline import STALE_MARKER, Pipeline
 
+pytestmark = pytest.mark.usefixtures("store_engine")  # every test on SQLite and on PostgreSQL
+
 TODAY = dt.date(2024, 1, 15)
 
 
@@ -65,7 +67,7 @@ def files_under(folder: Path) -> list[Path]:
 
 
 def current_value(workspace, code: str, department: str = "LUT", period: str = PERIOD) -> float | None:
-    with Store(workspace.store_path) as store:
+    with Store(workspace.store_target) as store:
         values = [v.value for v in store.values(indicator=code, department=department, period=period)]
     assert len(values) <= 1
     return values[0].value if values else None
@@ -90,10 +92,19 @@ def test_a_run_with_nothing_new_touches_neither_the_store_nor_the_master(ws) -> 
     filled(ws, "a.xlsx")
     run(ws)
     master = ws[0].master_path.stat().st_mtime_ns
-    store = ws[0].store_path.stat().st_mtime_ns
+    store = store_state(ws[0])
     summary = run(ws)
     assert summary.results == () and not summary.rebuilt
-    assert ws[0].master_path.stat().st_mtime_ns == master and ws[0].store_path.stat().st_mtime_ns == store
+    assert ws[0].master_path.stat().st_mtime_ns == master and store_state(ws[0]) == store
+
+
+def store_state(workspace) -> object:
+    """What would change if anything were written: the SQLite file's mtime, or PostgreSQL's rows."""
+    if not workspace.store_url:
+        return workspace.store_path.stat().st_mtime_ns
+    with Store(workspace.store_target) as store:
+        return [store.rows(f"SELECT COUNT(*), MAX(id) FROM {table}") for table in ("submissions", "claims",
+                                                                                    "catalogue_versions")]
 
 
 def test_a_rejected_file_keeps_its_bytes_and_gets_a_reason_and_a_feedback_copy(ws) -> None:
@@ -155,7 +166,7 @@ def test_a_duplicate_drop_is_recorded_as_such_and_not_counted_twice(ws) -> None:
     assert sorted(r.outcome for r in results) == ["accepted", "duplicate"]
     duplicate = next(r for r in results if r.outcome == "duplicate")
     assert duplicate.moved_to.startswith("archive/duplicates/")
-    with Store(ws[0].store_path) as store:
+    with Store(ws[0].store_target) as store:
         kinds = sorted(s.kind for s in store.submissions())
         assert kinds == ["duplicate", "new"]
         assert len(store.values(indicator="INC")) == 1
@@ -194,7 +205,7 @@ def crashed_after_commit(ws, path: Path, destination: str) -> None:
     from xlq.intake.validate import validate
 
     info = path.stat()
-    with Store(workspace.store_path) as store:
+    with Store(workspace.store_target) as store:
         (claim,) = Journal(store, STAGING).open([Intent(path.name, "inbox/LUT", info.st_size, info.st_mtime_ns,
                                                         info.st_ino)])
         staged = workspace.root / claim.staged
@@ -217,7 +228,7 @@ def test_a_file_recorded_before_a_crash_is_moved_on_restart_and_not_counted_agai
     (result,) = summary.results
     assert result.note == "recovered an interrupted move" and result.moved_to == destination
     assert (workspace.root / destination).read_bytes() == original and not path.exists()
-    with Store(workspace.store_path) as store:
+    with Store(workspace.store_target) as store:
         assert store.count_files() == 1
     assert summary.rebuilt and not (workspace.root / STALE_MARKER).exists()
     assert list((workspace.root / STAGING).iterdir()) == []
@@ -230,7 +241,7 @@ def test_a_rejected_file_recorded_before_a_crash_gets_its_reason_file_on_restart
     run(ws)
     reason = workspace.root / "rejected" / "2024-01-05_090000.000000__early.xlsx.reason.txt"
     assert "[future-period]" in reason.read_text(encoding="utf-8")
-    with Store(workspace.store_path) as store:
+    with Store(workspace.store_target) as store:
         assert store.count_files() == 1
 
 
@@ -339,7 +350,11 @@ def test_the_settler_waits_for_a_quiet_period_and_a_complete_zip(ws, tmp_path: P
     assert settler.ready(seen(), now + 7.2)
 
 
-def test_a_second_process_cannot_take_a_busy_workspace(ws) -> None:
+def test_a_second_process_cannot_take_a_busy_workspace_unless_the_store_is_postgresql(ws) -> None:
+    if ws[0].store_url:  # several watchers share a workspace on PostgreSQL (tests/test_several_watchers.py)
+        with Pipeline(ws[0]) as first, Pipeline(ws[0]) as second:
+            assert first.shared and second.shared and first.watcher_id != second.watcher_id
+        return
     with Pipeline(ws[0]), pytest.raises(WorkspaceBusy, match="another xlq"):
         Pipeline(ws[0])
 

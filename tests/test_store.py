@@ -26,6 +26,7 @@ from xlq.core.catalogue import load_catalogue
 from xlq.core.errors import StoreBusy, StoreError
 from xlq.core.model import Checked, Finding, Identity, ParsedReturn, Value
 from xlq.store.db import Store
+from xlq.store.engine import connect
 from xlq.store.records import Receipt
 from xlq.store.schema import SCHEMA_VERSION, migrate
 
@@ -72,7 +73,7 @@ def test_reopening_a_store_keeps_every_submission_value_and_finding(tmp_path: Pa
 
 def test_a_version_1_store_is_migrated_in_order_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
-    db = sqlite3.connect(path, isolation_level=None)
+    db = connect(path, timeout=5)
     assert migrate(db, upto=1) == 1
     db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, department, period, "
                "outcome, kind) VALUES ('abc', 'A.xlsx', 'inbox', '2024-01-05T10:00:00', 'archive/A.xlsx', 'A', '2023-12', "
@@ -90,8 +91,7 @@ def test_migration_5_widens_the_outcome_and_kind_checks_in_place_and_keeps_every
     """accepted_with_errors and import (issue 15): the CHECK constraints are widened without
     rebuilding the table; a second connection sees the new schema, and nothing else changes."""
     path = tmp_path / "v2.sqlite"
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA foreign_keys = ON")
+    db = connect(path, timeout=5)
     assert migrate(db, upto=4) == 4  # the schema before issue 15 (with intake's claims journal)
     db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, department, period, "
                "outcome, kind) VALUES ('abc', 'A.xlsx', 'inbox', '2024-01-05T10:00:00', 'archive/A.xlsx', 'A', '2023-12', "
@@ -102,7 +102,7 @@ def test_migration_5_widens_the_outcome_and_kind_checks_in_place_and_keeps_every
         db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, outcome, kind) "
                    "VALUES ('d', 'B.xlsx', 'inbox', 'now', 'x', 'accepted_with_errors', 'new')")
     assert migrate(db, upto=5) == 5
-    assert migrate(db) == SCHEMA_VERSION == 6  # issue 21's catalogue versions come after
+    assert migrate(db) == SCHEMA_VERSION  # issue 21's catalogue versions and later steps come after
     db.close()
     with Store(path) as store:
         assert store._db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -194,11 +194,11 @@ def test_values_and_findings_come_out_exactly_as_they_went_in(values: list[Value
         assert (sub.department, sub.period, sub.outcome, sub.arrived_in) == ("A", "2024-02", "accepted_with_warnings", "inbox/A")
 
 
-def test_values_that_would_corrupt_the_trail_are_refused_before_anything_is_stored(tmp_path: Path) -> None:
+def test_values_that_would_corrupt_the_trail_are_refused_before_anything_is_stored(store_target: Path | str) -> None:
     good = make_return("A", "2024-01", {"FALLS": 1})
     nan = Checked(good.parsed, (Value("FALLS", "A", "2024-01", float("nan")),), (), "accepted")
     elsewhere = Checked(good.parsed, (Value("FALLS", "B", "2024-01", 1.0),), (), "accepted")
-    with Store(tmp_path / "s.sqlite") as store:
+    with Store(store_target) as store:
         for bad in (nan, elsewhere):
             with pytest.raises(ValueError):
                 store.record(receipt(good), bad)
@@ -208,9 +208,9 @@ def test_values_that_would_corrupt_the_trail_are_refused_before_anything_is_stor
 # -- resubmissions, duplicates, corrections -------------------------------------------------------------
 
 
-def test_an_identical_redrop_is_recorded_as_a_duplicate_and_not_counted_twice(tmp_path: Path) -> None:
+def test_an_identical_redrop_is_recorded_as_a_duplicate_and_not_counted_twice(store_target: Path | str) -> None:
     checked = make_return("A", "2024-01", {"FALLS": 3})
-    with Store(tmp_path / "s.sqlite") as store:
+    with Store(store_target) as store:
         first = record(store, checked)
         again = store.record(receipt(checked, "2024-02-02T10:00:00", name="A copy.xlsx"), checked)
         assert (again.kind, again.duplicate_of, again.superseded) == ("duplicate", first.submission_id, None)
@@ -220,8 +220,8 @@ def test_an_identical_redrop_is_recorded_as_a_duplicate_and_not_counted_twice(tm
         assert [sf.finding.rule for sf in store.findings([again.submission_id])] == ["duplicate-file"]
 
 
-def test_a_resubmission_replaces_the_earlier_return_which_stays_in_the_trail(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite") as store:
+def test_a_resubmission_replaces_the_earlier_return_which_stays_in_the_trail(store_target: Path | str) -> None:
+    with Store(store_target) as store:
         first = record(store, make_return("A", "2024-01", {"FALLS": 3, "STAFF": 10}))
         second = record(store, make_return("A", "2024-01", {"FALLS": 4}), "2024-02-06T09:00:00")
         assert (second.kind, second.superseded) == ("resubmission", first.submission_id)
@@ -233,11 +233,11 @@ def test_a_resubmission_replaces_the_earlier_return_which_stays_in_the_trail(tmp
         assert store.submission(first.submission_id).superseded_by == second.submission_id  # type: ignore[union-attr]
 
 
-def test_every_reader_agrees_with_the_current_submissions_view(tmp_path: Path) -> None:
+def test_every_reader_agrees_with_the_current_submissions_view(store_target: Path | str) -> None:
     """"Current" is defined once, by the view; the values' `current` flag once spelled it out
     again and forgot duplicates, so a value row under a duplicate (which `record` never
     writes, but a repaired or older store can hold) counted as current in the trail."""
-    with Store(tmp_path / "s.sqlite") as store:
+    with Store(store_target) as store:
         checked = make_return("A", "2024-01", {"FALLS": 3})
         first = record(store, checked)
         again = record(store, checked, "2024-01-06T09:00:00")
@@ -254,9 +254,9 @@ def test_every_reader_agrees_with_the_current_submissions_view(tmp_path: Path) -
         assert store.series("FALLS", "A", "2024-02") == [("2024-01", 3.0)]
 
 
-def test_a_rejected_return_never_replaces_an_accepted_one(tmp_path: Path) -> None:
+def test_a_rejected_return_never_replaces_an_accepted_one(store_target: Path | str) -> None:
     bad = rules.finding("not-a-template", department="A", period="2024-01")
-    with Store(tmp_path / "s.sqlite") as store:
+    with Store(store_target) as store:
         first = record(store, make_return("A", "2024-01", {"FALLS": 3}))
         rejected = record(store, make_return("A", "2024-01", {}, outcome="rejected", findings=(bad,)))
         assert rejected.superseded is None and rejected.outcome == "rejected"
@@ -264,17 +264,17 @@ def test_a_rejected_return_never_replaces_an_accepted_one(tmp_path: Path) -> Non
         assert store.submission(first.submission_id).current  # type: ignore[union-attr]
 
 
-def test_an_accepted_return_replaces_an_earlier_rejected_one(tmp_path: Path) -> None:
+def test_an_accepted_return_replaces_an_earlier_rejected_one(store_target: Path | str) -> None:
     bad = rules.finding("nothing-filled", department="A", period="2024-01")
-    with Store(tmp_path / "s.sqlite") as store:
+    with Store(store_target) as store:
         rejected = record(store, make_return("A", "2024-01", {}, outcome="rejected", findings=(bad,)))
         good = record(store, make_return("A", "2024-01", {"FALLS": 2}))
         assert (good.kind, good.superseded) == ("resubmission", rejected.submission_id)
         assert store.submission(rejected.submission_id).superseded_by == good.submission_id  # type: ignore[union-attr]
 
 
-def test_replacing_an_older_month_is_a_correction_but_a_first_late_return_is_new(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite") as store:
+def test_replacing_an_older_month_is_a_correction_but_a_first_late_return_is_new(store_target: Path | str) -> None:
+    with Store(store_target) as store:
         jan = record(store, make_return("A", "2024-01", {"FALLS": 3}))
         record(store, make_return("A", "2024-02", {"FALLS": 5}))
         fix = record(store, make_return("A", "2024-01", {"FALLS": 4}), "2024-03-02T09:00:00")
@@ -284,11 +284,11 @@ def test_replacing_an_older_month_is_a_correction_but_a_first_late_return_is_new
         assert current(store, "A", "2024-01") == {"FALLS": 4.0}
 
 
-def test_an_unchanged_value_keeps_the_comment_that_explained_its_warning(tmp_path: Path) -> None:
+def test_an_unchanged_value_keeps_the_comment_that_explained_its_warning(store_target: Path | str) -> None:
     warn = rules.finding("large-change-unexplained", "40", department="A", period="2024-01", indicator="FALLS")
     explained = make_return("A", "2024-01", {"FALLS": 40, "STAFF": 10, "SAT": 0.5}, findings=(warn,),
                             comments={"FALLS": "Outbreak on ward 3", "STAFF": "no warning here"})
-    with Store(tmp_path / "s.sqlite") as store:
+    with Store(store_target) as store:
         first = record(store, explained)
         record(store, make_return("A", "2024-01", {"FALLS": 40, "STAFF": 10, "SAT": 0.6}))
         got = {sv.value.indicator: sv for sv in store.values()}
@@ -299,9 +299,9 @@ def test_an_unchanged_value_keeps_the_comment_that_explained_its_warning(tmp_pat
         assert all(sv.value.comment == "" for sv in store.values(submission_ids=[third.submission_id]))
 
 
-def test_a_carried_comment_keeps_naming_the_return_that_first_gave_it(tmp_path: Path) -> None:
+def test_a_carried_comment_keeps_naming_the_return_that_first_gave_it(store_target: Path | str) -> None:
     warn = rules.finding("outside-history", "40", department="A", period="2024-01", indicator="FALLS")
-    with Store(tmp_path / "s.sqlite") as store:
+    with Store(store_target) as store:
         first = record(store, make_return("A", "2024-01", {"FALLS": 40}, findings=(warn,), comments={"FALLS": "why"}))
         record(store, make_return("A", "2024-01", {"FALLS": 40}, findings=(warn,)))
         record(store, make_return("A", "2024-01", {"FALLS": 40}, findings=(warn,), tag="third"))
@@ -371,8 +371,8 @@ test_drops_never_lose_or_double_count_a_value = Drops.TestCase
 # -- reading -------------------------------------------------------------------------------------------
 
 
-def test_series_gives_current_numbers_before_the_month_oldest_first(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite") as store:
+def test_series_gives_current_numbers_before_the_month_oldest_first(store_target: Path | str) -> None:
+    with Store(store_target) as store:
         record(store, make_return("A", "2024-02", {"TRAIN": (8, 10)}))
         record(store, make_return("A", "2023-12", {"TRAIN": (1, 4)}))
         record(store, make_return("A", "2024-01", {"TRAIN": "N/A"}))
@@ -382,8 +382,8 @@ def test_series_gives_current_numbers_before_the_month_oldest_first(tmp_path: Pa
         assert store.series("TRAIN", "B", "2024-03") == []
 
 
-def test_series_sees_writes_made_after_it_was_last_asked_by_this_store_or_another(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
+def test_series_sees_writes_made_after_it_was_last_asked_by_this_store_or_another(store_target: Path | str) -> None:
+    path = store_target
     with Store(path) as store, Store(path) as other:
         record(store, make_return("A", "2024-01", {"FALLS": 3}))
         assert store.series("FALLS", "A", "2024-03") == [("2024-01", 3.0)]
@@ -393,8 +393,8 @@ def test_series_sees_writes_made_after_it_was_last_asked_by_this_store_or_anothe
         assert store.series("FALLS", "A", "2024-03") == [("2024-01", 4.0), ("2024-02", 5.0)]
 
 
-def test_a_batch_keeps_each_return_whole_and_stores_the_rest(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
+def test_a_batch_keeps_each_return_whole_and_stores_the_rest(store_target: Path | str) -> None:
+    path = store_target
     broken = make_return("B", "2024-01", {"FALLS": 2}, findings=(object(),))  # type: ignore[arg-type]
     with Store(path) as store, Store(path) as reader:
         with store.batch():
@@ -407,8 +407,8 @@ def test_a_batch_keeps_each_return_whole_and_stores_the_rest(tmp_path: Path) -> 
         assert {sv.value.department for sv in reader.values(current=False)} == {"A", "C"}
 
 
-def test_a_batch_that_ends_in_an_error_keeps_none_of_its_returns(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite") as store:
+def test_a_batch_that_ends_in_an_error_keeps_none_of_its_returns(store_target: Path | str) -> None:
+    with Store(store_target) as store:
         record(store, make_return("A", "2023-12", {"FALLS": 1}))
         with pytest.raises(RuntimeError), store.batch():
             record(store, make_return("A", "2024-01", {"FALLS": 2}))
@@ -418,7 +418,7 @@ def test_a_batch_that_ends_in_an_error_keeps_none_of_its_returns(tmp_path: Path)
         assert [s.period for s in store.submissions()] == ["2023-12", "2024-01"]
 
 
-def test_last_month_gives_plain_text_or_catalogue_formatted_text(tmp_path: Path) -> None:
+def test_last_month_gives_plain_text_or_catalogue_formatted_text(store_target: Path | str, tmp_path: Path) -> None:
     catalogue_path = tmp_path / "catalogue.toml"
     catalogue_path.write_text(textwrap.dedent("""\
         version = "t1"
@@ -442,15 +442,15 @@ def test_last_month_gives_plain_text_or_catalogue_formatted_text(tmp_path: Path)
         aggregate = "sum"
     """))
     catalogue = load_catalogue(catalogue_path)
-    with Store(tmp_path / "s.sqlite") as store:
+    with Store(store_target) as store:
         record(store, make_return("A", "2023-12", {"TRAIN": (93, 100), "FALLS": 4, "SAT": "TBA"}))
         assert store.last_month("A", "2024-01") == {"TRAIN": "0.93", "FALLS": "4", "SAT": "TBA"}
         assert store.last_month("A", "2024-01", catalogue) == {"TRAIN": "93.0% (93/100)", "FALLS": "4", "SAT": "TBA"}
         assert store.last_month("A", "2024-02") == {}
 
 
-def test_set_location_records_where_the_file_now_lives(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite") as store:
+def test_set_location_records_where_the_file_now_lives(store_target: Path | str) -> None:
+    with Store(store_target) as store:
         result = record(store, make_return("A", "2024-01", {"FALLS": 1}))
         store.set_location(result.submission_id, "rejected/A.xlsx")
         assert store.submission(result.submission_id).location == "rejected/A.xlsx"  # type: ignore[union-attr]
@@ -465,6 +465,7 @@ import os, sys, time
 sys.path.insert(0, {tests!r})
 from test_store import big_return, receipt
 from xlq.store.db import Store
+from xlq.store.engine import connect
 store = Store({path!r})
 mode = sys.argv[1]
 if mode == "hook":
@@ -475,7 +476,7 @@ if mode == "hook":
             if count[0] == 1500:
                 print("inside", flush=True)
                 time.sleep(120)
-    store._db.set_trace_callback(hook)
+    store._db._db.set_trace_callback(hook)
     big = big_return("2024-02")
     store.record(receipt(big), big)
 else:
@@ -577,11 +578,11 @@ def test_a_process_killed_at_a_random_moment_never_leaves_half_a_return(tmp_path
         _assert_whole(store)
 
 
-def test_an_import_replaces_one_value_and_every_reader_agrees_with_the_current_values_view(tmp_path: Path) -> None:
+def test_an_import_replaces_one_value_and_every_reader_agrees_with_the_current_values_view(store_target: Path | str) -> None:
     """Issue 15 on main's split store: the value-level rule lives in the view `current_values`;
     values, the trail's `current` flag, the validation history and its denominators all read it,
     and a return recorded later replaces the import along with the month."""
-    with Store(tmp_path / "s.sqlite") as store:
+    with Store(store_target) as store:
         first = record(store, make_return("A", "2024-01", {"FALLS": 3, "TRAIN": (9, 10)}))
         fix = make_return("A", "2024-01", {"TRAIN": (18, 20)}, tag="import")
         imported = store.record_import(receipt(fix, name="history.csv"), fix)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from python_calamine import CalamineWorkbook
+
 from xlq.core.catalogue import Catalogue, load_catalogue
 from xlq.core.config import SAMPLE_CONFIG, Workspace, load_workspace
 
@@ -79,6 +81,11 @@ reported_by = ["CORP"]
 """
 
 
+STORE_URL: str | None = None
+"""Set by the `store_engine` fixture (conftest.py) for a PostgreSQL run: every workspace written
+meanwhile names that database as its store (`[store] url`)."""
+
+
 def write_workspace(root: Path, *, catalogue: str | None = SAMPLE_CATALOGUE, config: str = SAMPLE_CONFIG,
                     current: str | None = None, settings: dict[str, object] | None = None
                     ) -> tuple[Workspace, Catalogue | None]:
@@ -92,9 +99,28 @@ def write_workspace(root: Path, *, catalogue: str | None = SAMPLE_CATALOGUE, con
     for key, value in (settings or {}).items():
         config, found = re.subn(rf"^{re.escape(key)} = .*$", f"{key} = {value}", config, count=1, flags=re.M)
         assert found, f"xlq.toml has no setting {key} to replace"
+    if STORE_URL:
+        config = config.replace("[store]\n", f'[store]\nurl = "{STORE_URL}"\n', 1)
+        assert STORE_URL in config, "xlq.toml has no [store] table to name the PostgreSQL store in"
     (root / "xlq.toml").write_text(config, encoding="utf-8")
     if catalogue is None:
         return load_workspace(root), None
     (root / "catalogue.toml").write_text(catalogue, encoding="utf-8")
     workspace = load_workspace(root)
     return workspace, load_catalogue(workspace.catalogue_path, workspace.department_codes)
+
+
+def master_cells(path: Path, *, leave_out: tuple[str, ...] = ("Built",)) -> dict[str, list[list[object]]]:
+    """Every sheet of a master workbook as rows of cell values, less the rows (of the About
+    sheet) whose first cell is in `leave_out` and the build time in the Scorecard's heading:
+    what differs between two builds of one store."""
+    book = CalamineWorkbook.from_path(str(path))
+
+    def cell(value: object) -> object:
+        return _BUILT.sub("Built (time)", value) if isinstance(value, str) else value
+
+    return {name: [[cell(v) for v in row] for row in book.get_sheet_by_name(name).to_python()
+                   if not (row and row[0] in leave_out)] for name in book.sheet_names}
+
+
+_BUILT = re.compile(r"^Built \d{1,2} \w{3} \d{4} \d\d:\d\d")

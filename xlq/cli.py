@@ -17,6 +17,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -28,7 +29,10 @@ from xlq.core.report import finding_dict, findings_table, history_table, outcome
 from xlq.core.rules import rules_markdown
 from xlq.core.text import shown
 from xlq.store.catalogue_versions import diff_text, record_workspace, versions
+from xlq.store.connection import display_url, is_url
+from xlq.store.db import Store
 from xlq.store.journal import open_store
+from xlq.store.watchers import live_watchers, watchers_text
 
 
 def _workspace(args: argparse.Namespace):
@@ -70,7 +74,7 @@ def cmd_template(args: argparse.Namespace) -> int:
     departments = [args.department] if args.department else None
     if args.department and workspace.department(args.department) is None:
         raise UsageError(f"--department {args.department!r} is not in {workspace.root / 'xlq.toml'}")
-    with open_store(workspace.store_path, workspace.root) as store:
+    with open_store(workspace.store_target, workspace.root) as store:
         record_workspace(store, workspace, catalogue)  # templates carry the version they were issued under
         paths = write_templates(catalogue, workspace, args.period, departments,
                                 last_month_for=partial(store.last_month, catalogue=catalogue))
@@ -98,8 +102,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
         workspace = _workspace(args)
         catalogue = _catalogue(workspace)
-        if workspace.store_path.exists():
-            with open_store(workspace.store_path, workspace.root) as store:
+        if workspace.store_url or workspace.store_path.exists():
+            with open_store(workspace.store_target, workspace.root) as store:
                 results = check_files(files, catalogue, workspace, store)
         else:
             results = check_files(files, catalogue, workspace)
@@ -151,8 +155,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     # imported here for start-up time (see the module docstring)
     from xlq.master.reconcile import period_status
 
-    with open_store(workspace.store_path, workspace.root) as store:
+    with open_store(workspace.store_target, workspace.root) as store:
         status = period_status(store, catalogue, workspace, args.period)
+        watchers = live_watchers(store)
     # imported here for start-up time (see the module docstring)
     from xlq.watch.inbox import InboxScanner
 
@@ -160,9 +165,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         data = status.as_dict()
         data["ignored_in_inbox"] = [{"path": path, "why": why} for path, why in lingering]
+        data["watchers"] = [asdict(w) for w in watchers]
         print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     else:
         print(status_table(status))
+        if watchers:
+            print(watchers_text(watchers))
         if lingering:
             print(f"In inbox/ for over a day and not read ({len(lingering)}):")
             for path, why in lingering:
@@ -184,7 +192,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     # imported here for start-up time (see the module docstring)
     from xlq.master.history import indicator_history
 
-    with open_store(workspace.store_path, workspace.root) as store:
+    with open_store(workspace.store_target, workspace.root) as store:
         history = indicator_history(store, catalogue, workspace, args.code)
     if args.json:
         print(json.dumps(history.as_dict(), indent=2, ensure_ascii=False, default=str))
@@ -216,7 +224,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
         try:
             with Pipeline(workspace) as pipeline:
-                print(f"Master rebuilt: {pipeline.rebuild()}")
+                master = pipeline.rebuild()
+                print(f"Master rebuilt: {master}" if master else "Another watcher is rebuilding the master; it will "
+                      "include this import.")
         except WorkspaceBusy:
             print("The master is marked out of date; the running watcher or the next 'xlq run' rebuilds it.")
     return 1 if report.refused else 0
@@ -243,7 +253,7 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
     """`xlq catalogue diff`: every recorded catalogue and department change, with who and when."""
     workspace = _workspace(args)
     catalogue = _catalogue(workspace)
-    with open_store(workspace.store_path, workspace.root) as store:
+    with open_store(workspace.store_target, workspace.root) as store:
         record_workspace(store, workspace, catalogue)  # a change just typed in is the newest version
         history = versions(store)
     if args.json:
@@ -251,6 +261,38 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
                            "recorded_at": v.recorded_at, "changes": list(v.changes)} for v in history], indent=2))
     else:
         print(diff_text(history))
+    return 0
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    """`xlq store migrate --to URL`: copy the workspace's SQLite store into an empty PostgreSQL database."""
+    workspace = _workspace(args)
+    if workspace.store_url:
+        raise UsageError(f"the store is already PostgreSQL ({display_url(workspace.store_url)}); migrate copies a SQLite store")
+    if not is_url(args.to):
+        raise UsageError("--to must be a PostgreSQL URL: postgresql://user@host/database")
+    if not workspace.store_path.exists():
+        raise UsageError(f"{workspace.store_path}: no store here yet; nothing to migrate")
+    # imported here for start-up time (see the module docstring)
+    from xlq.store.transfer import checks_text, copy_store
+    from xlq.watch.lock import WorkspaceLock
+
+    lock = WorkspaceLock(workspace.root)
+    lock.acquire()  # no watcher or run writes the SQLite store while it is copied
+    try:
+        Store(workspace.store_path).close()  # brought up to this xlq's schema first
+        with Store(workspace.store_path, read_only=True) as source, Store(args.to) as target:
+            checks = copy_store(source, target)
+    finally:
+        lock.release()
+    print(f"Copied {workspace.store_path} into {display_url(args.to)}:")
+    print(checks_text(checks))
+    if not all(c.ok for c in checks):
+        print("The copy does not match the store; do not switch to it.")
+        return 1
+    print(f'All {len(checks)} tables match. To use it, put url = "{display_url(args.to)}" under [store] in '
+          f"{workspace.root / CONFIG_NAME} (the password in PGPASSWORD or ~/.pgpass, not in the file); the SQLite "
+          "file stays as it was.")
     return 0
 
 
@@ -272,6 +314,7 @@ EXAMPLES = {
     "import": "xlq import -w /srv/scorecard old-figures.csv",
     "export": "xlq export -w /srv/scorecard --output values.csv\n  xlq export -w /srv/scorecard all --output tables/ "
               "--format parquet",
+    "store": "xlq store -w /srv/scorecard migrate --to postgresql://xlq@dbhost/xlq?sslmode=verify-full",
     "rules": "xlq rules",
     "catalogue": "xlq catalogue -w /srv/scorecard diff\n  xlq catalogue -w /srv/scorecard diff --json",
     "demo": "xlq demo /tmp/demo\n  xlq demo /tmp/demo --through 2024-06     (on into the new financial year)",
@@ -331,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("catalogue", cmd_catalogue, "the catalogue's recorded versions: what changed, who and when")
     p.add_argument("action", choices=("diff",), help="diff: every recorded version and what changed in it")
     p.add_argument("--json", action="store_true", help="print the versions as JSON")
+    p = add("store", cmd_store, "move the workspace's SQLite store into an empty PostgreSQL database")
+    p.add_argument("action", choices=("migrate",), help="migrate: copy every table, then check each by rows and checksum")
+    p.add_argument("--to", required=True, metavar="URL", help="the PostgreSQL database: postgresql://user@host/database "
+                   "(password from PGPASSWORD or ~/.pgpass; TLS settings as ?sslmode=...)")
     add("rules", cmd_rules, "list every validation rule code")
     p = add("demo", cmd_demo, "build the whole story in a fresh workspace (default ./demo)", parents=())
     p.add_argument("dir", nargs="?", default=None, help="the workspace to create (replaced if it is a demo)")

@@ -341,7 +341,7 @@ def run_demo(root: Path, through: str = LAST) -> DemoSummary:
         wrong_first = {d for (d, p, _) in scenario.corrected if p == period}
         misfiled = {d: folder for (d, p), folder in scenario.misfiled if p == period}
         entries = department_entries(catalogue, workspace, figures, period, faults, absent)
-        with open_store(workspace.store_path, workspace.root) as store:
+        with open_store(workspace.store_target, workspace.root) as store:
             for dept, dept_entries in entries.items():
                 template = write_template(catalogue, workspace, dept, period,
                                           root / "templates" / period / f"{dept}.xlsx",
@@ -380,7 +380,7 @@ def run_demo(root: Path, through: str = LAST) -> DemoSummary:
                                console_level=logging.WARNING)
             print(f"{month_label(first_period)} corrected by {dept}: {summary.describe()}", flush=True)
             accepted += sum(summary.count(o) for o in ("accepted", "accepted_with_warnings", "accepted_with_errors"))
-    with open_store(workspace.store_path, workspace.root) as store:
+    with open_store(workspace.store_target, workspace.root) as store:
         findings = reconcile(store, catalogue, workspace).findings
     errors = sum(f.severity == "error" for f in findings)
     warnings = sum(f.severity == "warning" for f in findings)
@@ -393,7 +393,7 @@ def _new_financial_year(root: Path) -> tuple[Workspace, Catalogue]:
     demo_year.change_workspace(root)
     workspace = load_workspace(root)
     catalogue = load_catalogue(workspace.catalogue_path, workspace.department_codes)
-    with open_store(workspace.store_path, workspace.root) as store:
+    with open_store(workspace.store_target, workspace.root) as store:
         record_workspace(store, workspace, catalogue, who=demo_year.CHANGED_BY,
                          when=demo_year.CHANGED_AT.astimezone())
     print(f"{month_label(demo_year.NEW_YEAR)}: new financial year: catalogue {catalogue.version} "

@@ -109,7 +109,7 @@ def import_history(workspace: Workspace, path: Path, catalogue: Catalogue | None
                 RawRow(cell("code"), cell("value"), cell("numerator"), cell("denominator"), cell("comment"), line))
     content = path.read_bytes()
     results: list[RowResult] = []
-    with open_store(workspace.store_path, workspace.root) as store:
+    with open_store(workspace.store_target, workspace.root) as store:
         (workspace.root / STALE_MARKER).touch()  # before the first write, as the pipeline does
         for (department, period), rows in sorted(groups.items()):
             digest = hashlib.sha256(content + f"|{department}|{period}".encode()).hexdigest()

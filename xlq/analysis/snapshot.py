@@ -25,8 +25,8 @@ class SnapshotStore(Store):
 
     Use it as a context manager; `close()` ends the read transaction."""
 
-    def __init__(self, path: Path | str, *, timeout: float = 10.0) -> None:
-        super().__init__(path, timeout=timeout, read_only=True)
+    def __init__(self, target: Path | str, *, timeout: float = 10.0) -> None:
+        super().__init__(target, timeout=timeout, read_only=True)
 
     def close(self) -> None:
         with self._lock:

@@ -140,7 +140,7 @@ class Workspace:
         if self._store is not None:
             yield self
             return
-        with SnapshotStore(self.config.store_path) as store:
+        with SnapshotStore(self.config.store_target) as store:
             bound = copy.copy(self)
             bound._store = store
             yield bound
@@ -150,7 +150,7 @@ class Workspace:
         if self._store is not None:
             yield self._store
             return
-        with SnapshotStore(self.config.store_path) as store:
+        with SnapshotStore(self.config.store_target) as store:
             yield store
 
     def _check(self, departments: tuple[str, ...] | None, indicators: tuple[str, ...] | None) -> None:

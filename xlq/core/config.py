@@ -60,6 +60,9 @@ class WatchSettings:
     has been unchanged this long; only then is it rejected as incomplete."""
     workers: int = 0
     """Isolated reader processes parsing returns side by side; 0 means one per core."""
+    lease_seconds: float = 60.0
+    """Several watchers on a PostgreSQL store: a watcher silent this long is dead and another
+    takes over the files it had claimed (its heartbeat renews the lease every third of it)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class Workspace:
     due_day: int = 10
     current_period: str | None = None
     store_path: Path = field(default=Path("xlq.sqlite"))
+    store_url: str | None = None
+    """`[store] url`: a PostgreSQL database (`postgresql://...`) instead of the SQLite file."""
     catalogue_path: Path = field(default=Path("catalogue.toml"))
     watch: WatchSettings = WatchSettings()
     spc: SpcSettings = SpcSettings()
@@ -89,6 +94,11 @@ class Workspace:
     feedback_folder: str = "feedback"
     share_inbox: str = ""
     share_feedback: str = ""
+
+    @property
+    def store_target(self) -> Path | str:
+        """Where the store is: the PostgreSQL URL when `[store] url` is set, else the SQLite file."""
+        return self.store_url or self.store_path
 
     @property
     def feedback_path(self) -> Path:
@@ -214,6 +224,10 @@ def load_workspace(root: Path | str = ".") -> Workspace:
         raise fail("calendar.current", f"{current!r} is not a month written YYYY-MM")
 
     store = data.get("store", {})
+    url = store.get("url") if isinstance(store, dict) else None
+    if url is not None and (not isinstance(url, str) or url.split("://", 1)[0] not in ("postgresql", "postgres")):
+        raise fail("store.url", "must be a PostgreSQL URL: postgresql://user@host/database (the password from "
+                   "PGPASSWORD or ~/.pgpass, TLS settings as ?sslmode=...)")
     catalogue = data.get("catalogue", {})
     watch = data.get("watch", {})
     spc = data.get("spc", {})
@@ -232,7 +246,10 @@ def load_workspace(root: Path | str = ".") -> Workspace:
             require_department_folders=bool(watch.get("require_department_folders", False)),
             stall_minutes=float(watch.get("stall_minutes", 10.0)),
             workers=_workers(watch.get("workers", 0)),
+            lease_seconds=float(watch.get("lease_seconds", 60.0)),
         )
+        if watch_settings.lease_seconds < 1:
+            raise ValueError(f"watch.lease_seconds {watch_settings.lease_seconds!r} must be at least 1 second")
         validation = data.get("validation", {})
         max_magnitude = float(validation.get("max_magnitude", 1e12))
         if not 0 < max_magnitude < 1e300:
@@ -258,6 +275,7 @@ def load_workspace(root: Path | str = ".") -> Workspace:
         due_day=due_day,
         current_period=current,
         store_path=root / str(store.get("path", "xlq.sqlite")),
+        store_url=url,
         catalogue_path=root / str(catalogue.get("path", "catalogue.toml")),
         watch=watch_settings,
         spc=spc_settings,
@@ -280,6 +298,7 @@ due_day = 10            # a month's returns are due on this day of the next mont
 
 [store]
 path = "xlq.sqlite"     # SQLite file, relative to this folder
+# url = "postgresql://xlq@dbhost/xlq?sslmode=verify-full"   # PostgreSQL instead (password: PGPASSWORD or ~/.pgpass)
 
 [catalogue]
 path = "catalogue.toml"
@@ -288,6 +307,7 @@ path = "catalogue.toml"
 poll_seconds = 0        # > 0 polls every N seconds (network shares raise no file events)
 settle_seconds = 1      # a file is read once its size and mtime have been stable this long
 rescan_seconds = 60     # full rescan regardless of events
+lease_seconds = 60      # PostgreSQL store, several watchers: a watcher silent this long is taken over
 batch_seconds = 0.25    # rebuild this long after the last stored file (a burst gives one rebuild)
 require_department_folders = false
 stall_minutes = 10      # an empty or zero-filled file is still being copied until unchanged this long

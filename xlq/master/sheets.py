@@ -48,6 +48,7 @@ from xlq.master.style import (
     write_note,
     write_value,
 )
+from xlq.store.connection import display_url
 
 ERROR_COLUMNS = (
     Column("severity", "Severity", 9),
@@ -307,7 +308,7 @@ def write_about(ws: Any, plan: Plan, st: Styles, links: dict[str, Links],
         ("Catalogue version", plan.catalogue.version),
         ("Catalogue file", plan.catalogue.path),
         ("Workspace", str(plan.workspace.root)),
-        ("Store", str(plan.workspace.store_path)),
+        ("Store", display_url(plan.workspace.store_url) if plan.workspace.store_url else str(plan.workspace.store_path)),
         ("Files in", f"{plan.reconciled.files_in:,} return files went into these figures"),
         ("Departments", ", ".join(plan.departments)),
         ("Indicators shown", f"{sum(1 for r in plan.rows if r.indicator)} of {len(plan.catalogue)} in the catalogue"),

@@ -97,11 +97,10 @@ def record_version(store: Store, catalogue_text: str, catalogue: Catalogue, depa
     moment = (when or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     who = who or current_user()
     with store._transaction() as db:
-        cursor = db.execute(
+        (number,) = db.execute(
             "INSERT INTO catalogue_versions (label, sha256, catalogue, departments, changes, recorded_by, recorded_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (catalogue.version, sha, catalogue_text, departments_json, json.dumps(changes), who, moment))
-        number = int(cursor.lastrowid or 0)
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (catalogue.version, sha, catalogue_text, departments_json, json.dumps(changes), who, moment)).fetchone()
     return CatalogueVersion(number, catalogue.version, sha, catalogue_text, departments_json, tuple(changes), who,
                             moment)
 

@@ -1,10 +1,11 @@
 """The audit store: every file received, every value with its provenance, every finding.
 
-SQLite in one file of the workspace, in WAL mode. `Store` owns the connection, its lock and
+SQLite in one file of the workspace, in WAL mode, or a PostgreSQL database (`store.url`;
+store/engine.py is the seam and says how to write SQL for both). `Store` owns the connection, its lock and
 its transactions and hands each job to a module of its own: recording a return
 (store/records.py), reading submissions, values and findings (store/queries.py), the
 validation history cache (store/history.py) and the template's "Last month" text
-(store/last_month.py). Each return is stored in one `BEGIN IMMEDIATE` transaction, so a process
+(store/last_month.py). Each return is stored in one write transaction, so a process
 killed half-way leaves the previous state and the next run stores the return whole. "Current"
 values (what reconciliation counts) are those of the one accepted, not superseded,
 non-duplicate return per department and month, less any value an import replaced, plus the
@@ -15,17 +16,18 @@ imported values (store/merge.py): the views `current_submissions` and `current_v
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xlq.core.errors import StoreBusy, StoreError
+from xlq.core.errors import StoreError
 from xlq.core.model import Checked
 from xlq.core.months import shift_period
 from xlq.store import merge, queries, records
+from xlq.store.connection import MASTER_LOCK, Connection, is_url
+from xlq.store.engine import connect
 from xlq.store.guard import check_same_file, identity
 from xlq.store.history import HistoryCache
 from xlq.store.last_month import last_month_text
@@ -38,85 +40,78 @@ if TYPE_CHECKING:
 
 
 class Store:
-    """The SQLite audit store; open it with `Store(path)` or `with Store(path) as store:`.
+    """The audit store; open it with `Store(target)` or `with Store(target) as store:`, where
+    `target` is a SQLite file's path or a `postgresql://` URL (store/engine.py).
 
     `timeout` is how long a write waits for another process (the watcher, a second `xlq run`)
     before `StoreBusy` is raised.
     """
 
-    def __init__(self, path: Path | str, *, timeout: float = 30.0, read_only: bool = False) -> None:
-        self.path = Path(path)
+    def __init__(self, target: Path | str, *, timeout: float = 30.0, read_only: bool = False) -> None:
+        self.url = str(target) if is_url(target) else None
+        self.path = None if self.url else Path(target)
         self.timeout = timeout
         self._lock = threading.RLock()
-        self._history = HistoryCache(self._query)
         self._batch: bool | None = None  # None: no batch; False: batch open, nothing written yet
         if read_only:
             self._db = self._open_snapshot()
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot open the store ({exc})") from None
-        try:
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            migrate(self._db)
-        except sqlite3.OperationalError as exc:
-            self._db.close()
-            raise self._operational(exc) from None
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise StoreError(f"{self.path}: not an xlq store ({exc})") from None
-        except BaseException:
-            self._db.close()
-            raise
-        self._identity = identity(self.path)
+        else:
+            self._db = connect(target, timeout=timeout)
+            try:
+                migrate(self._db)
+            except BaseException:
+                self._db.close()
+                raise
+        self.location = self._db.location
+        self._history = HistoryCache(self._query, self._data_version)
+        self._identity = identity(self.path) if self.path else None
 
-    def _open_snapshot(self) -> sqlite3.Connection:
+    @property
+    def engine(self) -> str:
+        """"sqlite" or "postgresql"."""
+        return self._db.engine
+
+    def _open_snapshot(self) -> Connection:
         """A read-only connection holding one read transaction: every read sees one committed
-        state while a watcher goes on writing (WAL readers never take the write lock). Opening
-        it never creates, migrates or changes the journal mode of the file."""
-        if not self.path.is_file():
+        state while a watcher goes on writing (WAL readers never take the write lock; a
+        PostgreSQL repeatable-read transaction). Opening it never creates, migrates or changes
+        the journal mode of the store."""
+        if self.path and not self.path.is_file():
             raise StoreError(f"{self.path}: no store here yet (nothing has been collected in this workspace)")
-        uri = self.path.resolve().as_uri() + "?mode=ro"
+        db = connect(self.url or self.path, timeout=self.timeout, read_only=True)  # type: ignore[arg-type]
         try:
-            db = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open the store for reading ({exc})") from None
-        try:
-            db.execute("BEGIN")
+            db.begin(write=False)
             # The snapshot starts at the first read, not at BEGIN: read now, so it is pinned here.
-            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.OperationalError as exc:
+            version = db.schema_version()
+        except BaseException:
             db.close()
-            raise self._operational(exc) from None
-        except sqlite3.DatabaseError as exc:
-            db.close()
-            raise StoreError(f"{self.path}: not an xlq store ({exc})") from None
+            raise
         if version != SCHEMA_VERSION:
             db.close()
             newer = "a newer xlq (upgrade xlq)" if version > SCHEMA_VERSION else "an older xlq (run `xlq run` once to upgrade it)"
-            raise StoreError(f"{self.path}: the store has schema version {version}, from {newer}; "
+            raise StoreError(f"{db.location}: the store has schema version {version}, from {newer}; "
                              f"this xlq reads version {SCHEMA_VERSION}")
         return db
 
-    def _operational(self, exc: sqlite3.OperationalError) -> StoreError:
-        if "locked" in str(exc) or "busy" in str(exc):
-            return StoreBusy(f"{self.path}: the store is in use by another process (waited {self.timeout:g} s); try again")
-        if "readonly" in str(exc) or "read-only" in str(exc):
-            return StoreError(f"{self.path}: the store is read-only; give xlq write access to it and its folder")
-        return StoreError(f"{self.path}: {exc}")
-
     def check_file(self) -> None:
-        """StoreError if the store's file was deleted or replaced since it was opened."""
-        check_same_file(self.path, self._identity)
+        """StoreError if the store's file was deleted or replaced since it was opened (SQLite)."""
+        if self.path is not None:
+            check_same_file(self.path, self._identity)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def try_master_lock(self) -> bool:
+        """Take the right to write the master, without waiting: a PostgreSQL advisory lock held
+        by this connection's session (the server frees it if the process dies). On SQLite only one
+        process serves a workspace (the workspace lock), so it always has the right."""
+        with self._lock:
+            return self._db.try_session_lock(MASTER_LOCK)
+
+    def release_master_lock(self) -> None:
+        with self._lock:
+            self._db.release_session_lock(MASTER_LOCK)
 
     def __enter__(self) -> Store:
         return self
@@ -126,10 +121,14 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        return self._db.execute("PRAGMA user_version").fetchone()[0]
+        with self._lock:
+            return self._db.schema_version()
+
+    def _data_version(self) -> object:
+        return self._db.data_version()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[Connection]:
         """One return's writes, all or nothing: a transaction of its own, or a savepoint in a batch."""
         with self._lock:
             if self._batch is not None:
@@ -150,15 +149,13 @@ class Store:
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
 
     def _begin(self) -> None:
         self.check_file()
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise self._operational(exc) from None
+        self._db.begin(write=True)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -178,10 +175,7 @@ class Store:
             try:
                 yield
                 if self._batch:
-                    try:
-                        self._db.execute("COMMIT")
-                    except sqlite3.OperationalError as exc:
-                        raise self._operational(exc) from None
+                    self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
@@ -190,7 +184,7 @@ class Store:
             finally:
                 self._batch = None
 
-    def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    def write(self) -> contextlib.AbstractContextManager[Connection]:
         """One transaction (a savepoint inside a batch) for the store's companion modules."""
         return self._transaction()
 
@@ -200,10 +194,7 @@ class Store:
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         with self._lock:
-            try:
-                return self._db.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as exc:
-                raise self._operational(exc) from None
+            return self._db.execute(sql, params).fetchall()
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -271,10 +262,7 @@ class Store:
         sql, params = queries.values_sql(indicator=indicator, department=department, period=period, periods=periods,
                                          submission_ids=submission_ids, current=current)
         with self._lock:
-            try:
-                return queries.to_values(self._db.execute(sql, params), numbers_only)
-            except sqlite3.OperationalError as exc:
-                raise self._operational(exc) from None
+            return queries.to_values(self._db.execute(sql, params), numbers_only)
 
     def findings(self, submission_ids: Sequence[int] | None = None) -> list[StoredFinding]:
         """Stored findings in the order recorded, for the given submissions or all."""

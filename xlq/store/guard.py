@@ -6,10 +6,13 @@ the record's own transaction (`xlq.store.journal`)."""
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xlq.core.errors import StoreError
+
+if TYPE_CHECKING:
+    from xlq.store.connection import Connection
 
 
 def identity(path: Path) -> tuple[int, int] | None:
@@ -31,7 +34,7 @@ def check_same_file(path: Path, opened: tuple[int, int] | None) -> None:
         raise StoreError(f"{path}: the store was replaced by another file while xlq was running; restart xlq")
 
 
-def mark_claimed(db: sqlite3.Connection, claim: int | None, submission_id: int) -> None:
+def mark_claimed(db: Connection, claim: int | None, submission_id: int) -> None:
     """The claimed file is now this submission, in the record's transaction."""
     if claim is not None and not db.execute(
             "UPDATE claims SET state = 'recorded', submission_id = ? WHERE id = ? AND state = 'claimed'",

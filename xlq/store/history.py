@@ -4,7 +4,7 @@ Validating one return asks `series` for each of its ~60 indicators, and a run va
 department month after month, so a department's history is loaded once and then only the
 months written since are read again (per-indicator scans were 7 s of an 18.8 s run over 1,000
 returns, and a reload per return grew with the history). A commit by any other connection
-(PRAGMA data_version) drops the cache.
+(the engine's `data_version`) drops the cache.
 """
 
 from __future__ import annotations
@@ -14,17 +14,20 @@ from collections.abc import Callable, Sequence
 from xlq.core.model import number_of
 
 Query = Callable[[str, Sequence[object]], list[tuple]]
+Version = Callable[[], object]
 
 
 class HistoryCache:
-    """The numbers behind `Store.series`; `query` runs one read on the store's connection."""
+    """The numbers behind `Store.series`; `query` runs one read on the store's connection and
+    `version` says whether another connection has committed since."""
 
-    def __init__(self, query: Query) -> None:
+    def __init__(self, query: Query, version: Version) -> None:
         self._query = query
+        self._data_version = version
         self._months: dict[str, dict[str, dict[str, float]]] = {}  # department -> period -> code -> number
         self._denominators: dict[str, dict[str, dict[str, float]]] = {}  # the same, a ratio's denominator
         self._stale: dict[str, set[str]] = {}  # months written since they were loaded, by department
-        self._version: int | None = None  # PRAGMA data_version the cache was loaded at
+        self._version: object = None  # the data version the cache was loaded at
         self._series_key: tuple[str, str] | None = None
         self._series: dict[str, list[tuple[str, float]]] = {}
 
@@ -39,7 +42,7 @@ class HistoryCache:
         self._denominators = {}
 
     def series(self, indicator: str, department: str, before: str) -> list[tuple[str, float]]:
-        version = self._query("PRAGMA data_version", ())[0][0]
+        version = self._data_version()
         if version != self._version:
             self.forget()
             self._version = version

@@ -22,6 +22,7 @@ from pathlib import Path
 from xlq.core.errors import StoreError
 from xlq.store.db import Store
 from xlq.store.queries import Submission
+from xlq.store.watchers import forget_the_dead, moment
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,12 @@ WORKSPACE_TOKEN = ".xlq-workspace"
 """The file in a workspace that names it to its store (`served_workspace`)."""
 
 
-def open_store(path: Path, root: Path, **options: float) -> Store:
-    """The workspace's store; a workspace that has had one (its token file exists) never
-    silently starts a new, empty store: a missing store is a StoreError until it is restored."""
+def open_store(path: Path | str, root: Path, **options: float) -> Store:
+    """The workspace's store (a SQLite path or a PostgreSQL URL); a workspace that has had a
+    SQLite store (its token file exists) never silently starts a new, empty one: a missing store
+    is a StoreError until it is restored."""
     token_file = root / WORKSPACE_TOKEN
-    if not path.exists() and token_file.exists():
+    if isinstance(path, Path) and not path.exists() and token_file.exists():
         raise StoreError(f"{path}: the store is missing; restore it from a backup (or delete {token_file} to start "
                          "a new, empty store)")
     return Store(path, **options)
@@ -68,22 +70,26 @@ _COLUMNS = "id, original_name, arrived_in, staged, size, mtime_ns, inode, state,
 
 
 class Journal:
-    """The claims table of one store."""
+    """The claims table of one store. `owner` names the watcher claiming (store/watchers.py);
+    `shared` when several watchers serve the store, so only claims of dead watchers (their
+    lease run out, or their process gone from this machine) are taken over as unfinished."""
 
-    def __init__(self, store: Store, staging: str) -> None:
+    def __init__(self, store: Store, staging: str, *, owner: str | None = None, shared: bool = False) -> None:
         self.store = store
         self.staging = staging.rstrip("/")
+        self.owner = owner
+        self.shared = shared
 
     def open(self, intents: Sequence[Intent]) -> list[Claim]:
         """Commit a claim for each file (one transaction); the caller renames them afterwards."""
         claims = []
         with self.store.write() as db:
             for intent in intents:
-                cursor = db.execute(
-                    "INSERT INTO claims (original_name, arrived_in, staged, size, mtime_ns, inode, state) "
-                    "VALUES (?, ?, '', ?, ?, ?, 'claimed')",
-                    (intent.original_name, intent.arrived_in, intent.size, intent.mtime_ns, intent.inode))
-                claim_id = int(cursor.lastrowid or 0)
+                (claim_id,) = db.execute(
+                    "INSERT INTO claims (original_name, arrived_in, staged, size, mtime_ns, inode, state, owner) "
+                    "VALUES (?, ?, '', ?, ?, ?, 'claimed', ?) RETURNING id",
+                    (intent.original_name, intent.arrived_in, intent.size, intent.mtime_ns, intent.inode,
+                     self.owner)).fetchone()
                 staged = f"{self.staging}/{claim_id}/{intent.original_name}"
                 db.execute("UPDATE claims SET staged = ? WHERE id = ?", (staged, claim_id))
                 claims.append(Claim(claim_id, intent.original_name, intent.arrived_in, staged, intent.size,
@@ -98,7 +104,19 @@ class Journal:
             db.executemany("UPDATE claims SET state = ? WHERE id = ?", [(state, i) for i in claim_ids])
 
     def unfinished(self) -> list[Claim]:
-        rows = self.store.rows(f"SELECT {_COLUMNS} FROM claims WHERE state IN ('claimed', 'recorded') ORDER BY id")
+        """Claims left unfinished, now this journal's to finish. Shared, only those of no live
+        watcher (ours, unowned, or an owner whose lease has run out) are taken over, in one write
+        transaction, so two watchers never take the same claim."""
+        if not self.shared:
+            rows = self.store.rows(f"SELECT {_COLUMNS} FROM claims WHERE state IN ('claimed', 'recorded') ORDER BY id")
+            return [Claim(*row) for row in rows]
+        with self.store.write() as db:
+            forget_the_dead(db, self.owner or "")
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM claims WHERE state IN ('claimed', 'recorded') AND (owner IS NULL OR owner = ? "
+                "OR owner NOT IN (SELECT id FROM watchers WHERE lease_until >= ?)) ORDER BY id",
+                (self.owner, moment())).fetchall()
+            db.executemany("UPDATE claims SET owner = ? WHERE id = ?", [(self.owner, row[0]) for row in rows])
         return [Claim(*row) for row in rows]
 
 
@@ -122,12 +140,14 @@ def bind_workspace(store: Store, token: str | None, root: str) -> str:
     """The token of the workspace this store serves, recording `token` (or a new one) if it
     serves none yet; StoreError when it serves another workspace."""
     rows = store.rows("SELECT token, root FROM served_workspace")
-    if rows:
-        if token != rows[0][0]:
-            raise StoreError(f"{store.path} is the store of the workspace at {rows[0][1]}, not of {root}; "
-                             "give each workspace its own store ([store] path in xlq.toml)")
-        return rows[0][0]
-    token = token or secrets.token_hex(16)
-    with store.write() as db:
-        db.execute("INSERT INTO served_workspace (only, token, root) VALUES (1, ?, ?)", (token, root))
-    return token
+    if not rows:
+        with store.write() as db:  # checked again under the write lock: another watcher may be binding it now
+            rows = db.execute("SELECT token, root FROM served_workspace").fetchall()
+            if not rows:
+                token = token or secrets.token_hex(16)
+                db.execute('INSERT INTO served_workspace ("only", token, root) VALUES (1, ?, ?)', (token, root))
+                return token
+    if token != rows[0][0]:
+        raise StoreError(f"{store.location} is the store of the workspace at {rows[0][1]}, not of {root}; "
+                         "give each workspace its own store ([store] path in xlq.toml)")
+    return rows[0][0]

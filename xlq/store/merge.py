@@ -15,10 +15,10 @@ from xlq.store.guard import mark_claimed
 from xlq.store.records import RecordResult, insert_findings, insert_submission
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Callable, Sequence
 
     from xlq.core.model import Checked
+    from xlq.store.connection import Connection
     from xlq.store.records import Receipt
 
 
@@ -35,7 +35,7 @@ def current_indicators(rows: Callable[[str, Sequence[object]], list[tuple]],
     return out
 
 
-def record_import(db: sqlite3.Connection, receipt: Receipt, checked: Checked, department: str, period: str,
+def record_import(db: Connection, receipt: Receipt, checked: Checked, department: str, period: str,
                   claim: int | None = None) -> RecordResult:
     """Store imported values (for `department` and `period`, from `records.identify`) as a merge in
     the open transaction `db`: each supersedes only the current value of its own indicator
@@ -50,7 +50,7 @@ def record_import(db: sqlite3.Connection, receipt: Receipt, checked: Checked, de
                                                     period=period, file=receipt.original_name),))
         mark_claimed(db, claim, new_id)
         return RecordResult(new_id, "duplicate", first[1], duplicate_of=first[0])
-    new_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM submissions").fetchone()[0]
+    new_id = db.next_id("submissions")
     amended = None
     # the import's own row first: the values it replaces point at it (a foreign key)
     insert_submission(db, receipt, checked, department, period, checked.outcome, "import", None, new_id)

@@ -8,8 +8,7 @@ store/schema.py; no query here spells the condition out again.
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from xlq.core.model import Finding, Outcome, Value
@@ -108,7 +107,7 @@ def values_sql(*, indicator: str | None = None, department: str | None = None, p
     return sql, params
 
 
-def to_values(rows: sqlite3.Cursor, numbers_only: bool) -> list[StoredValue]:
+def to_values(rows: Iterable[tuple], numbers_only: bool) -> list[StoredValue]:
     """StoredValues from the rows of `values_sql`; `numbers_only` leaves out where each came from.
 
     Rows are read one by one and repeated text (codes, months, file names, cells) shares one

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from xlq.core import rules
 from xlq.core.model import Checked, Finding, Outcome, Value
 from xlq.store.guard import mark_claimed
+
+if TYPE_CHECKING:
+    from xlq.store.connection import Connection
 
 Kind = Literal["new", "duplicate", "resubmission", "correction", "import"]
 
@@ -57,7 +59,7 @@ def identify(checked: Checked) -> tuple[str | None, str | None]:
     return department, period
 
 
-def record(db: sqlite3.Connection, receipt: Receipt, checked: Checked, department: str | None,
+def record(db: Connection, receipt: Receipt, checked: Checked, department: str | None,
            period: str | None, claim: int | None = None) -> RecordResult:
     """Store one return (for `department` and `period`, from `identify`) in the open
     transaction `db` and say what it was.
@@ -105,9 +107,9 @@ def record(db: sqlite3.Connection, receipt: Receipt, checked: Checked, departmen
     previous = next((sid for sid, outcome, kind in reversed(standing) if outcome != "rejected" and kind != "import"),
                     None) or next((sid for sid, outcome, _ in reversed(standing) if outcome != "rejected"), None)
     superseded = (previous if accepted else None) or (replaced[-1] if replaced else None)
-    # The write lock is held, so the next id is ours; the old current row must step aside
-    # before the new one is inserted (one_current_return), hence the deferred foreign key.
-    new_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM submissions").fetchone()[0]
+    # The id is known before the insert because the old current row must step aside before
+    # the new one is inserted (one_current_return), hence the deferred foreign key.
+    new_id = db.next_id("submissions")
     if replaced:
         db.execute(f"UPDATE submissions SET superseded_by = ? WHERE id IN ({','.join('?' * len(replaced))})",
                    (new_id, *replaced))
@@ -124,11 +126,12 @@ def record(db: sqlite3.Connection, receipt: Receipt, checked: Checked, departmen
     return RecordResult(new_id, kind, checked.outcome, superseded=superseded)
 
 
-def insert_submission(db: sqlite3.Connection, receipt: Receipt, checked: Checked, department: str | None,
+def insert_submission(db: Connection, receipt: Receipt, checked: Checked, department: str | None,
                        period: str | None, outcome: str, kind: str, duplicate_of: int | None,
                        submission_id: int | None = None) -> int:
     identity = checked.parsed.identity
-    cursor = db.execute(
+    submission_id = db.next_id("submissions") if submission_id is None else submission_id
+    db.execute(
         "INSERT INTO submissions (id, sha256, original_name, arrived_in, received_at, location, department, period, outcome, "
         "kind, duplicate_of, organisation, catalogue_version, template_version, contact) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -136,7 +139,7 @@ def insert_submission(db: sqlite3.Connection, receipt: Receipt, checked: Checked
          department, period, outcome, kind, duplicate_of,
          identity.organisation if identity else None, identity.catalogue_version if identity else None,
          identity.template_version if identity else None, json.dumps([list(c) for c in checked.parsed.contact])))
-    return int(cursor.lastrowid or 0)
+    return submission_id
 
 
 def check_values(values: Sequence[Value], department: str | None, period: str | None) -> None:
@@ -152,7 +155,7 @@ def check_values(values: Sequence[Value], department: str | None, period: str | 
         raise ValueError("a return gives the same indicator twice")
 
 
-def _carry_comments(db: sqlite3.Connection, previous: int, values: Sequence[Value]) -> dict[str, tuple[str, int]]:
+def _carry_comments(db: Connection, previous: int, values: Sequence[Value]) -> dict[str, tuple[str, int]]:
     """Comments explaining a warning in the replaced return, for values resubmitted unchanged."""
     warned = {row[0] for row in db.execute(
         "SELECT DISTINCT indicator FROM findings WHERE submission_id = ? AND severity = 'warning' AND indicator IS NOT NULL",
@@ -170,7 +173,7 @@ def _carry_comments(db: sqlite3.Connection, previous: int, values: Sequence[Valu
     return carried
 
 
-def insert_findings(db: sqlite3.Connection, submission_id: int, findings: Sequence[Finding]) -> None:
+def insert_findings(db: Connection, submission_id: int, findings: Sequence[Finding]) -> None:
     db.executemany(
         f"INSERT INTO findings (submission_id, {', '.join(FINDING_FIELDS)}) VALUES (?{', ?' * len(FINDING_FIELDS)})",
         [(submission_id, *(getattr(f, name) for name in FINDING_FIELDS)) for f in findings])

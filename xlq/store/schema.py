@@ -1,16 +1,18 @@
 """The store's schema: tables, indexes, the `current_submissions` and `current_values` views and
 ordered migrations.
 
-`PRAGMA user_version` counts the migrations applied; each runs in its own transaction, so an
-interrupted upgrade leaves a store at a known version. A store from a newer xlq is refused.
+The schema version (`PRAGMA user_version` on SQLite, the table `xlq_schema_version` on
+PostgreSQL) counts the migrations applied; each runs in its own write transaction, so an
+interrupted upgrade leaves a store at a known version. A store from a newer xlq is refused. The
+statements are written once for both engines (conventions in store/engine.py).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
 from xlq.core.errors import StoreError
+from xlq.store.connection import Connection
 
 CURRENT = "outcome != 'rejected' AND kind != 'duplicate' AND superseded_by IS NULL"
 """The one definition of "the current submission" for a department and month: accepted (with or
@@ -107,7 +109,7 @@ _CLAIMS_JOURNAL = (
     "CREATE INDEX unfinished_claims ON claims(state) WHERE state IN ('claimed', 'recorded')",
     # The workspace the store serves: a second workspace pointing at this store is refused.
     """CREATE TABLE served_workspace (
-        only INTEGER PRIMARY KEY CHECK (only = 1),
+        "only" INTEGER PRIMARY KEY CHECK ("only" = 1),
         token TEXT NOT NULL,
         root TEXT NOT NULL
     )""",
@@ -129,7 +131,30 @@ _CATALOGUE_VERSIONS = (
 )
 
 
-def _outcomes_and_merging_imports(connection: sqlite3.Connection) -> None:
+_SEVERAL_WATCHERS = (
+    # Issue 19, one self-contained step: several watchers on one PostgreSQL store. Each claim
+    # names its owner; a watcher's row says it is alive until `lease_until` (renewed by its
+    # heartbeat), after which another watcher may take its unfinished claims over. The master
+    # request counter: a watcher that cannot take the master lock counts one up, and the
+    # holder rebuilds again until the count it started from is still the count.
+    "ALTER TABLE claims ADD COLUMN owner TEXT",
+    """CREATE TABLE watchers (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        lease_until TEXT NOT NULL
+    )""",
+    """CREATE TABLE master_requests (
+        "only" INTEGER PRIMARY KEY CHECK ("only" = 1),
+        generation INTEGER NOT NULL
+    )""",
+    'INSERT INTO master_requests ("only", generation) VALUES (1, 0)',
+)
+
+
+def _outcomes_and_merging_imports(connection: Connection) -> None:
     """Outcomes that never hide a loss, and imports that merge (issue 15), in one self-contained step:
 
     - `submissions.outcome` may be 'accepted_with_errors' (some values were not used);
@@ -145,17 +170,13 @@ def _outcomes_and_merging_imports(connection: sqlite3.Connection) -> None:
     new_outcome = "CHECK (outcome IN ('accepted', 'accepted_with_warnings', 'accepted_with_errors', 'rejected'))"
     old_kind = "CHECK (kind IN ('new', 'duplicate', 'resubmission', 'correction'))"
     new_kind = "CHECK (kind IN ('new', 'duplicate', 'resubmission', 'correction', 'import'))"
-    (sql,) = connection.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'submissions'").fetchone()
-    if old_outcome not in sql or old_kind not in sql:
-        raise StoreError("the store's submissions table is not the one this migration expects")
-    version = connection.execute("PRAGMA schema_version").fetchone()[0]
-    connection.execute("PRAGMA writable_schema = ON")
-    try:
-        connection.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'submissions'",
-                           (sql.replace(old_outcome, new_outcome).replace(old_kind, new_kind),))
-        connection.execute(f"PRAGMA schema_version = {version + 1}")
-    finally:
-        connection.execute("PRAGMA writable_schema = OFF")
+    if connection.engine == "postgresql":
+        # PostgreSQL alters a CHECK constraint in place (the names are PostgreSQL's defaults)
+        for column, check in (("outcome", new_outcome), ("kind", new_kind)):
+            connection.execute(f"ALTER TABLE submissions DROP CONSTRAINT submissions_{column}_check")
+            connection.execute(f"ALTER TABLE submissions ADD CONSTRAINT submissions_{column}_check {check}")
+    else:
+        _edit_sqlite_table(connection, "submissions", ((old_outcome, new_outcome), (old_kind, new_kind)))
     for statement in (
         "ALTER TABLE submitted_values ADD COLUMN superseded_by INTEGER REFERENCES submissions(id)",
         "DROP INDEX one_current_return",
@@ -169,21 +190,37 @@ def _outcomes_and_merging_imports(connection: sqlite3.Connection) -> None:
         connection.execute(statement)
 
 
-MIGRATIONS: tuple[tuple[str, ...] | Callable[[sqlite3.Connection], None], ...] = (
-    _V1, _V2, _V3, _CLAIMS_JOURNAL, _outcomes_and_merging_imports, _CATALOGUE_VERSIONS)
-"""Ordered schema steps; the store's `PRAGMA user_version` is how many have been applied."""
+def _edit_sqlite_table(connection: Connection, table: str, edits: tuple[tuple[str, str], ...]) -> None:
+    """Edit a table's CREATE text in sqlite_master (SQLite only; every stored row must satisfy the new text)."""
+    (sql,) = connection.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+    if not all(old in sql for old, _ in edits):
+        raise StoreError(f"the store's {table} table is not the one this migration expects")
+    for old, new in edits:
+        sql = sql.replace(old, new)
+    version = connection.execute("PRAGMA schema_version").fetchone()[0]
+    connection.execute("PRAGMA writable_schema = ON")
+    try:
+        connection.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?", (sql, table))
+        connection.execute(f"PRAGMA schema_version = {version + 1}")
+    finally:
+        connection.execute("PRAGMA writable_schema = OFF")
+
+
+MIGRATIONS: tuple[tuple[str, ...] | Callable[[Connection], None], ...] = (
+    _V1, _V2, _V3, _CLAIMS_JOURNAL, _outcomes_and_merging_imports, _CATALOGUE_VERSIONS, _SEVERAL_WATCHERS)
+"""Ordered schema steps; the store's schema version is how many have been applied. A new step goes at the end."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate(connection: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
-    """Apply the missing migrations, each in its own transaction, and return the version reached."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
+def migrate(connection: Connection, upto: int = SCHEMA_VERSION) -> int:
+    """Apply the missing migrations, each in its own write transaction, and return the version reached."""
+    version = connection.schema_version()
     if version > SCHEMA_VERSION:
         raise StoreError(f"the store has schema version {version}; this xlq knows up to {SCHEMA_VERSION} (upgrade xlq)")
     for number in range(version + 1, upto + 1):
-        connection.execute("BEGIN IMMEDIATE")
+        connection.begin(write=True)
         try:
-            if connection.execute("PRAGMA user_version").fetchone()[0] >= number:
+            if connection.schema_version() >= number:  # another process migrated it meanwhile
                 connection.execute("ROLLBACK")
                 continue
             step = MIGRATIONS[number - 1]
@@ -192,9 +229,10 @@ def migrate(connection: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
             else:
                 for statement in step:
                     connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {number}")
+            connection.set_schema_version(number)
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
-    return connection.execute("PRAGMA user_version").fetchone()[0]
+    return connection.schema_version()

@@ -44,21 +44,21 @@ from xlq.core.config import Workspace
 from xlq.core.errors import StoreBusy, StoreError, WorkerUnavailable, XlqError
 from xlq.core.model import Checked, ParsedReturn
 from xlq.core.report import log_line, sort_findings
-from xlq.core.text import shown
-from xlq.intake.feedback import Mark, write_feedback
 from xlq.intake.pool import ReaderPool
 from xlq.intake.validate import validate
-from xlq.intake.worker import DEFAULT_TIMEOUT, read_in_process
 from xlq.master.reconcile import reconcile
 from xlq.master.workbook import remove_leftovers, write_scorecard
 from xlq.store.catalogue_versions import record_workspace
 from xlq.store.db import Store
 from xlq.store.journal import WORKSPACE_TOKEN, Journal, bind_workspace, current_with_hash, open_store
 from xlq.store.records import Receipt
+from xlq.store.watchers import new_watcher_id
 from xlq.watch.claim import STAGING, Changed, Claimed, Claimer, Hook, describe
 from xlq.watch.filing import Filer, write_feedback_copies
 from xlq.watch.inbox import Candidate, InboxScanner, Settler, arriving
 from xlq.watch.lock import WorkspaceLock
+from xlq.watch.presence import Presence, rebuild_alone
+from xlq.watch.readers import Readers
 from xlq.watch.recovery import finish_interrupted
 from xlq.watch.results import FileResult, RunSummary
 from xlq.watch.runtime import TtyProgress
@@ -91,15 +91,14 @@ class Pipeline:
         self.today = today
         self._catalogue = catalogue
         self._store: Store | None = None
-        self._worker: ReaderPool | None = None
-        self._feedback_worker: ReaderPool | None = None
-        self._in_process = in_process
-        self._worker_timeout = worker_timeout
+        self.readers = Readers(workspace, in_process=in_process, timeout=worker_timeout)
         self.scanner = InboxScanner(workspace)
-        self.filer = Filer(workspace, self._write_feedback, clock)
+        self.filer = Filer(workspace, self.readers.write_feedback, clock)
         self.claimer = Claimer(self.root, lambda: self.journal, hooks)
         self._journal_checked = False
-        self._lock = WorkspaceLock(self.root) if lock else None
+        # a PostgreSQL store is shared by any number of watchers (xlq/watch/presence.py); SQLite by one
+        self.shared, self.watcher_id, self._presence = workspace.store_url is not None, new_watcher_id(), None
+        self._lock = WorkspaceLock(self.root) if lock and not self.shared else None
         self.inbox.mkdir(parents=True, exist_ok=True)
         if self._lock is not None:
             self._lock.acquire()
@@ -112,10 +111,10 @@ class Pipeline:
         self.close()
 
     def close(self) -> None:
-        for worker in (self._worker, self._feedback_worker):
-            if worker is not None:
-                worker.close()
-        self._worker = self._feedback_worker = None
+        self.readers.close()
+        presence, self._presence = self._presence, None
+        if presence is not None:
+            presence.stop()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -137,7 +136,7 @@ class Pipeline:
         A workspace that has had a store (its `.xlq-workspace` token exists) never silently
         starts a new, empty one: a missing store is a StoreError until it is restored."""
         if self._store is None:
-            path = self.workspace.store_path
+            path = self.workspace.store_target
             token_file = self.root / WORKSPACE_TOKEN
             token = token_file.read_text(encoding="utf-8").strip() if token_file.exists() else None
             store = open_store(path, self.root, timeout=self._store_timeout) if self._store_timeout else open_store(
@@ -146,6 +145,8 @@ class Pipeline:
                 bound = bind_workspace(store, token, str(self.root))
                 if bound != token:
                     token_file.write_text(bound + "\n", encoding="utf-8")
+                if self.shared and self._presence is None:
+                    self._presence = Presence(store, str(path), self.watcher_id, self.workspace.watch.lease_seconds).start()
             except (XlqError, OSError):
                 store.close()
                 raise
@@ -161,35 +162,12 @@ class Pipeline:
 
     @property
     def journal(self) -> Journal:
-        return Journal(self.store, STAGING)
+        return Journal(self.store, STAGING, owner=self.watcher_id, shared=self.shared)
 
     @property
     def worker(self) -> ReaderPool:
-        """Parses returns (`[watch] workers` isolated processes); pipelined, so it serves
-        nothing else while a batch is in flight."""
-        if self._worker is None:
-            self._worker = self._pool()
-        return self._worker
-
-    @property
-    def feedback_worker(self) -> ReaderPool:
-        """Writes feedback copies (openpyxl on an untrusted file) beside the busy parsing workers."""
-        if self._feedback_worker is None:
-            self._feedback_worker = self._pool()
-        return self._feedback_worker
-
-    def _pool(self) -> ReaderPool:
-        return ReaderPool(self.workspace.watch.workers or None, timeout=self._worker_timeout or DEFAULT_TIMEOUT)
-
-    def _write_feedback(self, src: Path, dst: Path, marks: Sequence[Mark], title: str, lines: Sequence[str] = ()) -> bool:
-        if not self._in_process:
-            return self.feedback_worker.feedback_many([(src, dst, marks, title, lines)])[0]
-        try:
-            write_feedback(str(src), str(dst), tuple(marks), title, tuple(lines))
-        except Exception as exc:  # a feedback copy is a courtesy; the reason file is the record
-            log.warning("no feedback copy for %s: %s", shown(src.name, 120), exc)
-            return False
-        return True
+        """The parsing pool (`xlq.watch.readers`)."""
+        return self.readers.parser
 
     # -- finding files ---------------------------------------------------------------------------
 
@@ -242,10 +220,7 @@ class Pipeline:
                     self._give_back(item, "not judged", returned)
             self._close_claims([i.claim.id for i in returned], "returned")
             raise
-        if self._in_process:
-            parsed_stream = ((str(p), self._read_here(p)) for p, _, _ in to_read)
-        else:
-            parsed_stream = self.worker.read_many(to_read) if to_read else iter(())
+        parsed_stream = self.readers.read_many(to_read)
         position = 0
         tail: list[FileResult] = []
         failure: Exception | None = None
@@ -338,9 +313,6 @@ class Pipeline:
             to_read.append((item.path, sha, size))
         return to_read, preset
 
-    def _read_here(self, path: Path) -> ParsedReturn:
-        return read_in_process(path)
-
     def _one(self, item: Claimed, sha: str, size: int, parsed: ParsedReturn | None, returned: list[Claimed]
              ) -> tuple[Claimed, FileResult, int | None]:
         """Judge and record one file; the id is the submission whose file `_settle` moves."""
@@ -365,11 +337,11 @@ class Pipeline:
     def _feedback_copies(self, held: list[tuple[Claimed, FileResult, int | None]]) -> bool:
         """A committed group's feedback copies, side by side in the feedback workers (in
         process: False, and `_settle` writes each before its move, as always)."""
-        if self._in_process:
+        if self.readers.in_process:
             return False
         recorded = [(replace(i.candidate, path=i.path), s) for i, _, sid in held
                     if sid is not None and (s := self.store.submission(sid)) is not None]
-        write_feedback_copies(self.filer, self.store, recorded, self.feedback_worker.feedback_many)
+        write_feedback_copies(self.filer, self.store, recorded, self.readers.feedback_pool.feedback_many)
         return True
 
     def _settle(self, item: Claimed, result: FileResult, submission_id: int | None, returned: list[Claimed],
@@ -462,9 +434,14 @@ class Pipeline:
         if not marker.exists():
             marker.touch()
 
-    def rebuild(self) -> Path:
-        """Reconcile the store and write the master; the stale marker goes only once it is written."""
+    def rebuild(self) -> Path | None:
+        """Reconcile the store and write the master; the stale marker goes only once it is written.
+        Shared, None when another watcher holds the master lock (`rebuild_alone`)."""
+        return rebuild_alone(self.store, self._build) if self.shared else self._build()
 
+    def _build(self) -> Path:
+        if self.shared:  # the master lock is ours: no other writer is running
+            remove_leftovers(self.workspace.master_path)
         marker = self.root / STALE_MARKER
         had_marker = marker.exists()
         started = time.monotonic()

@@ -35,7 +35,8 @@ def finish_interrupted(root: Path, claimer: Claimer, journal: Callable[[], Journ
         return []
     results: list[FileResult] = []
     closed: dict[str, list[int]] = {"moved": [], "returned": [], "void": []}
-    for claim in journal().unfinished():
+    claims = journal().unfinished()
+    for claim in claims:
         staged = root / claim.staged
         source = root / claim.arrived_in / claim.original_name
         candidate = Candidate(source, claim.arrived_in, None, claim.size, claim.mtime_ns)
@@ -66,7 +67,10 @@ def finish_interrupted(root: Path, claimer: Claimer, journal: Callable[[], Journ
                 journal().close(ids, state)
             except StoreError as exc:  # the files are where they belong; the next start closes the claims
                 log.warning("%s", exc)
-    for folder in claimer.staging.iterdir() if claimer.staging.is_dir() else ():
+    # shared by several watchers, an empty folder may be one another watcher is about to rename into
+    leftovers = [(root / c.staged).parent for c in claims] if journal().shared else (
+        claimer.staging.iterdir() if claimer.staging.is_dir() else ())
+    for folder in leftovers:
         if folder.is_dir() and not folder.is_symlink():
             with contextlib.suppress(OSError):
                 folder.rmdir()

@@ -140,6 +140,12 @@ class Watcher:
     def _begin(self) -> None:
         self._stop.clear()
         self._pipeline = Pipeline(self.workspace, today=self.today, worker_timeout=self.worker_timeout)
+        if self._pipeline.shared:  # shown alive (`xlq status`) from the start, not from its first file
+            try:
+                _ = self._pipeline.store  # opening the store registers this watcher
+            except XlqError as exc:
+                self._trouble.report(exc)
+                self._pipeline.drop_store()
         observer = PollingObserver(timeout=self.poll) if self.poll and self.poll > 0 else Observer()
         observer.schedule(_Handler(self._events), str(self._pipeline.inbox), recursive=True)
         observer.daemon = True
@@ -184,7 +190,7 @@ class Watcher:
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_rescan:
-                if not recovered:
+                if not recovered or pipeline.shared:  # shared: a dead watcher's claims are taken over
                     recovered = self._recover(pipeline, timer)
                 files.rescan()
                 next_rescan = now + self.rescan
@@ -249,7 +255,7 @@ class Watcher:
 
     def _rebuild(self, pipeline: Pipeline) -> bool:
         try:
-            self.master = pipeline.rebuild()
+            self.master = pipeline.rebuild() or self.master  # None: another watcher holds the master lock
         except Exception as exc:  # logged once; tried again later without a traceback each time
             self._trouble.report(exc, "could not rebuild the master; trying again later")
             if isinstance(exc, StoreError):

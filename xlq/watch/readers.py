@@ -1,0 +1,72 @@
+"""The processes a pipeline reads returns and writes feedback copies in.
+
+Returns are untrusted, so both jobs run in isolated worker processes with memory and time
+limits (`xlq.intake.pool.ReaderPool`, `[watch] workers` of them): one pool parses, a second
+writes a committed group's feedback copies (openpyxl on the department's file) beside it, so a
+burst keeps both cores busy. `in_process=True` does both here instead (trusted files only:
+demos and tests replaying history); each pool is started on first use, so a run with nothing
+to read starts none.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from xlq.core.config import Workspace
+from xlq.core.model import ParsedReturn
+from xlq.core.text import shown
+from xlq.intake.feedback import Mark, write_feedback
+from xlq.intake.pool import ReaderPool
+from xlq.intake.worker import DEFAULT_TIMEOUT, read_in_process
+
+log = logging.getLogger("xlq")
+
+
+class Readers:
+    """The parsing pool and the feedback pool of one pipeline (or this process, in process)."""
+
+    def __init__(self, workspace: Workspace, *, in_process: bool, timeout: float | None) -> None:
+        self.in_process = in_process
+        self._size = workspace.watch.workers or None
+        self._timeout = timeout or DEFAULT_TIMEOUT
+        self._parser: ReaderPool | None = None
+        self._feedback: ReaderPool | None = None
+
+    @property
+    def parser(self) -> ReaderPool:
+        """Parses returns; pipelined, so it serves nothing else while a batch is in flight."""
+        if self._parser is None:
+            self._parser = ReaderPool(self._size, timeout=self._timeout)
+        return self._parser
+
+    @property
+    def feedback_pool(self) -> ReaderPool:
+        """Writes feedback copies (openpyxl on an untrusted file) beside the busy parsers."""
+        if self._feedback is None:
+            self._feedback = ReaderPool(self._size, timeout=self._timeout)
+        return self._feedback
+
+    def read_many(self, to_read: Sequence[tuple[Path, str, int]]) -> Iterator[tuple[str, ParsedReturn]]:
+        """(path, parsed) for each file, in the order given."""
+        if self.in_process:
+            return ((str(path), read_in_process(path)) for path, _, _ in to_read)
+        return self.parser.read_many(to_read) if to_read else iter(())
+
+    def write_feedback(self, src: Path, dst: Path, marks: Sequence[Mark], title: str, lines: Sequence[str] = ()) -> bool:
+        """One feedback copy; False (logged) when it could not be written."""
+        if not self.in_process:
+            return self.feedback_pool.feedback_many([(src, dst, marks, title, lines)])[0]
+        try:
+            write_feedback(str(src), str(dst), tuple(marks), title, tuple(lines))
+        except Exception as exc:  # a feedback copy is a courtesy; the reason file is the record
+            log.warning("no feedback copy for %s: %s", shown(src.name, 120), exc)
+            return False
+        return True
+
+    def close(self) -> None:
+        for pool in (self._parser, self._feedback):
+            if pool is not None:
+                pool.close()
+        self._parser = self._feedback = None
