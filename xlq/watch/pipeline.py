@@ -46,9 +46,11 @@ from xlq.core.model import Checked, ParsedReturn
 from xlq.core.report import log_line, sort_findings
 from xlq.core.text import shown
 from xlq.intake.feedback import Mark, write_feedback
+from xlq.intake.review_reader import read_review
 from xlq.intake.validate import validate
 from xlq.intake.worker import Worker, read_in_process
 from xlq.master.reconcile import reconcile
+from xlq.master.review_book import write_review_outputs
 from xlq.master.workbook import remove_leftovers, write_scorecard
 from xlq.store.catalogue_versions import record_workspace
 from xlq.store.db import Store
@@ -66,6 +68,7 @@ from xlq.watch.inbox import Candidate, InboxScanner, Settler, arriving
 from xlq.watch.lock import WorkspaceLock
 from xlq.watch.recovery import finish_interrupted
 from xlq.watch.results import FileResult, RunSummary
+from xlq.watch.review import ReviewIntake, is_review, record_answers
 from xlq.watch.runtime import TtyProgress
 from xlq.watch.verdicts import reinstated
 
@@ -225,6 +228,9 @@ class Pipeline:
         """
         if not self._journal_checked and candidates:  # the store is opened now anyway: close stale claims
             self.recover(always=True)
+        if reviewed := [c for c in candidates if is_review(self.workspace, c)]:  # issue 17: decisions, not returns
+            rest = [c for c in candidates if c not in reviewed]
+            return self._reviews().process(reviewed) + (self.process_many(rest, progress, should_stop) if rest else [])
         try:
             claimed, left = self.claimer.claim(candidates)
         except StoreBusy as exc:  # the claims could not be written: nothing was moved
@@ -341,6 +347,10 @@ class Pipeline:
     def _read_here(self, path: Path) -> ParsedReturn:
         return read_in_process(path)
 
+    def _reviews(self) -> ReviewIntake:
+        read = read_review if self._in_process else self.feedback_worker.read_review
+        return ReviewIntake(self.claimer, self.filer, lambda: self.store, read, self._close_claims, self._mark_stale)
+
     def _one(self, item: Claimed, sha: str, size: int, parsed: ParsedReturn | None, returned: list[Claimed]
              ) -> tuple[Claimed, FileResult, int | None]:
         """Judge and record one file; the id is the submission whose file `_settle` moves."""
@@ -408,6 +418,8 @@ class Pipeline:
         receipt = Receipt(sha, candidate.path.name, candidate.arrived_in, moment.isoformat(), self.filer.relative(dest))
         self._mark_stale()
         recorded = self.store.record(receipt, checked, claim=item.claim.id)
+        if checked.parsed.answers and checked.outcome != "rejected":  # responses to the reviewer's queries
+            record_answers(self.store, recorded.submission_id, department, checked.parsed.answers, moment)
         if checked.findings and log.isEnabledFor(logging.DEBUG):
             for f in sort_findings(checked.findings):
                 log.debug("  %s %s", candidate.path.name, log_line(f))
@@ -461,6 +473,7 @@ class Pipeline:
         self.store.forget_history()  # reconciling needs the memory more than the next validation does
         reconciled = reconcile(self.store, self.catalogue, self.workspace, today=self.today)
         path = write_scorecard(reconciled, self.catalogue, self.workspace)
+        write_review_outputs(self.store, reconciled, self.catalogue, self.workspace)
         if had_marker:
             marker.unlink(missing_ok=True)
         log.info("master rebuilt: %s (%d files in the store, %.2f s)", self.filer.relative(path) if path.is_relative_to(self.root)
