@@ -19,6 +19,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from deadline import wait_for
 from returns import GOOD, fill, make_workspace, real_template
 
 from xlq.cli import main
@@ -31,6 +32,7 @@ from xlq.master.review_book import QUERIES_NAME
 from xlq.store import reviews
 from xlq.store.db import Store
 from xlq.watch.pipeline import Pipeline
+from xlq.watch.watcher import Watcher
 
 DEC, JAN = "2023-12", "2024-01"
 REVIEWER = "A. Reviewer"
@@ -207,6 +209,9 @@ def test_accept_query_exclude_and_sign_off_flow_into_the_store_the_master_status
     # the coverage row's note names the exclusion
     notes = [c.comment.text for row in coverage.iter_rows(max_row=8) for c in row if c.comment]
     assert any("Excluded by a reviewer: MSK INC" in n for n in notes)
+    breakdown = openpyxl.load_workbook(master)["By Department"]
+    assert any(c.comment and "excluded: MSK's value" in c.comment.text and c.value == 7
+               for row in breakdown.iter_rows() for c in row)  # still shown there, with why it is left out
     # the reviewer is told what happened to each row
     report = (trust.root / "feedback" / "_review" / (Path(result.moved_to).name + ".result.txt")).read_text()
     assert "LUT Dec-2023 TRAIN: Accept applied" in report and "signed off by A. Reviewer" in report
@@ -215,6 +220,9 @@ def test_accept_query_exclude_and_sign_off_flow_into_the_store_the_master_status
     stages = {row["department"]: row["review"] for row in status["departments"]}
     assert stages["LUT"].startswith("signed off by A. Reviewer") and stages["MSK"].startswith("signed off")
     assert stages["ICASH"] == ""
+    capsys.readouterr()
+    assert main(["status", "-w", str(trust.root), "--period", DEC]) == 0
+    assert "[review: signed off by A. Reviewer on " in capsys.readouterr().out
     # Query: in the department's feedback ...
     letter = sheet_rows(trust.root / "feedback" / "LUT" / QUERIES_NAME, "Queries")
     assert any("Six answered out of five received" in str(c) for r in letter for c in r)
@@ -408,3 +416,18 @@ def test_review_settings_that_cannot_work_are_one_line_errors(tmp_path: Path, se
     config.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_workspace(trust.root)
+
+
+def test_the_watcher_reads_a_review_workbook_dropped_into_the_review_folder(trust: Trust, tmp_path: Path) -> None:
+    filled = decide(trust.review_copy("watched.xlsx"), tmp_path / "watched.xlsx",
+                    {("LUT", "TRAIN"): ("Accept", "seen")})
+    with Watcher(trust.workspace, settle=0.3, batch=0.3, rescan=30.0) as watcher:
+        before = watcher.rebuilds
+        target = trust.root / "inbox" / "_review" / "watched.xlsx"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(filled, target)
+        wait_for(lambda: watcher.rebuilds > before and any(r.kind == "review" for r in watcher.results), 30,
+                 "the review workbook to be read and the master rebuilt")
+    with trust.store() as store:
+        assert [(d.indicator, d.state) for d in reviews.decisions(store)] == [("TRAIN", "applied")]
+    assert not any(r["Indicator"] == "TRAIN" for r in review_rows(trust.root / "outbox" / "review.xlsx"))

@@ -117,7 +117,7 @@ def _write_review(ws: Any, st: Styles, workspace: Workspace, plan: Any, state: R
                  "so_far": state.by_id[item.id].text() if item.id in state.by_id else "",
                  "ref": sealed_ref(state.token, item.id)}
         for key, value in cells.items():
-            ws.write_string(row, col[key], clean(value), st.text(font_size=8, font_color="#7F7F7F")
+            ws.write_string(row, col[key], clean(value), st.text(font_size=8, font_color="#7F7F7F", valign="top")
                             if key == "ref" else text)
         ws.write_datetime(row, col["period"], period_date(f.period), st.text(num_format="mmm-yy", valign="top"))
         if f.indicator in plan.indicator_row and f.period in plan.periods:

@@ -150,6 +150,8 @@ def _write_department_cell(ws: Any, plan: Plan, st: Styles, links: Links, row: i
     no_value = reports and value is None and status is not None and status.status in ("rejected", "missing")
     found = plan.breakdown_findings.get((ind.code, dept), [])
     comment = [f"{dept} comment: {value.comment}"] if value is not None and value.comment else []
+    excluded = plan.reconciled.excluded.get((ind.code, dept, month))  # kept, but not in the organisation figure
+    comment += [excluded] if excluded else []
     if no_value and not found:
         assert status is not None
         why = f" ({status.reason})" if status.reason else ""
@@ -162,7 +164,7 @@ def _write_department_cell(ws: Any, plan: Plan, st: Styles, links: Links, row: i
     elif comment:
         write_note(ws, row, col, f"{dept} {ind.code} {month_label(month)}", comment)
     write_value(ws, row, col, value.value if value else None, value.marker if value else None,
-                lambda marker: st.value(ind, flagged=bool(found) or no_value, no_value=no_value,
+                lambda marker: st.value(ind, flagged=bool(found or excluded) or no_value, no_value=no_value,
                                         not_reported=not reports, marker=marker))
 
 

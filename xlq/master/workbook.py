@@ -224,6 +224,8 @@ def _write_title(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     counts = plan.severity_counts()
     text = (f"Findings in these {len(plan.periods)} months: {plural(counts['error'], 'error')} · "
             f"{plural(counts['warning'], 'warning')} · {counts['info']} for information")
+    if decided := sum(1 for f in plan.findings if f in plan.reconciled.reviews):
+        text += f" · {decided} decided by a reviewer"
     links.add(4, 0, f"internal:'{ERRORS}'!A1", "Open the Validation Errors sheet", text,
               st(font_color="#0563C1", underline=1))
     _write_legend(ws, plan, st)
