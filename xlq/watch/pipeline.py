@@ -106,6 +106,8 @@ class Pipeline:
         self.scanner = InboxScanner(workspace)
         self.filer = Filer(workspace, self._write_feedback, clock)
         self.claimer = Claimer(self.root, lambda: self.journal, hooks)
+        self.reviews = ReviewIntake(self.claimer, self.filer, lambda: self.store, lambda path: read_review(path) if in_process
+                                    else self.feedback_worker.read_review(path), self._close_claims, self._mark_stale)
         self._journal_checked = False
         self._lock = WorkspaceLock(self.root) if lock else None
         self.inbox.mkdir(parents=True, exist_ok=True)
@@ -230,7 +232,7 @@ class Pipeline:
             self.recover(always=True)
         if reviewed := [c for c in candidates if is_review(self.workspace, c)]:  # issue 17: decisions, not returns
             rest = [c for c in candidates if c not in reviewed]
-            return self._reviews().process(reviewed) + (self.process_many(rest, progress, should_stop) if rest else [])
+            return self.reviews.process(reviewed) + (self.process_many(rest, progress, should_stop) if rest else [])
         try:
             claimed, left = self.claimer.claim(candidates)
         except StoreBusy as exc:  # the claims could not be written: nothing was moved
@@ -346,10 +348,6 @@ class Pipeline:
 
     def _read_here(self, path: Path) -> ParsedReturn:
         return read_in_process(path)
-
-    def _reviews(self) -> ReviewIntake:
-        read = read_review if self._in_process else self.feedback_worker.read_review
-        return ReviewIntake(self.claimer, self.filer, lambda: self.store, read, self._close_claims, self._mark_stale)
 
     def _one(self, item: Claimed, sha: str, size: int, parsed: ParsedReturn | None, returned: list[Claimed]
              ) -> tuple[Claimed, FileResult, int | None]:
