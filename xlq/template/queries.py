@@ -20,7 +20,7 @@ from xlq.core.review import Query
 
 QUERIES_SHEET = "Queries"
 TITLES = ("Month", "Indicator", "Value", "Finding", "Reviewer's question", "Asked by", "Response", "Ref")
-WIDTHS = (9, 12, 12, 40, 40, 18, 48, 30)
+WIDTHS = (9, 12, 12, 40, 40, 24, 48, 30)
 RESPONSE_LIMIT = 1000
 _INPUT = PatternFill("solid", fgColor="FFF2CC")
 _HEAD = PatternFill("solid", fgColor="1F3864")
@@ -62,4 +62,7 @@ def write_queries_sheet(wb: Workbook, queries: Sequence[Query], font: str) -> No
                            allow_blank=True, showErrorMessage=True, error=f"At most {RESPONSE_LIMIT} characters.")
     check.add(f"G{header + 1}:G{last}")
     ws.add_data_validation(check)
+    ws.page_setup.orientation = "landscape"  # one page wide, as the Return sheet prints
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.protection.sheet = True
