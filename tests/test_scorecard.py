@@ -438,9 +438,9 @@ def test_validation_errors_is_a_filtered_table_errors_first_with_synthesised_mis
     (table,) = written.tables("Validation Errors")
     names = [c.get("name") for c in table.iter("{http://schemas.openxmlformats.org/spreadsheetml/2006/main}tableColumn")]
     assert names == ["Severity", "Rule", "Department", "Period", "Indicator", "Source file", "Source cell",
-                     "Value", "Message", "Master cell"]
+                     "Value", "Message", "Master cell", "Review"]
     assert table.find("{http://schemas.openxmlformats.org/spreadsheetml/2006/main}autoFilter") is not None
-    assert table.get("ref") == "A4:J10"
+    assert table.get("ref") == "A4:K10"
     cells = written.cells("Validation Errors")
     severities = [cells[f"A{r}"].value for r in range(5, 11)]
     assert severities == ["error"] * 4 + ["warning", "info"]

@@ -102,7 +102,7 @@ def test_migration_5_widens_the_outcome_and_kind_checks_in_place_and_keeps_every
         db.execute("INSERT INTO submissions (sha256, original_name, arrived_in, received_at, location, outcome, kind) "
                    "VALUES ('d', 'B.xlsx', 'inbox', 'now', 'x', 'accepted_with_errors', 'new')")
     assert migrate(db, upto=5) == 5
-    assert migrate(db) == SCHEMA_VERSION  # issue 21's catalogue versions and later steps come after
+    assert migrate(db) == SCHEMA_VERSION  # the later steps (catalogue versions, the review loop) apply on top
     db.close()
     with Store(path) as store:
         assert store._db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -62,6 +62,7 @@ def _period(text: str | None, option: str = "--period") -> str | None:
 
 def cmd_template(args: argparse.Namespace) -> int:
     # imported here for start-up time (see the module docstring)
+    from xlq.master.review_state import review_state
     from xlq.template.workbook import write_templates
 
     _period(args.period)
@@ -76,8 +77,10 @@ def cmd_template(args: argparse.Namespace) -> int:
         raise UsageError(f"--department {args.department!r} is not in {workspace.root / 'xlq.toml'}")
     with open_store(workspace.store_target, workspace.root) as store:
         record_workspace(store, workspace, catalogue)  # templates carry the version they were issued under
+        queries = review_state(store).queries  # the reviewer's open questions (issue 17)
         paths = write_templates(catalogue, workspace, args.period, departments,
-                                last_month_for=partial(store.last_month, catalogue=catalogue))
+                                last_month_for=partial(store.last_month, catalogue=catalogue),
+                                queries_for=lambda code: queries.get(code, ()))
     for path in paths:
         print(path)
     return 0

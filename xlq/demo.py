@@ -28,8 +28,10 @@ from xlq.core.catalogue import Catalogue, Indicator, load_catalogue
 from xlq.core.config import SAMPLE_CONFIG, Workspace, init_workspace, load_workspace
 from xlq.core.errors import InputRefused
 from xlq.core.months import month_label, months_between
+from xlq.demo_review import ANSWERS, answer_queries, review_round
 from xlq.importer import COLUMNS, import_history
 from xlq.master.reconcile import reconcile
+from xlq.master.review_state import review_state
 from xlq.store.catalogue_versions import record_workspace
 from xlq.store.journal import open_store
 from xlq.template.workbook import write_template
@@ -342,14 +344,17 @@ def run_demo(root: Path, through: str = LAST) -> DemoSummary:
         misfiled = {d: folder for (d, p), folder in scenario.misfiled if p == period}
         entries = department_entries(catalogue, workspace, figures, period, faults, absent)
         with open_store(workspace.store_target, workspace.root) as store:
+            queries = review_state(store).queries  # the reviewer's open questions go into the templates
             for dept, dept_entries in entries.items():
                 template = write_template(catalogue, workspace, dept, period,
                                           root / "templates" / period / f"{dept}.xlsx",
-                                          last_month=store.last_month(dept, period, catalogue))
+                                          last_month=store.last_month(dept, period, catalogue),
+                                          queries=queries.get(dept, ()))
                 if dept in wrong_first:
                     dept_entries = _first_draft(catalogue, dept_entries)
                 dropped = fill_template(template, root / "inbox" / misfiled.get(dept, dept) / f"{dept} return {period}.xlsx",
                                         dept_entries, prepared_by=f"{dept} service manager")
+                answer_queries(dropped, {code: text for (d, code), text in ANSWERS.items() if d == dept})
                 os.utime(dropped, (saved, saved))
         summary = run_once(workspace, progress=False, clock=lambda arrived=arrived: arrived.astimezone(),
                            console_level=logging.WARNING)
@@ -380,6 +385,9 @@ def run_demo(root: Path, through: str = LAST) -> DemoSummary:
                                console_level=logging.WARNING)
             print(f"{month_label(first_period)} corrected by {dept}: {summary.describe()}", flush=True)
             accepted += sum(summary.count(o) for o in ("accepted", "accepted_with_warnings", "accepted_with_errors"))
+        if (review := review_round(workspace, period, arrived + dt.timedelta(days=6))) is not None:
+            print(f"{month_label(period)}: the reviewer's decisions: {review.results[0].note}; "
+                  f"{review.describe()}", flush=True)
     with open_store(workspace.store_target, workspace.root) as store:
         findings = reconcile(store, catalogue, workspace).findings
     errors = sum(f.severity == "error" for f in findings)

@@ -76,6 +76,18 @@ class SpcSettings:
 
 
 @dataclass(frozen=True)
+class ReviewSettings:
+    """The review loop (issue 17): the inbox folder review workbooks are dropped into, and who may
+    decide (an empty list: anyone who puts their name in the workbook)."""
+
+    folder: str = "_review"
+    reviewers: tuple[str, ...] = ()
+
+    def allows(self, name: str) -> bool:
+        return not self.reviewers or name.strip().casefold() in {r.casefold() for r in self.reviewers}
+
+
+@dataclass(frozen=True)
 class Workspace:
     root: Path
     organisation: str
@@ -94,6 +106,12 @@ class Workspace:
     feedback_folder: str = "feedback"
     share_inbox: str = ""
     share_feedback: str = ""
+    review: ReviewSettings = ReviewSettings()
+
+    @property
+    def review_path(self) -> Path:
+        """The review workbook, rebuilt beside the master."""
+        return self.root / "outbox" / "review.xlsx"
 
     @property
     def store_target(self) -> Path | str:
@@ -256,6 +274,14 @@ def load_workspace(root: Path | str = ".") -> Workspace:
             raise ValueError(f"validation.max_magnitude {max_magnitude!r} must be a positive number below 1e300")
     except (TypeError, ValueError) as exc:
         raise fail("watch", f"settings must be numbers ({exc})") from None  # also [validation]
+    review = data.get("review", {})
+    reviewers = review.get("reviewers", []) if isinstance(review, dict) else None
+    folder = review.get("folder", "_review") if isinstance(review, dict) else None
+    if not isinstance(reviewers, list) or not all(isinstance(r, str) and r.strip() for r in reviewers):
+        raise fail("review.reviewers", "must be a list of names, e.g. [\"A. Reviewer\"]")
+    if not isinstance(folder, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_ .-]{0,63}", folder) \
+            or _CODE_RE.match(folder.upper()) and folder.upper() in {d.code for d in departments}:
+        raise fail("review.folder", f"{folder!r} must be one folder name under inbox/, not a department's")
     rebase = spc.get("rebase", {})
     if not isinstance(rebase, dict) or not all(PERIOD_RE.match(str(v)) for v in rebase.values()):
         raise fail("spc.rebase", "must map indicator codes to months written YYYY-MM")
@@ -283,6 +309,7 @@ def load_workspace(root: Path | str = ".") -> Workspace:
         feedback_folder=str(feedback.get("path", "feedback")),
         share_inbox=share.get("inbox", ""),
         share_feedback=share.get("feedback", ""),
+        review=ReviewSettings(folder, tuple(r.strip() for r in reviewers)),
     )
 
 
@@ -327,6 +354,10 @@ path = "feedback"       # feedback copies go to <path>/<DEPT>/; relative to this
 [spc]
 trend_length = 7        # points in a row rising or falling (NHSRplotthedots default)
 shift_length = 7        # points in a row on one side of the mean
+
+[review]
+folder = "_review"      # reviewers drop the filled outbox/review.xlsx into inbox/<folder>/
+# reviewers = ["A. Reviewer"]   # decisions from any other name are refused (default: anyone)
 
 [[department]]
 code = "LUT"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from xlq.core.review import Review
+
 Severity = Literal["error", "warning", "info"]
 Outcome = Literal["accepted", "accepted_with_warnings", "accepted_with_errors", "rejected"]
 """A return's verdict, in four words that never hide a loss: accepted (everything used, nothing
@@ -111,6 +113,8 @@ class ParsedReturn:
     rows: tuple[RawRow, ...] = ()
     contact: tuple[tuple[str, str], ...] = ()
     findings: tuple[Finding, ...] = ()
+    answers: tuple[tuple[str, str], ...] = ()
+    """(sealed query reference, response) from the template's Queries block (issue 17)."""
 
 
 @dataclass(frozen=True)
@@ -246,3 +250,9 @@ class Reconciled:
     history: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
     """Indicator code -> (period, organisation value) for months with a value, oldest first,
     reaching back before `periods` where the store has it: the series SPC limits come from."""
+    reviews: dict[Finding, Review] = field(default_factory=dict)
+    """The reviewer's decision in force on each finding that has one (issue 17)."""
+    excluded: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    """(indicator, department, period) -> why a reviewer left that value out of the organisation figure."""
+    stages: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(department, period) -> 'received', 'reviewed' or 'signed off by NAME on DATE'."""

@@ -87,8 +87,9 @@ def status_table(status) -> str:
         reason = f"  {plain(detail, 160)}" if detail else ""
         counted = row.status not in ("missing", "rejected")
         used, dropped = (str(row.used), str(row.not_used)) if counted else ("-", "-")
+        review = f"  [review: {plain(row.review, 120)}]" if getattr(row, "review", "") else ""
         lines.append(f"  {row.department:<8} {outcome_words(row.status):<24} {used:>4} {dropped:>8}  {when:<16}  "
-                     f"{plain(row.file or '', 50)}{reason}")
+                     f"{plain(row.file or '', 50)}{reason}{review}")
     for sub in status.unidentified:
         received = sub.received_at[:16].replace("T", " ")
         lines.append(f"  {'?':<8} {'rejected (unidentified)':<24} {'-':>4} {'-':>8}  {received:<16}  "
@@ -111,6 +112,16 @@ def history_table(indicator, history) -> str:
         mark = " " if entry.current else "*"
         lines.append(f"   {mark}{v.period}  {v.department:<7} {text:>10}  {v.sheet}!{v.cell} raw {plain(v.raw, 20)!r}"
                      f"  from {plain(entry.file, 40)} ({entry.kind}, {entry.received_at[:16].replace('T', ' ')})")
+    decisions = getattr(history, "reviews", ())
+    if decisions:
+        lines.append("  Reviews (every decision, query and response, applied or not):")
+    for d in decisions:
+        state = "" if d.state == "applied" else f" NOT APPLIED ({d.state}: {plain(d.reason, 160)})"
+        note = f": {plain(d.note, 160)!r}" if d.note else ""
+        lines.append(f"    {d.period}  {d.department:<7} {plain(d.decision, 20)} by {plain(d.reviewer, 40)} on "
+                     f"{d.decided_at[:16].replace('T', ' ')}{note} from {plain(d.file, 60)}{state}")
+        for text, when, file in getattr(history, "responses", {}).get(d.id, ()):
+            lines.append(f"      response {when[:16].replace('T', ' ')} from {plain(file, 60)}: {plain(text, 200)!r}")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from xlq.core.model import ParsedReturn
+from xlq.core.review import ReviewReturn
 from xlq.intake.worker import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Worker
 
 MIN_FILES_PER_WORKER = 16
@@ -117,6 +118,10 @@ class ReaderPool:
         with ThreadPoolExecutor(k, thread_name_prefix="xlq-feedback") as threads:
             list(threads.map(serve, range(k)))
         return written
+
+    def read_review(self, path: Path | str) -> ReviewReturn:
+        """A dropped review workbook (issue 17), read in the first worker: reviews are few."""
+        return self._worker(0).read_review(path)
 
     def close(self) -> None:
         for worker in self._workers:

@@ -30,6 +30,7 @@ from xlq.intake.sniff import sniff
 TEMPLATE_ID = "xlq-return/1"
 META_SHEET = "xlq_meta"
 TABLE_SHEET = "Return"
+QUERIES_SHEET = "Queries"
 HEADER_SEARCH_ROWS = 200
 CONTACT_LABELS = ("Prepared by", "Email", "Date")
 _COLUMNS = frozenset(("code", "value", "numerator", "denominator", "comment"))
@@ -79,6 +80,7 @@ def _read_workbook(path: Path, digest: str, size: int, scans: list[SheetScan], n
         names = list(book.sheet_names)
         identity, meta_problem = _identity(book, names)
         table = _find_table(book, names)
+        answers = _answers(book, names, scans)
     findings = list(notes)
     if meta_problem:
         findings.append(rules.finding("not-a-template", meta_problem, file=path.name))
@@ -92,8 +94,30 @@ def _read_workbook(path: Path, digest: str, size: int, scans: list[SheetScan], n
     rows = tuple(_rows(grid, header_row, columns, scan))
     return ParsedReturn(
         path=str(path), sha256=digest, size=size, identity=identity, sheet=sheet_name,
-        rows=rows, contact=_contact(grid, header_row), findings=tuple(findings),
+        rows=rows, contact=_contact(grid, header_row), findings=tuple(findings), answers=answers,
     )
+
+
+def _answers(book: CalamineWorkbook, names: list[str], scans: list[SheetScan]) -> tuple[tuple[str, str], ...]:
+    """(Ref, Response) from the template's Queries block (issue 17); a response typed as a
+    formula is kept as the formula's text, never its result."""
+    if QUERIES_SHEET not in names:
+        return ()
+    grid = book.get_sheet_by_name(QUERIES_SHEET).to_python(skip_empty_area=False, nrows=2000)
+    scan = next((s for s in scans if s.name == QUERIES_SHEET), SheetScan(QUERIES_SHEET, ""))
+    for index, row in enumerate(grid[:20]):
+        titles = {c.strip().casefold(): n for n, c in enumerate(row) if isinstance(c, str)}
+        if "ref" in titles and "response" in titles:
+            ref_col, response_col = titles["ref"], titles["response"]
+            out = []
+            for i in range(index + 1, len(grid)):
+                ref = shown(grid[i][ref_col]).strip() if ref_col < len(grid[i]) else ""
+                cell = _comment(grid[i], i, response_col, scan)
+                text = shown(cell.raw).strip() if cell.raw is not None else ""
+                if ref and text:
+                    out.append((ref[:64], text[:1000]))
+            return tuple(out)
+    return ()
 
 
 def _identity(book: CalamineWorkbook, names: list[str]) -> tuple[Identity | None, str]:
@@ -126,7 +150,7 @@ def _text(raw: object) -> str:
 
 def _find_table(book: CalamineWorkbook, names: list[str]):
     ordered = [TABLE_SHEET] if TABLE_SHEET in names else []
-    ordered += [n for n in names if n not in (TABLE_SHEET, META_SHEET)]
+    ordered += [n for n in names if n not in (TABLE_SHEET, META_SHEET, QUERIES_SHEET)]
     for name in ordered:
         try:
             grid = book.get_sheet_by_name(name).to_python(skip_empty_area=False)

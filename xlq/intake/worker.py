@@ -26,6 +26,7 @@ from pathlib import Path
 
 from xlq.core.errors import WorkerUnavailable
 from xlq.core.model import ParsedReturn
+from xlq.core.review import ReviewReturn
 from xlq.core.rules import finding
 from xlq.intake.feedback import Mark, write_feedback
 
@@ -87,6 +88,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
     _limit_memory(memory_mb)
     # imported here, after the limit, so the reader's start-up counts against it (see read_in_process)
     from xlq.intake.reader import read_return
+    from xlq.intake.review_reader import read_review  # start-up: after the limit, like the reader
 
     conn.send(("ready", os.getpid()))
     while True:
@@ -100,6 +102,8 @@ def _serve(conn: Connection, memory_mb: int) -> None:
         try:
             if kind == "read":
                 reply: tuple = (job, "ok", read_return(args[0]))
+            elif kind == "review":
+                reply = (job, "ok", read_review(args[0]))
             elif kind == "feedback":
                 write_feedback(*args)
                 reply = (job, "ok", None)
@@ -244,6 +248,15 @@ class Worker:
         if status == "died":
             return _failed(path, sha, size, "file-unreadable", f"the reader stopped ({detail})")
         return _failed(path, sha, size, "file-unreadable", detail)
+
+    def read_review(self, path: Path | str) -> ReviewReturn:
+        """Read a dropped review workbook in the child (issue 17); a crash or timeout is a problem, not an exception."""
+        job = self._send("review", (str(path),))
+        status, payload = self._receive(job, time.monotonic())
+        if status == "ok" and isinstance(payload, ReviewReturn):
+            return payload
+        return ReviewReturn(str(path), "", problem=f"the reader could not read it ({status}{': ' if payload else ''}"
+                                                   f"{payload or ''})")
 
     def feedback(self, src: Path | str, dst: Path | str, marks: Sequence[Mark], title: str = "",
                  lines: Sequence[str] = ()) -> bool:

@@ -4,12 +4,13 @@ stored, with provenance (superseded values stay listed)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from xlq.core.model import OrgValue, Value
 from xlq.core.months import months_ending
 from xlq.master.reconcile import Context
+from xlq.store.reviews import Decision, all_responses, decisions
 
 if TYPE_CHECKING:
     from xlq.core.catalogue import Catalogue
@@ -40,6 +41,10 @@ class IndicatorHistory:
     periods: tuple[str, ...]
     org: tuple[OrgValue, ...]
     entries: tuple[HistoryEntry, ...]
+    reviews: tuple[Decision, ...] = ()
+    """Every review decision on this indicator, applied, stale or refused (issue 17)."""
+    responses: dict[int, tuple[tuple[str, str, str], ...]] = field(default_factory=dict)
+    """Decision id -> the department's responses to that query: (text, received at, file)."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -59,5 +64,6 @@ def indicator_history(store: Store, catalogue: Catalogue, workspace: Workspace, 
         for old in (code, *indicator.renamed_from)  # a renamed indicator keeps its history under the new code
         for sv in store.values(indicator=old, periods=periods, current=False)
     )
-    return IndicatorHistory(code, indicator.name, periods, org, entries)
+    decided = tuple(d for old in (code, *indicator.renamed_from) for d in decisions(store, indicator=old, applied_only=False))
+    return IndicatorHistory(code, indicator.name, periods, org, entries, decided, all_responses(store))
 

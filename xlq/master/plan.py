@@ -16,6 +16,7 @@ from xlq.core.catalogue import Catalogue, Indicator
 from xlq.core.config import Workspace
 from xlq.core.model import Finding, OrgValue, Reconciled
 from xlq.core.months import month_label
+from xlq.core.rules import RULES
 from xlq.core.timeline import redefinition_note
 from xlq.master.reconcile import return_finding
 
@@ -485,7 +486,11 @@ def _flag_cells(plan: Plan) -> None:
             for n in plan.cell_findings.get(key, []):
                 f = plan.findings[n]
                 who = f"{f.department}: " if f.department else ""
-                reasons.append(f"{who}{f.message}")
+                if (review := plan.reconciled.reviews.get(f)) is not None and review.settled:  # issue 17
+                    title = RULES[f.rule].title if f.rule in RULES else f.rule
+                    plan.cell_notes.setdefault(key, []).append(f"Reviewed ({who}{title}): {review.text()}")
+                    continue
+                reasons.append(f"{who}{f.message}" + (f" [{review.text()}]" if review else ""))
             empty = org.value is None and org.marker is None
             if empty and ind.due(period) and reporters and all(
                     (d, period) in subs and subs[(d, period)].status in NO_VALUE_STATUSES for d in reporters):

@@ -20,6 +20,7 @@ from xlq.core import rules
 from xlq.core.catalogue import Indicator
 from xlq.core.model import Finding, OrgValue, Reconciled, SubmissionStatus, Value, not_used, outcome_words
 from xlq.core.months import moment_label, month_label, months_ending, shift_period
+from xlq.master.review_state import review_state
 from xlq.store.merge import current_indicators
 from xlq.store.queries import StoredValue, Submission
 
@@ -57,6 +58,8 @@ class DepartmentReturn:
 
     used: int = 0
     not_used: int = 0
+    review: str = ""
+    """received, reviewed or signed off (issue 17); empty without a counted return."""
 
     def as_status(self) -> SubmissionStatus:
         return SubmissionStatus(self.department, self.period, self.status, self.received, self.file, self.reason,
@@ -113,10 +116,11 @@ class Context:
         current_ids = [s.id for s in self.subs.values() if s.current]
         self.stored_findings = store.findings(current_ids)
         self.cell_findings: dict[tuple[int, str], list[Finding]] = {}
+        self.review = review_state(store, periods)  # issue 17: a settled finding flags nothing; excluded values
         for sf in self.stored_findings:
-            if sf.finding.indicator:
+            if sf.finding.indicator and not ((r := self.review.by_finding.get(sf.finding)) and r.settled):
                 self.cell_findings.setdefault((sf.submission_id, sf.finding.indicator), []).append(sf.finding)
-        self.corrected = self._corrections(store)
+        self.corrected = self._corrections(store) | self.review.excluded
         self.grid = {(r.department, r.period): r for r in _returns(self.subs.values(), catalogue, workspace, history,
                                                                     self.today)}
         self.findings: list[Finding] = []
@@ -144,6 +148,8 @@ class Context:
         return out
 
     def value(self, code: str, department: str, period: str) -> StoredValue | None:
+        if (code, department, period) in self.review.excluded:
+            return None
         found = self.current.get((code, department, period))
         if found is None and (bare := self._earlier.get((code, department, period))) is not None:
             sid, value, numerator, denominator, marker = bare
@@ -195,6 +201,8 @@ class Context:
         if status is None or status.status in ("missing", "rejected"):
             return f"{department} (return {status.status if status else 'missing'})"
         stored = self.value(code, department, period)
+        if (code, department, period) in self.review.excluded:
+            return f"{department} (excluded by a reviewer)"
         if stored is not None and stored.value.marker == "TBA":
             return f"{department} (TBA)"
         subs = [s for s in status.attempts if s.current]
@@ -482,6 +490,9 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
         findings=tuple(findings),
         files_in=store.count_files(),
         history=history,
+        reviews=ctx.review.by_finding,
+        excluded={k: v for k, v in ctx.review.excluded.items() if k[2] in window},
+        stages=ctx.review.stages,
     )
 
 
@@ -491,7 +502,9 @@ def period_status(store: Store, catalogue: Catalogue, workspace: Workspace, peri
     period = period or workspace.reporting_period(today)
     today = today or dt.date.today()
     subs = store.submissions(period=period)
-    rows = _with_reasons(_returns(subs, catalogue, workspace, (period,), today), store)
+    stages = review_state(store, (period,)).stages
+    rows = [replace(r, review=stages.get((r.department, period), ""))
+            for r in _with_reasons(_returns(subs, catalogue, workspace, (period,), today), store)]
     start, end = f"{period}-01", f"{shift_period(period, 2)}-01"
     return PeriodStatus(period, workspace.due_date(period).isoformat(), tuple(rows), _unidentified(store, start, end))
 

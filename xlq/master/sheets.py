@@ -61,6 +61,7 @@ ERROR_COLUMNS = (
     Column("value", "Value", 18),
     Column("message", "Message", 72),
     Column("master", "Master cell", 18),
+    Column("review", "Review", 40),
 )
 BREAKDOWN_HEADER = 4
 
@@ -151,6 +152,8 @@ def _write_department_cell(ws: Any, plan: Plan, st: Styles, links: Links, row: i
     no_value = reports and value is None and status is not None and status.status in ("rejected", "missing")
     found = plan.breakdown_findings.get((ind.code, dept), [])
     comment = [f"{dept} comment: {value.comment}"] if value is not None and value.comment else []
+    excluded = plan.reconciled.excluded.get((ind.code, dept, month))  # kept, but not in the organisation figure
+    comment += [excluded] if excluded else []
     if no_value and not found:
         assert status is not None
         why = f" ({status.reason})" if status.reason else ""
@@ -163,7 +166,7 @@ def _write_department_cell(ws: Any, plan: Plan, st: Styles, links: Links, row: i
     elif comment:
         write_note(ws, row, col, f"{dept} {ind.code} {month_label(month)}", comment)
     write_value(ws, row, col, value.value if value else None, value.marker if value else None,
-                lambda marker: st.value(ind, flagged=bool(found) or no_value, no_value=no_value,
+                lambda marker: st.value(ind, flagged=bool(found or excluded) or no_value, no_value=no_value,
                                         not_reported=not reports, marker=marker))
 
 
@@ -190,7 +193,7 @@ def write_errors(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
         cells = {
             "severity": f.severity, "rule": f.rule, "department": f.department, "indicator": f.indicator,
             "file": os.path.basename(f.file) if f.file else "", "cell": f.location, "value": f.value,
-            "message": f.message,
+            "message": f.message, "review": review.text() if (review := plan.reconciled.reviews.get(f)) else "",
         }
         shown: list[tuple[str, float]] = []
         for key, value in cells.items():
@@ -259,16 +262,18 @@ def write_submissions(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
             found = plan.submission_findings.get((dept, period), [])
             if status.not_used:
                 label += f" ({status.not_used} not used)"
+            stage = plan.reconciled.stages.get((dept, period), "")
+            label += " · signed off" if stage.startswith("signed off") else ""
             labels.append((label, 12))
             fmt = st.text(align="center", bg_color=fill, font_color=font, bold=bool(found), text_wrap=True)
             target = plan.errors_row(found[0]) if found else 0
             if not (found and links.add(row, col, internal_link(ERRORS, target, 0), f"Validation Errors row {target + 1}",
                                         label, fmt)):
                 ws.write_string(row, col, label, fmt)
-            if status.status != "accepted":
+            if status.status != "accepted" or stage:
                 lines = [f"Received {moment_label(status.received)}" if status.received else "Not received",
                          *([f"File: {status.file}"] if status.file else []),
-                         *([status.reason] if status.reason else [])]
+                         *([status.reason] if status.reason else []), *([f"Review: {stage}"] if stage else [])]
                 write_note(ws, row, col, f"{dept} {month_label(period)}: {label}", lines)
         ws.write_number(row, layout.col("received"), received, st.text(align="center"))
         ws.set_row(row, wrapped_height(labels, line=11.5))

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from xlq.master.plan import (
     sparkline_group,
     target_changes,
 )
+from xlq.master.review_state import signed_off
 from xlq.master.sheets import write_about, write_breakdown, write_errors, write_submissions
 from xlq.master.spc_sheets import SpcPlan, about_rows, plan_spc, write_spc_cells, write_spc_sheet, write_spc_summary
 from xlq.master.style import CELL_BORDER, NO_VALUE_FILL, Links, Styles, add_sparklines, print_setup, write_note, write_value
@@ -71,24 +73,31 @@ def write_scorecard(reconciled: Reconciled, catalogue: Catalogue, workspace: Wor
                     *, built_at: dt.datetime | None = None) -> Path:
     """Write the master and return where it went: `path` (default the workspace's
     outbox/scorecard.xlsx), or a dated copy beside it when `path` cannot be replaced."""
+    target = Path(path) if path is not None else workspace.master_path
+    built = _local_naive(built_at)
+    return write_atomically(target, lambda tmp: build_workbook(tmp, reconciled, catalogue, workspace, built))
+
+
+def write_atomically(target: Path, build: Callable[[Path], object]) -> Path:
+    """Have `build` write a workbook to a temporary file beside `target`, then replace `target`
+    with it in one step (or write a dated copy when `target` is held open); the master and the
+    review workbook are both written this way."""
     # imported here for start-up time: a run with nothing new never writes (XlsxWriter is ~35 ms)
     from xlsxwriter.exceptions import FileCreateError
 
-    target = Path(path) if path is not None else workspace.master_path
-    built = _local_naive(built_at)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".xlsx.tmp", dir=target.parent)
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            build_workbook(tmp, reconciled, catalogue, workspace, built)
+            build(tmp)
             os.chmod(tmp, _file_mode(target))
             return _replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
     except (FileCreateError, OSError) as exc:
-        raise MasterUnwritable(f"could not write the master {target} ({exc}); the previous master is intact and "
+        raise MasterUnwritable(f"could not write {target} ({exc}); the previous copy is intact and "
                                "the next run rebuilds it") from exc
 
 
@@ -210,10 +219,15 @@ def _write_title(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
     received, expected, statuses = plan.returns_summary()
     parts = [f"{n} {outcome_words(s)}" for s, n in sorted(statuses.items()) if s != "accepted"]
     detail = f" ({', '.join(parts)})" if parts else ""
-    ws.write_string(3, 0, f"Returns for {month_label(plan.month)}: {received} of {expected} received{detail}", st())
+    signed = signed_off(plan.reconciled.stages, plan.month)  # shown once reviewers sign months off (issue 17)
+    signed_text = f" · {signed} of {expected} signed off by a reviewer" if signed_off(plan.reconciled.stages, None) else ""
+    ws.write_string(3, 0, f"Returns for {month_label(plan.month)}: {received} of {expected} received{detail}{signed_text}",
+                    st())
     counts = plan.severity_counts()
     text = (f"Findings in these {len(plan.periods)} months: {plural(counts['error'], 'error')} · "
             f"{plural(counts['warning'], 'warning')} · {counts['info']} for information")
+    if decided := sum(1 for f in plan.findings if f in plan.reconciled.reviews):
+        text += f" · {decided} decided by a reviewer"
     links.add(4, 0, f"internal:'{ERRORS}'!A1", "Open the Validation Errors sheet", text,
               st(font_color="#0563C1", underline=1))
     _write_legend(ws, plan, st)
@@ -393,6 +407,7 @@ def _write_coverage(ws: Any, plan: Plan, st: Styles, links: Links) -> None:
         others = [plan.findings[n] for n in cover.findings if plan.findings[n].rule not in ("return-missing",
                                                                                              "return-rejected")]
         lines += [f"{f.department}: {f.message}" for f in others[:4]]
+        lines += [f"Excluded by a reviewer: {d} {code}" for code, d, p in plan.reconciled.excluded if p == period]
         if lines:
             write_note(ws, row, col, f"Returns for {month_label(period)}: {text}", lines,
                        "Click for the Submissions sheet." if dept else "")

@@ -129,6 +129,57 @@ _CATALOGUE_VERSIONS = (
     )""",
     "CREATE INDEX catalogue_versions_by_label ON catalogue_versions(label)",
 )
+_REVIEW_LOOP = (
+    # Issue 17: every review workbook received, every decision in it (applied, stale or refused,
+    # with who, when and from which file), every sign-off and every department's response to a
+    # query. Nothing is ever deleted: the latest applied decision on a finding is the one in force.
+    """CREATE TABLE review_files (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        original_name TEXT NOT NULL,
+        arrived_in TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        location TEXT NOT NULL,
+        reviewer TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('applied', 'refused')),
+        reason TEXT NOT NULL
+    )""",
+    """CREATE TABLE review_decisions (
+        id INTEGER PRIMARY KEY,
+        review_file INTEGER NOT NULL REFERENCES review_files(id),
+        finding_id TEXT NOT NULL,
+        department TEXT NOT NULL,
+        period TEXT NOT NULL,
+        indicator TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        value TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        note TEXT NOT NULL,
+        reviewer TEXT NOT NULL,
+        decided_at TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('applied', 'stale', 'refused')),
+        reason TEXT NOT NULL,
+        CHECK (state = 'refused' OR decision IN ('Accept', 'Query', 'Exclude'))
+    )""",
+    "CREATE INDEX review_decisions_by_finding ON review_decisions(finding_id)",
+    "CREATE INDEX review_decisions_by_month ON review_decisions(department, period)",
+    """CREATE TABLE review_sign_offs (
+        id INTEGER PRIMARY KEY,
+        review_file INTEGER NOT NULL REFERENCES review_files(id),
+        department TEXT NOT NULL,
+        period TEXT NOT NULL,
+        submission_sha256 TEXT NOT NULL,
+        reviewer TEXT NOT NULL,
+        signed_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE query_responses (
+        id INTEGER PRIMARY KEY,
+        decision_id INTEGER NOT NULL REFERENCES review_decisions(id),
+        submission_id INTEGER NOT NULL REFERENCES submissions(id),
+        response TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    )""",
+)
 
 
 _SEVERAL_WATCHERS = (
@@ -207,7 +258,8 @@ def _edit_sqlite_table(connection: Connection, table: str, edits: tuple[tuple[st
 
 
 MIGRATIONS: tuple[tuple[str, ...] | Callable[[Connection], None], ...] = (
-    _V1, _V2, _V3, _CLAIMS_JOURNAL, _outcomes_and_merging_imports, _CATALOGUE_VERSIONS, _SEVERAL_WATCHERS)
+    _V1, _V2, _V3, _CLAIMS_JOURNAL, _outcomes_and_merging_imports, _CATALOGUE_VERSIONS, _REVIEW_LOOP,
+    _SEVERAL_WATCHERS)
 """Ordered schema steps; the store's schema version is how many have been applied. A new step goes at the end."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -31,6 +31,8 @@ from xlq import __version__
 from xlq.core.catalogue import Catalogue, Indicator
 from xlq.core.config import Workspace
 from xlq.core.months import PERIOD_RE, month_label
+from xlq.core.review import Query
+from xlq.template.queries import write_queries_sheet
 from xlq.template.text import (
     COMMENT_SUGGESTIONS,
     ERRORS,
@@ -78,7 +80,8 @@ def _font(**kw: object) -> Font:
 _WRAP = Alignment(wrap_text=True, vertical="top")
 
 def write_templates(catalogue: Catalogue, workspace: Workspace, period: str, departments: Sequence[str] | None = None,
-                    last_month_for: Callable[[str, str], Mapping[str, str]] | None = None) -> list[Path]:
+                    last_month_for: Callable[[str, str], Mapping[str, str]] | None = None,
+                    queries_for: Callable[[str], Sequence[Query]] | None = None) -> list[Path]:
     """Write `templates/YYYY-MM/<CODE>.xlsx` for each department; a department that reports
     nothing in `period` gets no template (an empty form would only invite a 'nothing filled' rejection)."""
     _check_period(period)
@@ -92,14 +95,16 @@ def write_templates(catalogue: Catalogue, workspace: Workspace, period: str, dep
                 code, period, workspace.departments_in(period)):
             continue  # a department closed, merged or not yet started that month reports nothing
         last = last_month_for(code, period) if last_month_for else None
-        written.append(write_template(catalogue, workspace, code, period, folder / f"{code}.xlsx", last))
+        written.append(write_template(catalogue, workspace, code, period, folder / f"{code}.xlsx", last,
+                                      queries_for(code) if queries_for else ()))
     return written
 
 
 def write_template(catalogue: Catalogue, workspace: Workspace, department: str, period: str, path: Path,
-                   last_month: Mapping[str, str] | None = None) -> Path:
+                   last_month: Mapping[str, str] | None = None, queries: Sequence[Query] = ()) -> Path:
     """Write one department's return for `period`; `last_month` maps codes to the accepted text
-    of the previous period, shown beside each input so a typo stands out."""
+    of the previous period, shown beside each input so a typo stands out; `queries` are the
+    reviewer's open questions, answered in the Queries block (issue 17)."""
     _check_period(period)
     dept = workspace.department(department)
     if dept is None:
@@ -111,6 +116,7 @@ def write_template(catalogue: Catalogue, workspace: Workspace, department: str, 
     first, last = _write_table(ws, indicators, last_month or {})
     _write_header_block(ws, workspace, dept.name, department, period, first, last)
     _write_instructions(wb.create_sheet(INSTRUCTIONS_SHEET), workspace, department, period)
+    write_queries_sheet(wb, [q for q in queries if q.period < period], FONT_NAME)
     _write_lists(wb, ws, first, last)
     _write_meta(wb, workspace, department, period, catalogue.version,
                 catalogue_json(catalogue.for_department(department, period, workspace.department_codes)))

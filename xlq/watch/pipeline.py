@@ -47,6 +47,7 @@ from xlq.core.report import log_line, sort_findings
 from xlq.intake.pool import ReaderPool
 from xlq.intake.validate import validate
 from xlq.master.reconcile import reconcile
+from xlq.master.review_book import write_review_outputs
 from xlq.master.workbook import remove_leftovers, write_scorecard
 from xlq.store.catalogue_versions import record_workspace
 from xlq.store.db import Store
@@ -61,6 +62,7 @@ from xlq.watch.presence import Presence, rebuild_alone
 from xlq.watch.readers import Readers
 from xlq.watch.recovery import finish_interrupted
 from xlq.watch.results import FileResult, RunSummary
+from xlq.watch.review import ReviewIntake, is_review, record_answers
 from xlq.watch.runtime import TtyProgress
 from xlq.watch.verdicts import reinstated
 
@@ -95,6 +97,8 @@ class Pipeline:
         self.scanner = InboxScanner(workspace)
         self.filer = Filer(workspace, self.readers.write_feedback, clock)
         self.claimer = Claimer(self.root, lambda: self.journal, hooks)
+        self.reviews = ReviewIntake(self.claimer, self.filer, lambda: self.store, self.readers.read_review,
+                                    self._close_claims, self._mark_stale)
         self._journal_checked = False
         # a PostgreSQL store is shared by any number of watchers (xlq/watch/presence.py); SQLite by one
         self.shared, self.watcher_id, self._presence = workspace.store_url is not None, new_watcher_id(), None
@@ -202,6 +206,9 @@ class Pipeline:
         """
         if not self._journal_checked and candidates:  # the store is opened now anyway: close stale claims
             self.recover(always=True)
+        if reviewed := [c for c in candidates if is_review(self.workspace, c)]:  # issue 17: decisions, not returns
+            rest = [c for c in candidates if c not in reviewed]
+            return self.reviews.process(reviewed) + (self.process_many(rest, progress, should_stop) if rest else [])
         try:
             claimed, left = self.claimer.claim(candidates)
         except StoreBusy as exc:  # the claims could not be written: nothing was moved
@@ -390,6 +397,8 @@ class Pipeline:
         receipt = Receipt(sha, candidate.path.name, candidate.arrived_in, moment.isoformat(), self.filer.relative(dest))
         self._mark_stale()
         recorded = self.store.record(receipt, checked, claim=item.claim.id)
+        if checked.parsed.answers and checked.outcome != "rejected":  # responses to the reviewer's queries
+            record_answers(self.store, recorded.submission_id, department, checked.parsed.answers, moment)
         if checked.findings and log.isEnabledFor(logging.DEBUG):
             for f in sort_findings(checked.findings):
                 log.debug("  %s %s", candidate.path.name, log_line(f))
@@ -448,6 +457,7 @@ class Pipeline:
         self.store.forget_history()  # reconciling needs the memory more than the next validation does
         reconciled = reconcile(self.store, self.catalogue, self.workspace, today=self.today)
         path = write_scorecard(reconciled, self.catalogue, self.workspace)
+        write_review_outputs(self.store, reconciled, self.catalogue, self.workspace)
         if had_marker:
             marker.unlink(missing_ok=True)
         log.info("master rebuilt: %s (%d files in the store, %.2f s)", self.filer.relative(path) if path.is_relative_to(self.root)

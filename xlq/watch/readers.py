@@ -3,9 +3,9 @@
 Returns are untrusted, so both jobs run in isolated worker processes with memory and time
 limits (`xlq.intake.pool.ReaderPool`, `[watch] workers` of them): one pool parses, a second
 writes a committed group's feedback copies (openpyxl on the department's file) beside it, so a
-burst keeps both cores busy. `in_process=True` does both here instead (trusted files only:
-demos and tests replaying history); each pool is started on first use, so a run with nothing
-to read starts none.
+burst keeps both cores busy, and reads the reviewers' workbooks (issue 17). `in_process=True`
+does all of it here instead (trusted files only: demos and tests replaying history); each pool
+is started on first use, so a run with nothing to read starts none.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from pathlib import Path
 
 from xlq.core.config import Workspace
 from xlq.core.model import ParsedReturn
+from xlq.core.review import ReviewReturn
 from xlq.core.text import shown
 from xlq.intake.feedback import Mark, write_feedback
 from xlq.intake.pool import ReaderPool
+from xlq.intake.review_reader import read_review
 from xlq.intake.worker import DEFAULT_TIMEOUT, read_in_process
 
 log = logging.getLogger("xlq")
@@ -64,6 +66,10 @@ class Readers:
             log.warning("no feedback copy for %s: %s", shown(src.name, 120), exc)
             return False
         return True
+
+    def read_review(self, path: Path) -> ReviewReturn:
+        """A dropped review workbook, read in the feedback pool (or here, in process)."""
+        return read_review(path) if self.in_process else self.feedback_pool.read_review(path)
 
     def close(self) -> None:
         for pool in (self._parser, self._feedback):
