@@ -19,6 +19,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import workspaces
 from deadline import wait_for
 from returns import GOOD, fill, make_workspace, real_template
 
@@ -77,7 +78,7 @@ class Trust:
         return _settled(target)
 
     def store(self) -> Store:
-        return Store(self.workspace.store_path)
+        return Store(self.workspace.store_target)
 
 
 def _settled(path: Path) -> Path:
@@ -129,7 +130,8 @@ def status_json(trust: Trust, capsys, period: str) -> dict:
 
 
 @pytest.fixture
-def trust(tmp_path: Path) -> Trust:
+def trust(tmp_path: Path, store_engine: str) -> Trust:
+    """Two December returns received, on each engine (the review loop's tables are in both)."""
     trust = Trust(tmp_path / "ws")
     trust.drop("LUT", LUT_DEC, "LUT Dec.xlsx")
     trust.drop("MSK", MSK_DEC, "MSK Dec.xlsx")
@@ -350,7 +352,11 @@ def test_another_organisations_or_workspaces_review_file_is_refused_whole(trust:
     wb = openpyxl.load_workbook(other)
     wb["xlq_review"]["B2"] = "Another NHS Trust"
     wb.save(other)
-    elsewhere = Trust(tmp_path / "elsewhere")  # same organisation name, its own workspace token
+    shared_url, workspaces.STORE_URL = workspaces.STORE_URL, None  # the other workspace has a store of its own
+    try:
+        elsewhere = Trust(tmp_path / "elsewhere")  # same organisation name, its own workspace token
+    finally:
+        workspaces.STORE_URL = shared_url
     elsewhere.drop("LUT", LUT_DEC, "LUT Dec.xlsx")
     elsewhere.run()
     theirs = decide(elsewhere.review_copy("their review.xlsx"), tmp_path / "their review.xlsx",
