@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from xlq.core.accepted import Acceptance, AcceptedKey
 from xlq.core.model import Finding
 from xlq.core.review import finding_id
 from xlq.store.queries import Submission
@@ -142,6 +143,21 @@ def decisions(store: Store, *, indicator: str | None = None, applied_only: bool 
 def in_force(store: Store) -> dict[str, Decision]:
     """The latest applied decision on each finding."""
     return {d.finding_id: d for d in decisions(store)}
+
+
+def accepted_warnings(store: Store) -> dict[AcceptedKey, Acceptance]:
+    """Every (department, indicator, rule, value) whose latest applied decision is an Accept, with
+    the earliest month it was accepted in: one query, so a batch of returns asks it once."""
+    latest: dict[str, tuple[str, ...]] = {}
+    for row in store.rows("SELECT finding_id, decision, department, indicator, rule, value, period, reviewer, "
+                          "decided_at, note FROM review_decisions WHERE state = 'applied' ORDER BY id"):
+        latest[row[0]] = row
+    out: dict[AcceptedKey, Acceptance] = {}
+    for _, decision, department, indicator, rule, value, period, reviewer, decided_at, note in latest.values():
+        key = (department, indicator, rule, value)
+        if decision == "Accept" and (key not in out or period < out[key].period):
+            out[key] = Acceptance(reviewer, decided_at, period, note)
+    return out
 
 
 def sign_offs(store: Store, periods: Sequence[str] | None = None) -> list[SignOff]:
