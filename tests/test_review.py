@@ -13,6 +13,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -530,3 +532,61 @@ def test_an_accepted_warning_is_recorded_as_reviewed_on_the_same_value_and_raise
     assert ("percent-assumed", train) in listed and train in marked
     assert [r["Value"] for r in review_rows(trust.root / "outbox" / "review.xlsx")
             if r["Department"] == "LUT" and r["Indicator"] == "TRAIN"] == ["90"]
+
+
+KILLED_AT = """
+import datetime as dt, os, signal, sys
+from xlq.core.config import load_workspace
+from xlq.watch.pipeline import Pipeline
+
+def hook(step, source, staged):
+    if step == sys.argv[2] and source.parent.name == "_review":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+with Pipeline(load_workspace(sys.argv[1]), today=dt.date(2024, 1, 5), in_process=True, hooks=hook) as pipeline:
+    pipeline.run_once(lambda result: None, wait=0)
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
+@pytest.mark.parametrize("step", ["claim", "hash", "read", "store", "move", "move, its name taken meanwhile"])
+def test_a_kill_9_at_any_step_of_a_review_workbook_is_finished_on_restart_exactly_once(
+        trust: Trust, tmp_path: Path, step: str) -> None:
+    """kill -9 before each step of a review workbook (the pipeline's hooks), then a restart: the
+    journal finishes it. Its decisions are stored once, the file is in archive/reviews/ where
+    its stored location says, and the reviewer has a result file."""
+    filled = decide(trust.review_copy("review Dec.xlsx"), tmp_path / "review Dec.xlsx", {
+        ("LUT", "TRAIN"): ("Accept", "right"), ("LUT", "COMPL"): ("Query", "which is right?"),
+        ("MSK", "INC"): ("Exclude", "does not add up")}, sign=("LUT",))
+    dropped = trust.drop_review(filled)
+    data = dropped.read_bytes()
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT, str(trust.root), step.split(",")[0]],
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    with trust.store() as store:
+        files = reviews.review_files(store)
+    assert len(files) == (1 if step.startswith("move") else 0)  # recorded only once the store step ran
+    if step.endswith("taken meanwhile"):  # someone put a file where it was to go
+        taken = trust.root / files[0].location
+        taken.parent.mkdir(parents=True, exist_ok=True)
+        taken.write_bytes(b"not the review workbook")
+    results = trust.run().results + trust.run().results
+    with trust.store() as store:
+        (received,) = reviews.review_files(store)
+        decided = [(d.department, d.indicator, d.decision, d.state) for d in reviews.decisions(store, applied_only=False)]
+        signed = [(s.department, s.period) for s in reviews.sign_offs(store)]
+    assert sorted(decided) == [("LUT", "COMPL", "Query", "applied"), ("LUT", "TRAIN", "Accept", "applied"),
+                               ("MSK", "INC", "Exclude", "applied")]
+    assert signed == [("LUT", DEC)]
+    assert received.outcome == "applied" and received.location.startswith("archive/reviews/")
+    assert (trust.root / received.location).read_bytes() == data  # the stored location is where it is
+    archived = sorted(p for p in (trust.root / "archive").rglob("*") if p.is_file() and p.read_bytes() == data)
+    assert archived == [trust.root / received.location]  # nowhere else: not in archive/duplicates/
+    assert not list((trust.root / "inbox" / "_review").iterdir())
+    assert not [p for p in (trust.root / ".xlq-staging").rglob("*") if p.is_file()]
+    report = trust.root / "feedback" / "_review" / f"{Path(received.location).name}.result.txt"
+    assert "LUT Dec-2023 TRAIN: Accept applied" in report.read_text()
+    (handled,) = [r for r in results if r.kind == "review"]
+    assert handled.moved_to == received.location
+    assert (handled.note == "recovered an interrupted move") == step.startswith("move")
+    assert not any(r["Indicator"] == "TRAIN" for r in review_rows(trust.root / "outbox" / "review.xlsx"))
