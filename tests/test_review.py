@@ -590,3 +590,23 @@ def test_a_kill_9_at_any_step_of_a_review_workbook_is_finished_on_restart_exactl
     assert handled.moved_to == received.location
     assert (handled.note == "recovered an interrupted move") == step.startswith("move")
     assert not any(r["Indicator"] == "TRAIN" for r in review_rows(trust.root / "outbox" / "review.xlsx"))
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
+def test_a_refused_review_workbook_killed_before_its_move_ends_in_rejected_with_its_reason(
+        trust: Trust, tmp_path: Path) -> None:
+    nameless = decide(trust.review_copy("nameless.xlsx"), tmp_path / "nameless.xlsx",
+                      {("LUT", "TRAIN"): ("Accept", "x")}, reviewer="")
+    data = trust.drop_review(nameless).read_bytes()
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT, str(trust.root), "move"], capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    (result,) = trust.run().results
+    with trust.store() as store:
+        (received,) = reviews.review_files(store)
+        assert reviews.decisions(store, applied_only=False) == []
+    assert (received.outcome, result.outcome, result.note) == ("refused", "rejected", "recovered an interrupted move")
+    assert received.location.startswith("rejected/") and result.moved_to == received.location
+    assert (trust.root / received.location).read_bytes() == data
+    reason = (trust.root / (received.location + ".reason.txt")).read_text()
+    assert "Refused: no reviewer's name" in reason

@@ -203,18 +203,22 @@ class ReviewIntake:
         return [*head, *(shown(n, 400) for n in judged.notes or ["No decisions in it."])]
 
 
-def file_review(filer: Filer, store: Store, staged: Path, dest: Path, lines: Sequence[str], recorded: str | None) -> str:
+def file_review(filer: Filer, store: Store, staged: Path, dest: Path, lines: Sequence[str], recorded: str | None,
+                *, again: bool = False) -> str:
     """The reason file (refused), the reviewer's result file, then the move out of staging;
     where the file now is. `recorded` is the hash of a file recorded in `review_files`, whose
-    stored location follows the file when its planned name has been taken meanwhile."""
-    if os.path.lexists(dest) or os.path.lexists(dest.with_name(dest.name + ".reason.txt")):
+    stored location follows the file when its planned name has been taken meanwhile; `again`
+    (after a restart) keeps a reason or result file written before the stop."""
+    if os.path.lexists(dest) or (os.path.lexists(dest.with_name(dest.name + ".reason.txt")) and not again):
         dest = filer.unique(dest.parent, dest.name)
         if recorded is not None:
             reviews.set_location(store, recorded, filer.relative(dest))
     text = "\n".join(lines) + "\n"
-    if filer.relative(dest).startswith("rejected/"):
-        write_text(dest.with_name(dest.name + ".reason.txt"), text)
-    write_text(filer.workspace.feedback_path / filer.workspace.review.folder / f"{dest.name}.result.txt", text)
+    reason = dest.with_name(dest.name + ".reason.txt")
+    result = filer.workspace.feedback_path / filer.workspace.review.folder / f"{dest.name}.result.txt"
+    for path in ([reason] if filer.relative(dest).startswith("rejected/") else []) + [result]:
+        if not (again and path.exists()):
+            write_text(path, text)
     move(staged, dest)
     return filer.relative(dest)
 
@@ -241,7 +245,7 @@ def finish_review(filer: Filer, store: Store, staged: Path, source: Path) -> Fil
                                                        f"NOT applied ({d.state}): {d.reason}"), 400))
     lines += [shown(f"sign-off {s.department} {month_label(s.period)}: signed off by {s.reviewer}", 400)
               for s in reviews.sign_offs(store, file_sha256=sha)]
-    where = file_review(filer, store, staged, filer.root / received.location, lines, sha)
+    where = file_review(filer, store, staged, filer.root / received.location, lines, sha, again=True)
     return FileResult(str(source), None, None, "rejected" if received.outcome == "refused" else "accepted",
                       moved_to=where, sha256=sha, kind="review", note="recovered an interrupted move")
 
