@@ -13,6 +13,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -27,6 +29,7 @@ from xlq.cli import main
 from xlq.core.config import load_workspace
 from xlq.core.errors import ConfigError
 from xlq.core.review import finding_id, open_ref, sealed_ref
+from xlq.core.rules import RULES
 from xlq.master.plan import make_plan
 from xlq.master.reconcile import reconcile
 from xlq.master.review_book import QUERIES_NAME
@@ -48,6 +51,7 @@ class Trust:
         self.workspace, self.catalogue = make_workspace(root, current=current, **settings)
         self.root = root
         self.today = dt.date(2024, 1, 5)
+        self.refs: dict[str, dict[tuple[str, str], str]] = {}
 
     def month(self, period: str, today: dt.date) -> None:
         """Move the workspace on to collecting `period` (as an administrator edits xlq.toml)."""
@@ -60,7 +64,9 @@ class Trust:
         source = template or self.root / "templates" / period / f"{dept}.xlsx"
         if not source.exists():
             real_template(self.catalogue, self.workspace, source, dept, period)
-        return _settled(fill(source, self.root / "inbox" / dept / name, cells).path)
+        filled = fill(source, self.root / "inbox" / dept / name, cells)
+        self.refs[name] = filled.refs
+        return _settled(filled.path)
 
     def run(self):
         with Pipeline(self.workspace, catalogue=self.catalogue, today=self.today) as pipeline:
@@ -437,3 +443,170 @@ def test_the_watcher_reads_a_review_workbook_dropped_into_the_review_folder(trus
     with trust.store() as store:
         assert [(d.indicator, d.state) for d in reviews.decisions(store)] == [("TRAIN", "applied")]
     assert not any(r["Indicator"] == "TRAIN" for r in review_rows(trust.root / "outbox" / "review.xlsx"))
+
+
+def stored_findings(trust: Trust, name: str) -> set[tuple[str, str | None, str]]:
+    """(rule, cell, severity) of every finding stored for the return received as `name`."""
+    with trust.store() as store:
+        (sub,) = [s for s in store.submissions() if s.original_name == name]
+        return {(sf.finding.rule, sf.finding.cell, sf.finding.severity) for sf in store.findings([sub.id])}
+
+
+def feedback_marks(trust: Trust, moved_to: str, department: str) -> tuple[set[tuple[str, str]], set[str]]:
+    """What a feedback copy shows: (rule, cell) of each row of its "What happened" list, and the
+    Return sheet's cells marked with a note."""
+    titles = {rule.title: code for code, rule in RULES.items()}
+    wb = openpyxl.load_workbook(trust.root / "feedback" / department / f"{Path(moved_to).name}.feedback.xlsx")
+    rows = [tuple(r) for r in wb["What happened"].iter_rows(values_only=True)]
+    at = next(n for n, r in enumerate(rows) if r[0] == "#")
+    listed = {(titles[r[4].split(":")[0]], r[2].split("!")[-1]) for r in rows[at + 1:] if r[0]}
+    marked = {c.coordinate for row in wb["Return"].iter_rows() for c in row if c.comment}
+    return listed, marked
+
+
+def test_an_accepted_warning_is_recorded_as_reviewed_on_the_same_value_and_raised_again_on_another(
+        trust: Trust, tmp_path: Path, capsys) -> None:
+    """Issue 17: "the same warning on the same value is not raised again next month" -- not in
+    the outcome, the log line, the feedback copy, `xlq validate` or the master; kept in the store
+    as reviewed. Errors are never settled this way, and a different value is a new warning."""
+    filled = decide(trust.review_copy("review Dec.xlsx"), tmp_path / "review Dec.xlsx", {
+        ("LUT", "TRAIN"): ("Accept", "85% is right"), ("LUT", "COMPL"): ("Accept", "an error, accepted")})
+    trust.drop_review(filled)
+    assert trust.run().results[0].outcome == "accepted"
+    trust.month(JAN, dt.date(2024, 2, 5))
+    # January: LUT sends the accepted 85 again beside a new warning; MSK (not accepted) sends 85 too
+    trust.drop("LUT", {**GOOD, "TRAIN": {"Value": 85}, "INC": {"Value": 7}, "INC_LOW": {"Value": 5},
+                       "INC_HIGH": {"Value": 1}}, "LUT Jan.xlsx", period=JAN)
+    trust.drop("MSK", {**GOOD, "TRAIN": {"Value": 85}}, "MSK Jan.xlsx", period=JAN)
+    results = {Path(r.path).name: r for r in trust.run().results}
+    lut, msk = results["LUT Jan.xlsx"], results["MSK Jan.xlsx"]
+    train, inc = (trust.refs["LUT Jan.xlsx"][code, "Value"] for code in ("TRAIN", "INC"))
+    compl = trust.refs["LUT Jan.xlsx"]["COMPL", "Numerator"]
+    assert stored_findings(trust, "LUT Jan.xlsx") == {("percent-assumed", train, "info"),
+                                                      ("parts-do-not-sum", inc, "warning")}
+    assert (lut.outcome, lut.errors, lut.warnings) == ("accepted_with_warnings", 0, 1)
+    assert "errors=0 warnings=1" in lut.line()  # the log line counts only the new warning
+    assert feedback_marks(trust, lut.moved_to, "LUT") == ({("parts-do-not-sum", inc)}, {inc})
+    assert stored_findings(trust, "MSK Jan.xlsx") == {("percent-assumed", train, "warning")}  # another department
+    assert (msk.outcome, msk.warnings) == ("accepted_with_warnings", 1)
+    with trust.store() as store:
+        (sub,) = [s for s in store.submissions(department="LUT", period=JAN)]
+        (settled,) = [sf.finding for sf in store.findings([sub.id]) if sf.finding.rule == "percent-assumed"]
+    assert re.match(r"Accepted by A\. Reviewer on \d{4}-\d\d-\d\d \(Dec-2023, same value\), not raised again: '85' "
+                    r"was read as 85%", settled.message), settled.message
+    assert settled.value == "85"
+    # `xlq validate` against the workspace says the same of the same bytes
+    capsys.readouterr()
+    assert main(["validate", "-w", str(trust.root), "--json", str(trust.root / lut.moved_to)]) == 0
+    (checked,) = json.loads(capsys.readouterr().out)
+    assert checked["outcome"] == "accepted_with_warnings"
+    assert {(f["rule"], f["cell"], f["severity"]) for f in checked["findings"]} == stored_findings(trust, "LUT Jan.xlsx")
+    # a resubmission with only the accepted value is simply accepted: no warning, no feedback copy
+    trust.drop("LUT", {**GOOD, "TRAIN": {"Value": 85}}, "LUT Jan again.xlsx", period=JAN)
+    (again,) = trust.run().results
+    assert (again.outcome, again.errors, again.warnings) == ("accepted", 0, 0)
+    assert stored_findings(trust, "LUT Jan again.xlsx") == {("percent-assumed", train, "info")}
+    assert not (trust.root / "feedback" / "LUT" / f"{Path(again.moved_to).name}.feedback.xlsx").exists()
+    master = trust.root / "outbox" / "scorecard.xlsx"
+    errors = sheet_rows(master, "Validation Errors")
+    head = next(r for r in errors if r and r[0] == "Severity")
+    (row,) = [r for r in errors if r and r[head.index("Indicator")] == "TRAIN" and r[head.index("Department")] == "LUT"
+              and r[head.index("Source file")] == "LUT Jan again.xlsx"]
+    assert (row[0], row[head.index("Rule")]) == ("info", "percent-assumed")
+    assert row[head.index("Review")].startswith("accepted in Dec-2023 by A. Reviewer (same value)")
+    assert not any(r["Department"] == "LUT" and r["Indicator"] == "TRAIN"
+                   for r in review_rows(trust.root / "outbox" / "review.xlsx"))
+    # another value for the same indicator is a new warning; an accepted error is raised again
+    trust.drop("LUT", {**GOOD, "TRAIN": {"Value": 90}, "COMPL": {"Numerator": 6, "Denominator": 5}},
+               "LUT Jan third.xlsx", period=JAN)
+    (third,) = trust.run().results
+    assert stored_findings(trust, "LUT Jan third.xlsx") == {("percent-assumed", train, "warning"),
+                                                            ("numerator-above-denominator", compl, "error")}
+    assert (third.outcome, third.errors, third.warnings) == ("accepted_with_errors", 1, 1)
+    with trust.store() as store:
+        (sub,) = [s for s in store.submissions(department="LUT", period=JAN, current_only=True)]
+        values = {sf.finding.rule: sf.finding.value for sf in store.findings([sub.id])}
+        accepted = {d.rule: d.value for d in reviews.decisions(store) if d.decision == "Accept"}
+    assert values["numerator-above-denominator"] == accepted["numerator-above-denominator"]  # the very value accepted
+    listed, marked = feedback_marks(trust, third.moved_to, "LUT")
+    assert ("percent-assumed", train) in listed and train in marked
+    assert [r["Value"] for r in review_rows(trust.root / "outbox" / "review.xlsx")
+            if r["Department"] == "LUT" and r["Indicator"] == "TRAIN"] == ["90"]
+
+
+KILLED_AT = """
+import datetime as dt, os, signal, sys
+from xlq.core.config import load_workspace
+from xlq.watch.pipeline import Pipeline
+
+def hook(step, source, staged):
+    if step == sys.argv[2] and source.parent.name == "_review":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+with Pipeline(load_workspace(sys.argv[1]), today=dt.date(2024, 1, 5), in_process=True, hooks=hook) as pipeline:
+    pipeline.run_once(lambda result: None, wait=0)
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
+@pytest.mark.parametrize("step", ["claim", "hash", "read", "store", "move", "move, its name taken meanwhile"])
+def test_a_kill_9_at_any_step_of_a_review_workbook_is_finished_on_restart_exactly_once(
+        trust: Trust, tmp_path: Path, step: str) -> None:
+    """kill -9 before each step of a review workbook (the pipeline's hooks), then a restart: the
+    journal finishes it. Its decisions are stored once, the file is in archive/reviews/ where
+    its stored location says, and the reviewer has a result file."""
+    filled = decide(trust.review_copy("review Dec.xlsx"), tmp_path / "review Dec.xlsx", {
+        ("LUT", "TRAIN"): ("Accept", "right"), ("LUT", "COMPL"): ("Query", "which is right?"),
+        ("MSK", "INC"): ("Exclude", "does not add up")}, sign=("LUT",))
+    dropped = trust.drop_review(filled)
+    data = dropped.read_bytes()
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT, str(trust.root), step.split(",")[0]],
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    with trust.store() as store:
+        files = reviews.review_files(store)
+    assert len(files) == (1 if step.startswith("move") else 0)  # recorded only once the store step ran
+    if step.endswith("taken meanwhile"):  # someone put a file where it was to go
+        taken = trust.root / files[0].location
+        taken.parent.mkdir(parents=True, exist_ok=True)
+        taken.write_bytes(b"not the review workbook")
+    results = trust.run().results + trust.run().results
+    with trust.store() as store:
+        (received,) = reviews.review_files(store)
+        decided = [(d.department, d.indicator, d.decision, d.state) for d in reviews.decisions(store, applied_only=False)]
+        signed = [(s.department, s.period) for s in reviews.sign_offs(store)]
+    assert sorted(decided) == [("LUT", "COMPL", "Query", "applied"), ("LUT", "TRAIN", "Accept", "applied"),
+                               ("MSK", "INC", "Exclude", "applied")]
+    assert signed == [("LUT", DEC)]
+    assert received.outcome == "applied" and received.location.startswith("archive/reviews/")
+    assert (trust.root / received.location).read_bytes() == data  # the stored location is where it is
+    archived = sorted(p for p in (trust.root / "archive").rglob("*") if p.is_file() and p.read_bytes() == data)
+    assert archived == [trust.root / received.location]  # nowhere else: not in archive/duplicates/
+    assert not list((trust.root / "inbox" / "_review").iterdir())
+    assert not [p for p in (trust.root / ".xlq-staging").rglob("*") if p.is_file()]
+    report = trust.root / "feedback" / "_review" / f"{Path(received.location).name}.result.txt"
+    assert "LUT Dec-2023 TRAIN: Accept applied" in report.read_text()
+    (handled,) = [r for r in results if r.kind == "review"]
+    assert handled.moved_to == received.location
+    assert (handled.note == "recovered an interrupted move") == step.startswith("move")
+    assert not any(r["Indicator"] == "TRAIN" for r in review_rows(trust.root / "outbox" / "review.xlsx"))
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
+def test_a_refused_review_workbook_killed_before_its_move_ends_in_rejected_with_its_reason(
+        trust: Trust, tmp_path: Path) -> None:
+    nameless = decide(trust.review_copy("nameless.xlsx"), tmp_path / "nameless.xlsx",
+                      {("LUT", "TRAIN"): ("Accept", "x")}, reviewer="")
+    data = trust.drop_review(nameless).read_bytes()
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT, str(trust.root), "move"], capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    (result,) = trust.run().results
+    with trust.store() as store:
+        (received,) = reviews.review_files(store)
+        assert reviews.decisions(store, applied_only=False) == []
+    assert (received.outcome, result.outcome, result.note) == ("refused", "rejected", "recovered an interrupted move")
+    assert received.location.startswith("rejected/") and result.moved_to == received.location
+    assert (trust.root / received.location).read_bytes() == data
+    reason = (trust.root / (received.location + ".reason.txt")).read_text()
+    assert "Refused: no reviewer's name" in reason

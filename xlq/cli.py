@@ -21,6 +21,7 @@ from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
+from xlq.core.accepted import settle_accepted
 from xlq.core.catalogue import load_catalogue
 from xlq.core.config import CONFIG_NAME, init_workspace, load_workspace
 from xlq.core.errors import UsageError, XlqError
@@ -32,6 +33,7 @@ from xlq.store.catalogue_versions import diff_text, record_workspace, versions
 from xlq.store.connection import display_url, is_url
 from xlq.store.db import Store
 from xlq.store.journal import open_store
+from xlq.store.reviews import accepted_warnings
 from xlq.store.watchers import live_watchers, watchers_text
 
 
@@ -107,7 +109,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         catalogue = _catalogue(workspace)
         if workspace.store_url or workspace.store_path.exists():
             with open_store(workspace.store_target, workspace.root) as store:
-                results = check_files(files, catalogue, workspace, store)
+                accepted = accepted_warnings(store)  # a warning a reviewer accepted on the same value (issue 17)
+                results = [(path, settle_accepted(checked, accepted))
+                           for path, checked in check_files(files, catalogue, workspace, store)]
         else:
             results = check_files(files, catalogue, workspace)
     if args.json:

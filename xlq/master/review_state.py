@@ -2,7 +2,9 @@
 
 - a finding of a current return is *open* until a decision is in force on it; an Accept of a
   warning also settles the same warning on the same value in later months (and in a
-  resubmission of the same month), so it is not raised again;
+  resubmission of the same month), so it is not raised again: a return validated after the
+  Accept records it as reviewed already (`xlq.core.accepted`), and one stored before the
+  Accept has its warning settled here;
 - an Exclude leaves that department's value out of the organisation figure while the value is
   unchanged (a corrected return has new findings, and the exclusion no longer applies);
 - a department's month is *received* (a current return), *reviewed* (every finding decided)
@@ -16,11 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from xlq.core.accepted import Acceptance, accepted_key, applies, was_accepted
 from xlq.core.model import Finding
 from xlq.core.months import month_label
 from xlq.core.review import Query, Review, sealed_ref
 from xlq.store import reviews
-from xlq.store.reviews import Decision, Indexed
+from xlq.store.reviews import Indexed
 
 if TYPE_CHECKING:
     from xlq.store.db import Store
@@ -53,16 +56,18 @@ def review_state(store: Store, periods: Sequence[str] | None = None) -> ReviewSt
     index = reviews.finding_index(store, periods)
     in_force = reviews.in_force(store)
     answers = reviews.responses(store)
-    accepted: dict[tuple[str, str, str, str], Decision] = {}
-    for d in in_force.values():
-        if d.decision == "Accept":
-            key = (d.department, d.indicator, d.rule, d.value)
-            if key not in accepted or d.period < accepted[key].period:
-                accepted[key] = d
+    accepted = reviews.accepted_warnings(store)
     per_month: dict[tuple[str, str], list[bool]] = {}
     for fid, item in index.items():
         f, sub = item.finding, item.submission
-        if not sub.current or f.severity not in REVIEWED:
+        if not sub.current:
+            continue
+        if was_accepted(f):  # settled when it was validated (`xlq.core.accepted`): reviewed, nothing to decide
+            if (earlier := accepted.get(accepted_key(f))) is not None:
+                state.by_finding[f] = state.by_id[fid] = Review(
+                    "Accept", earlier.reviewer, earlier.decided_at, earlier.note, carried=_carried(earlier, f))
+            continue
+        if f.severity not in REVIEWED:
             continue
         decided = in_force.get(fid)
         review = None
@@ -71,11 +76,9 @@ def review_state(store: Store, periods: Sequence[str] | None = None) -> ReviewSt
             review = Review(decided.decision, decided.reviewer, decided.decided_at, decided.note,
                             answer[0] if answer else "")
             state.decision_ids[fid] = decided.id
-        elif f.severity == "warning" and (earlier := accepted.get(
-                (f.department or "", f.indicator or "", f.rule, f.value or ""))) is not None \
-                and earlier.period <= (f.period or ""):
-            carried = month_label(earlier.period) if earlier.period != f.period else "an earlier return"
-            review = Review("Accept", earlier.reviewer, earlier.decided_at, earlier.note, carried=carried)
+        elif (earlier := accepted.get(accepted_key(f)) if f.severity == "warning" else None) is not None \
+                and applies(earlier, f):  # a warning stored before its twin was accepted
+            review = Review("Accept", earlier.reviewer, earlier.decided_at, earlier.note, carried=_carried(earlier, f))
         per_month.setdefault((f.department or "", f.period or ""), []).append(review is not None)
         if review is None:
             state.open.append(item)
@@ -101,6 +104,10 @@ def review_state(store: Store, periods: Sequence[str] | None = None) -> ReviewSt
         else:
             state.stages[key] = "reviewed" if all(per_month.get(key, [])) else "received"
     return state
+
+
+def _carried(earlier: Acceptance, f: Finding) -> str:
+    return month_label(earlier.period) if earlier.period != f.period else "an earlier return"
 
 
 def signed_off(stages: dict[tuple[str, str], str], period: str | None) -> int:

@@ -34,8 +34,9 @@ def check_same_file(path: Path, opened: tuple[int, int] | None) -> None:
         raise StoreError(f"{path}: the store was replaced by another file while xlq was running; restart xlq")
 
 
-def mark_claimed(db: Connection, claim: int | None, submission_id: int) -> None:
-    """The claimed file is now this submission, in the record's transaction."""
+def mark_claimed(db: Connection, claim: int | None, submission_id: int | None) -> None:
+    """The claimed file is now this submission, in the record's transaction (None: a review
+    workbook, recorded in `review_files` by its bytes' hash, `xlq.store.reviews`)."""
     if claim is not None and not db.execute(
             "UPDATE claims SET state = 'recorded', submission_id = ? WHERE id = ? AND state = 'claimed'",
             (submission_id, claim)).rowcount:

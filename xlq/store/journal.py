@@ -3,7 +3,8 @@ workspace the store serves.
 
 A file is claimed (renamed from inbox/ into the workspace's private staging folder) only after
 its claim is committed here, and `Store.record(..., claim=id)` marks the claim `recorded` in the
-same transaction as the submission, so after a crash the journal alone says what was under way:
+same transaction as the submission (`xlq.store.reviews.record_review` does so for a review
+workbook, with no submission), so after a crash the journal alone says what was under way:
 
 - `claimed` and the staged file exists: renamed but not recorded; it goes back to inbox/;
 - `recorded` and the staged file exists: the move to archive/ or rejected/ did not finish;

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from xlq.core.accepted import Acceptance, AcceptedKey
 from xlq.core.model import Finding
 from xlq.core.review import finding_id
+from xlq.store.guard import mark_claimed
 from xlq.store.queries import Submission
 
 if TYPE_CHECKING:
@@ -94,9 +96,12 @@ def has_file(store: Store, sha256: str) -> ReviewFile | None:
 
 
 def record_review(store: Store, received: ReviewFile, decisions: Sequence[Decision],
-                  sign_offs: Sequence[SignOff] = ()) -> int:
-    """Store one review workbook with its decisions and sign-offs, all or nothing; its id."""
+                  sign_offs: Sequence[SignOff] = (), *, claim: int | None = None) -> int:
+    """Store one review workbook with its decisions and sign-offs, all or nothing; its id.
+    `claim` is the journal's claim on the file, marked recorded in the same transaction, so a
+    stop before the file is moved is finished on restart, not judged again (`xlq.store.journal`)."""
     with store.write() as db:
+        mark_claimed(db, claim, None)
         (file_id,) = db.execute(
             "INSERT INTO review_files (sha256, original_name, arrived_in, received_at, location, reviewer, outcome, "
             "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -118,6 +123,7 @@ def record_review(store: Store, received: ReviewFile, decisions: Sequence[Decisi
 
 
 def set_location(store: Store, sha256: str, location: str) -> None:
+    """Where the review workbook with these bytes was moved (its planned name was taken)."""
     with store.write() as db:
         db.execute("UPDATE review_files SET location = ? WHERE sha256 = ?", (location, sha256))
 
@@ -126,14 +132,19 @@ _DECISION_COLUMNS = ("d.finding_id, d.department, d.period, d.indicator, d.rule,
                      "d.reviewer, d.decided_at, d.state, d.reason, d.id, f.original_name")
 
 
-def decisions(store: Store, *, indicator: str | None = None, applied_only: bool = True) -> list[Decision]:
-    """Decisions oldest first (so a later one on the same finding overrides an earlier one)."""
+def decisions(store: Store, *, indicator: str | None = None, applied_only: bool = True,
+              file_sha256: str | None = None) -> list[Decision]:
+    """Decisions oldest first (so a later one on the same finding overrides an earlier one);
+    `file_sha256`: only those of the review workbook with these bytes."""
     where, params = [], []
     if applied_only:
         where.append("d.state = 'applied'")
     if indicator is not None:
         where.append("d.indicator = ?")
         params.append(indicator)
+    if file_sha256 is not None:
+        where.append("f.sha256 = ?")
+        params.append(file_sha256)
     sql = (f"SELECT {_DECISION_COLUMNS} FROM review_decisions d JOIN review_files f ON f.id = d.review_file"
            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY d.id")
     return [Decision(*row) for row in store.rows(sql, params)]
@@ -144,14 +155,34 @@ def in_force(store: Store) -> dict[str, Decision]:
     return {d.finding_id: d for d in decisions(store)}
 
 
-def sign_offs(store: Store, periods: Sequence[str] | None = None) -> list[SignOff]:
+def accepted_warnings(store: Store) -> dict[AcceptedKey, Acceptance]:
+    """Every (department, indicator, rule, value) whose latest applied decision is an Accept, with
+    the earliest month it was accepted in: one query, so a batch of returns asks it once."""
+    latest: dict[str, tuple[str, ...]] = {}
+    for row in store.rows("SELECT finding_id, decision, department, indicator, rule, value, period, reviewer, "
+                          "decided_at, note FROM review_decisions WHERE state = 'applied' ORDER BY id"):
+        latest[row[0]] = row
+    out: dict[AcceptedKey, Acceptance] = {}
+    for _, decision, department, indicator, rule, value, period, reviewer, decided_at, note in latest.values():
+        key = (department, indicator, rule, value)
+        if decision == "Accept" and (key not in out or period < out[key].period):
+            out[key] = Acceptance(reviewer, decided_at, period, note)
+    return out
+
+
+def sign_offs(store: Store, periods: Sequence[str] | None = None, *, file_sha256: str | None = None) -> list[SignOff]:
     sql = ("SELECT s.department, s.period, s.submission_sha256, s.reviewer, s.signed_at, f.original_name "
            "FROM review_sign_offs s JOIN review_files f ON f.id = s.review_file")
+    where: list[str] = []
     params: list[object] = []
     if periods is not None:
-        sql += f" WHERE s.period IN ({', '.join('?' for _ in periods)})"
+        where.append(f"s.period IN ({', '.join('?' for _ in periods)})")
         params = list(periods)
-    return [SignOff(*row) for row in store.rows(sql + " ORDER BY s.id", params)]
+    if file_sha256 is not None:
+        where.append("f.sha256 = ?")
+        params.append(file_sha256)
+    return [SignOff(*row) for row in store.rows(sql + (" WHERE " + " AND ".join(where) if where else "")
+                                                + " ORDER BY s.id", params)]
 
 
 def record_responses(store: Store, submission_id: int, answers: Sequence[tuple[int, str]], received_at: str) -> None:

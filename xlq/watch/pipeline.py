@@ -7,7 +7,9 @@ so that nobody who can write to inbox/ can change what is read once it has settl
    into the private staging folder; from here on only the staged file is used;
 2. hash it (one descriptor, no links followed); the same bytes as the current return for their
    month are a duplicate drop; the bytes of a replaced return are judged again (and reinstated);
-3. parse it in the worker process (the parsed hash must equal the claim's) and validate it;
+3. parse it in the worker process (the parsed hash must equal the claim's) and validate it (a
+   warning a reviewer accepted on the same value is recorded as reviewed: the accepted set is
+   read once per batch);
 4. mark the master stale (a marker file), then `Store.record` (all or nothing), with the
    receipt's `stored_path` set to the file's final destination and the claim marked recorded
    in the same transaction: the store is the journal. Returns are recorded in groups
@@ -34,11 +36,12 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from xlq.core import rules
+from xlq.core.accepted import Acceptance, AcceptedKey, settle_accepted
 from xlq.core.catalogue import Catalogue, load_catalogue
 from xlq.core.config import Workspace
 from xlq.core.errors import StoreBusy, StoreError, WorkerUnavailable, XlqError
@@ -53,6 +56,7 @@ from xlq.store.catalogue_versions import record_workspace
 from xlq.store.db import Store
 from xlq.store.journal import WORKSPACE_TOKEN, Journal, bind_workspace, current_with_hash, open_store
 from xlq.store.records import Receipt
+from xlq.store.reviews import accepted_warnings
 from xlq.store.watchers import new_watcher_id
 from xlq.watch.claim import STAGING, Changed, Claimed, Claimer, Hook, describe
 from xlq.watch.filing import Filer, write_feedback_copies
@@ -221,6 +225,7 @@ class Pipeline:
         returned: list[Claimed] = []
         try:
             to_read, preset = self._prepare(claimed, jobs, results, returned)
+            accepted = accepted_warnings(self.store) if to_read or preset else {}  # once per batch, not per file
         except BaseException:  # e.g. the store failed: every claimed file goes back to inbox/ unjudged
             for item in claimed:
                 if os.path.lexists(item.held):
@@ -251,7 +256,7 @@ class Pipeline:
                                 tail = [self._give_back(i, str(exc), returned) for i, *_ in jobs[position:]]
                                 break
                             try:
-                                held.append(self._one(item, sha, size, parsed, returned))
+                                held.append(self._one(item, sha, size, parsed, returned, accepted))
                             except StoreBusy as exc:
                                 log.warning("%s; %d file(s) stay in inbox/ for the next round", exc, len(jobs) - position)
                                 tail = [self._give_back(i, str(exc), returned) for i, *_ in jobs[position:]]
@@ -320,9 +325,10 @@ class Pipeline:
             to_read.append((item.path, sha, size))
         return to_read, preset
 
-    def _one(self, item: Claimed, sha: str, size: int, parsed: ParsedReturn | None, returned: list[Claimed]
-             ) -> tuple[Claimed, FileResult, int | None]:
-        """Judge and record one file; the id is the submission whose file `_settle` moves."""
+    def _one(self, item: Claimed, sha: str, size: int, parsed: ParsedReturn | None, returned: list[Claimed],
+             accepted: Mapping[AcceptedKey, Acceptance]) -> tuple[Claimed, FileResult, int | None]:
+        """Judge and record one file (a warning a reviewer accepted on the same value is recorded
+        as reviewed, `xlq.core.accepted`); the id is the submission whose file `_settle` moves."""
         candidate = item.candidate
         try:
             self.claimer.step("store", candidate.path, item.path)
@@ -333,7 +339,7 @@ class Pipeline:
                 return item, self._give_back(item, "it changed while it was read; it will be read again", returned), None
             checked = validate(parsed, self.catalogue, self.workspace, self.store, folder_department=candidate.department,
                                at_inbox_root=candidate.department is None, today=self.today)
-            checked = reinstated(self.store, sha, checked)
+            checked = settle_accepted(reinstated(self.store, sha, checked), accepted)
             return self._commit(item, sha, checked)
         except Changed as exc:
             return item, self._give_back(item, str(exc), returned), None

@@ -2,7 +2,9 @@
 
 Only the journal decides (`xlq.store.journal`): a claim that was `recorded` and whose snapshot
 is still in staging is an interrupted move, finished now and reported as "recovered an
-interrupted move"; a claim that was never recorded goes back to inbox/ to be judged afresh.
+interrupted move" (a review workbook's claim is recorded with no submission: it is filed where
+its `review_files` row says, `xlq.watch.review.finish_review`); a claim that was never
+recorded goes back to inbox/ to be judged afresh.
 A file that merely has the same bytes as something recorded before is never "recovered".
 """
 
@@ -22,6 +24,7 @@ from xlq.watch.claim import Claimed, Claimer, describe
 from xlq.watch.filing import Filer
 from xlq.watch.inbox import Candidate
 from xlq.watch.results import FileResult
+from xlq.watch.review import finish_review
 
 log = logging.getLogger("xlq")
 
@@ -42,7 +45,8 @@ def finish_interrupted(root: Path, claimer: Claimer, journal: Callable[[], Journ
         candidate = Candidate(source, claim.arrived_in, None, claim.size, claim.mtime_ns)
         item = Claimed(candidate, claim, staged)
         submission = store().submission(claim.submission_id) if claim.submission_id else None
-        if claim.state == "claimed" or submission is None:
+        review = claim.state == "recorded" and claim.submission_id is None  # a review workbook's claim
+        if claim.state == "claimed" or (submission is None and not review):
             gone = not os.path.lexists(item.held)
             claimer.give_back(item)
             closed["void" if gone else "returned"].append(claim.id)
@@ -51,14 +55,22 @@ def finish_interrupted(root: Path, claimer: Claimer, journal: Callable[[], Journ
             claimer.done(item)
             closed["moved"].append(claim.id)
             continue
-        where = filer.finish(store(), replace(candidate, path=staged), submission)
+        if submission is None:
+            found = finish_review(filer, store(), staged, source)
+            if found is None:  # not in the store after all: judged afresh
+                claimer.give_back(item)
+                closed["returned"].append(claim.id)
+                continue
+            result = found
+        else:
+            where = filer.finish(store(), replace(candidate, path=staged), submission)
+            result = FileResult(str(source), submission.department, submission.period,
+                                "duplicate" if submission.kind == "duplicate" else submission.outcome,
+                                sha256=submission.sha256, kind=submission.kind, moved_to=where,
+                                note="recovered an interrupted move")
         if note := claimer.done(item):
             log.warning("%s: %s", describe(source, root), note)
         closed["moved"].append(claim.id)
-        result = FileResult(str(source), submission.department, submission.period,
-                            "duplicate" if submission.kind == "duplicate" else submission.outcome,
-                            sha256=submission.sha256, kind=submission.kind, moved_to=where,
-                            note="recovered an interrupted move")
         log.info("%s", result.line())
         results.append(result)
     for state, ids in closed.items():

@@ -12,15 +12,21 @@ judged alone and every row is recorded, applied or not, with who, when and the f
 - stale: the finding's value has changed since (a resubmission arrived): not applied;
 - refused: a forged or damaged identity, or an unknown decision.
 
-The reviewer gets a result file listing each row's fate in `feedback/<folder>/`.
+The reviewer gets a result file listing each row's fate in `feedback/<folder>/`. As for a
+return, the record marks the file's claim recorded in the same transaction, so a stop between
+the record and the move is finished on restart from the journal (`finish_review`): the file goes
+where the store says, and its decisions are never recorded twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from xlq.core.config import Workspace
 from xlq.core.months import month_label
@@ -147,8 +153,9 @@ class ReviewIntake:
         return results
 
     def _one(self, item: Claimed) -> FileResult:
-        name = item.candidate.path.name
+        name, source = item.candidate.path.name, item.candidate.path
         try:
+            self.claimer.step("hash", source, item.path)
             sha, _ = self.claimer.digest(item)
         except (Changed, OSError) as exc:
             self.claimer.give_back(item)
@@ -156,6 +163,8 @@ class ReviewIntake:
             return FileResult(str(item.candidate.path), None, None, "deferred", note=str(exc))
         store = self._store()
         known = reviews.has_file(store, sha)
+        if known is None:
+            self.claimer.step("read", source, item.path)
         parsed = ReviewReturn(str(item.path), sha, problem="") if known else self._read(str(item.path))
         if parsed.sha256 and parsed.sha256 != sha:
             parsed = ReviewReturn(str(item.path), sha, problem="it changed while it was read")
@@ -166,16 +175,15 @@ class ReviewIntake:
             _, dest = self.filer.destination("rejected", name)
         outcome = "refused" if judged.refusal else "applied"
         if known is None:
+            self.claimer.step("store", source, item.path)
             self._mark_stale()
             reviews.record_review(store, ReviewFile(sha, name, item.candidate.arrived_in, when,
                                                     self.filer.relative(dest), parsed.reviewer[:80], outcome,
-                                                    judged.refusal), judged.decisions, judged.sign_offs)
+                                                    judged.refusal), judged.decisions, judged.sign_offs,
+                                  claim=item.claim.id)
+        self.claimer.step("move", source, item.path)
         lines = self._report(name, parsed.reviewer, when, judged, known)
-        if judged.refusal:
-            write_text(dest.with_name(dest.name + ".reason.txt"), "\n".join(lines) + "\n")
-        write_text(self.workspace.feedback_path / self.workspace.review.folder / f"{dest.name}.result.txt",
-                   "\n".join(lines) + "\n")
-        move(item.path, dest)
+        where = file_review(self.filer, store, item.path, dest, lines, sha if known is None else None)
         if note := self.claimer.done(item):
             log.warning("%s: %s", shown(name, 120), note)
         self._close([item.claim.id], "moved")
@@ -184,7 +192,7 @@ class ReviewIntake:
                                   f"{applied} decision(s) applied, {len(judged.decisions) - applied} not, "
                                   f"{len(judged.sign_offs)} sign-off(s)")
         return FileResult(str(item.candidate.path), None, None, "rejected" if judged.refusal else "accepted",
-                          moved_to=self.filer.relative(dest), sha256=sha, kind="review", note=note)
+                          moved_to=where, sha256=sha, kind="review", note=note)
 
     def _report(self, name: str, reviewer: str, when: str, judged: Judged, known: ReviewFile | None) -> list[str]:
         head = [f"Review workbook {shown(name, 200)}, received {when}, reviewer {shown(reviewer, 80) or '(none)'}"]
@@ -193,6 +201,53 @@ class ReviewIntake:
         if judged.refusal:
             return [*head, f"Refused: {shown(judged.refusal, 300)}", "No decision in it was applied."]
         return [*head, *(shown(n, 400) for n in judged.notes or ["No decisions in it."])]
+
+
+def file_review(filer: Filer, store: Store, staged: Path, dest: Path, lines: Sequence[str], recorded: str | None,
+                *, again: bool = False) -> str:
+    """The reason file (refused), the reviewer's result file, then the move out of staging;
+    where the file now is. `recorded` is the hash of a file recorded in `review_files`, whose
+    stored location follows the file when its planned name has been taken meanwhile; `again`
+    (after a restart) keeps a reason or result file written before the stop."""
+    if os.path.lexists(dest) or (os.path.lexists(dest.with_name(dest.name + ".reason.txt")) and not again):
+        dest = filer.unique(dest.parent, dest.name)
+        if recorded is not None:
+            reviews.set_location(store, recorded, filer.relative(dest))
+    text = "\n".join(lines) + "\n"
+    reason = dest.with_name(dest.name + ".reason.txt")
+    result = filer.workspace.feedback_path / filer.workspace.review.folder / f"{dest.name}.result.txt"
+    for path in ([reason] if filer.relative(dest).startswith("rejected/") else []) + [result]:
+        if not (again and path.exists()):
+            write_text(path, text)
+    move(staged, dest)
+    return filer.relative(dest)
+
+
+def finish_review(filer: Filer, store: Store, staged: Path, source: Path) -> FileResult | None:
+    """A review workbook recorded before a stop but not moved: filed now where the store says
+    (`xlq.watch.recovery`), its result file written from what the store recorded. None when
+    the store holds no review workbook with its bytes (it is then judged afresh)."""
+    digest = hashlib.sha256()
+    with open(staged, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    sha = digest.hexdigest()
+    received = reviews.has_file(store, sha)
+    if received is None:
+        return None
+    lines = [f"Review workbook {shown(received.original_name, 200)}, received {received.received_at}, reviewer "
+             f"{shown(received.reviewer, 80) or '(none)'}", "(Written after a restart, from what the store recorded.)"]
+    if received.outcome == "refused":
+        lines += [f"Refused: {shown(received.reason, 300)}", "No decision in it was applied."]
+    for d in reviews.decisions(store, applied_only=False, file_sha256=sha):
+        where = f"{d.department} {month_label(d.period)} {d.indicator}: " if d.department else ""
+        lines.append(shown(f"{where}{d.decision} " + ("applied" if d.state == "applied" else
+                                                       f"NOT applied ({d.state}): {d.reason}"), 400))
+    lines += [shown(f"sign-off {s.department} {month_label(s.period)}: signed off by {s.reviewer}", 400)
+              for s in reviews.sign_offs(store, file_sha256=sha)]
+    where = file_review(filer, store, staged, filer.root / received.location, lines, sha, again=True)
+    return FileResult(str(source), None, None, "rejected" if received.outcome == "refused" else "accepted",
+                      moved_to=where, sha256=sha, kind="review", note="recovered an interrupted move")
 
 
 def record_answers(store: Store, submission_id: int, department: str | None,
