@@ -393,6 +393,19 @@ def test_series_sees_writes_made_after_it_was_last_asked_by_this_store_or_anothe
         assert store.series("FALLS", "A", "2024-03") == [("2024-01", 4.0), ("2024-02", 5.0)]
 
 
+def test_the_history_cache_survives_this_stores_own_commits(store_target: Path | str) -> None:
+    """Only another connection's commit reloads the validation history. PostgreSQL's data version
+    counts our own commits too, so without this the history was reloaded after every group."""
+    with Store(store_target) as store:
+        record(store, make_return("A", "2024-01", {"FALLS": 3}))
+        assert store.series("FALLS", "A", "2024-03") == [("2024-01", 3.0)]
+        record(store, make_return("B", "2024-01", {"FALLS": 1}))
+        with store.batch():
+            record(store, make_return("C", "2024-01", {"FALLS": 2}))
+        assert store.series("FALLS", "B", "2024-03") == [("2024-01", 1.0)]
+        assert set(store._history._months) == {"A", "B"}, "A's history was dropped by our own commit"
+
+
 def test_a_batch_keeps_each_return_whole_and_stores_the_rest(store_target: Path | str) -> None:
     path = store_target
     broken = make_return("B", "2024-01", {"FALLS": 2}, findings=(object(),))  # type: ignore[arg-type]

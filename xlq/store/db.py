@@ -53,6 +53,7 @@ class Store:
         self.timeout = timeout
         self._lock = threading.RLock()
         self._batch: bool | None = None  # None: no batch; False: batch open, nothing written yet
+        self._began_at: object = None  # the data version when the open write transaction began
         if read_only:
             self._db = self._open_snapshot()
         else:
@@ -147,7 +148,7 @@ class Store:
             self._begin()
             try:
                 yield self._db
-                self._db.execute("COMMIT")
+                self._commit()
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
@@ -156,6 +157,17 @@ class Store:
     def _begin(self) -> None:
         self.check_file()
         self._db.begin(write=True)
+        self._began_at = self._db.data_version()
+
+    def _commit(self) -> None:
+        """Commit the open write transaction. The write lock was held since `_begin`, so the
+        store moved from `_began_at` to what this transaction sees only by our own writes, which
+        the history cache follows itself (`written`): it is kept, not reloaded. (SQLite's
+        data_version ignores a connection's own commits; PostgreSQL's counts every commit, so
+        without this the history was reloaded after every group, a cost that grows with the store.)"""
+        ended_at = self._db.data_version()
+        self._db.execute("COMMIT")
+        self._history.committed(self._began_at, ended_at)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -175,7 +187,7 @@ class Store:
             try:
                 yield
                 if self._batch:
-                    self._db.execute("COMMIT")
+                    self._commit()
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")

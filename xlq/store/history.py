@@ -4,7 +4,7 @@ Validating one return asks `series` for each of its ~60 indicators, and a run va
 department month after month, so a department's history is loaded once and then only the
 months written since are read again (per-indicator scans were 7 s of an 18.8 s run over 1,000
 returns, and a reload per return grew with the history). A commit by any other connection
-(the engine's `data_version`) drops the cache.
+(the engine's `data_version`) drops the cache; our own commits do not (`committed`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,13 @@ class HistoryCache:
         self._stale.setdefault(department, set()).add(period)
         if self._series_key and self._series_key[0] == department:
             self._series_key = None
+
+    def committed(self, before: object, after: object) -> None:
+        """Our own transaction committed, moving the store from data version `before` to `after`
+        with no other writer in between (it held the write lock): a cache loaded at `before`
+        already follows those writes (`written`), so it stays valid at `after`."""
+        if self._version == before:
+            self._version = after
 
     def forget(self) -> None:
         self._months, self._stale, self._series_key, self._series = {}, {}, None, {}
