@@ -19,7 +19,8 @@ from deadline import wait_for
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
 from xlq.core.errors import WorkerUnavailable, WorkspaceBusy
-from xlq.intake.feedback import Mark, write_feedback
+from xlq.intake.feedback import Mark
+from xlq.intake.feedback_book import write_feedback
 from xlq.intake.worker import Worker
 from xlq.store.db import Store
 from xlq.store.journal import Intent, Journal

@@ -7,15 +7,15 @@ first sheet, "What happened", that says in plain words what became of the return
 then lists every finding, file-level and cell-level, each with a link to its cell; each offending
 cell on the Return sheet is filled and carries a note. Both sheets print on A4.
 
-`feedback_request` (what to write, from the store's record) runs in the watcher; `write_feedback`
-loads an untrusted file with openpyxl, so it runs in the isolated worker child
-(`xlq.intake.worker.Worker.feedback`), never in the watcher itself.
+`feedback_request` (what to write, from the store's record) runs in the watcher; `lay_out` decides
+where each part of the copy goes, and `xlq.intake.feedback_book.write_feedback` writes it from the
+untrusted file, so that runs in the isolated worker child (`xlq.intake.worker`), never in the
+watcher itself.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,19 +109,66 @@ def feedback_request(workspace: Workspace, submission: Submission, findings: Seq
     return FeedbackRequest(path, marks, title, tuple(lines))
 
 
+
+
+# -- the copy's layout: what both writers (`xlq.intake.feedback_book`) put where ------------------
+
+WIDTHS = (5, 10, 16, 16, 70)  # the summary sheet's columns A:E
+FILLS = {"error": "FFC7CE", "warning": "F8CBAD"}  # warning orange, not the template's input yellow
+INKS = {"error": "9C0006", "warning": "833C0B"}
+EDGES = {"error": "C00000", "warning": "ED7D31"}
+HEADLINES = {"rejected": "C00000", "accepted with errors": "C00000", "accepted with warnings": "9C5700"}
+HEADER_COLUMNS = ("#", "Severity", "Cell (click)", "Indicator", "What is wrong, and what to do")
+
 _CELL_RE = re.compile(r"^\$?([A-Z]{1,3})\$?([0-9]{1,7})$")
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_FILLS = {"error": "FFC7CE", "warning": "F8CBAD"}  # warning orange, not the template's input yellow
-_INKS = {"error": "9C0006", "warning": "833C0B"}
-_EDGES = {"error": "C00000", "warning": "ED7D31"}
-_HEADLINE = {"rejected": "C00000", "accepted with errors": "C00000", "accepted with warnings": "9C5700"}
 
 
-def _text(value: str) -> str:
+@dataclass(frozen=True)
+class SummaryCell:
+    """One written cell of the "What happened" sheet. `style` is one of: headline, heading,
+    text (wrapped, top), header, error, warning (a severity cell), link. Never a formula."""
+
+    row: int
+    column: int
+    value: str | int
+    style: str
+
+
+@dataclass(frozen=True)
+class CellNote:
+    """A flagged cell of the department's own sheet: filled and bordered in the worst
+    severity's colours, with a note (`width` x `height` px) holding every finding on it."""
+
+    sheet: str
+    ref: str
+    worst: str
+    text: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class FeedbackLayout:
+    """Everything the copy adds to the department's workbook, decided once so the two writers
+    cannot drift: the summary sheet's cells, merged lines, row heights and links (cell,
+    location, shown text), the table's header row (printed on every page), and the notes."""
+
+    cells: tuple[SummaryCell, ...]
+    merges: tuple[str, ...]
+    heights: tuple[tuple[int, float], ...]
+    links: tuple[tuple[str, str, str], ...]
+    header_row: int
+    headline_colour: str
+    notes: tuple[CellNote, ...]
+
+
+def clean_text(value: str) -> str:
+    """Text a worksheet can hold: characters XML 1.0 forbids become '?'."""
     return _ILLEGAL.sub("?", value)
 
 
-def _cells(ref: str | None) -> list[str]:
+def cell_refs(ref: str | None) -> list[str]:
     """`F14` -> [F14]; `F14:G14` -> [F14, G14] (the two ends of a short range); else []."""
     out = []
     for part in (ref or "").upper().split(":")[:2]:
@@ -132,105 +179,53 @@ def _cells(ref: str | None) -> list[str]:
     return out
 
 
-def write_feedback(src: str, dst: str, marks: Sequence[Mark], title: str = "", lines: Sequence[str] = ()) -> None:
-    """Write the feedback copy of `src` to `dst`: the summary sheet first (and active), every
-    flagged cell filled and noted. Runs in the child (it loads an untrusted file with openpyxl).
-    Written to a temporary name and renamed, so a half-written copy is never left under the final name."""
-    # imported here for start-up time: only the worker child writes feedback (openpyxl takes 0.14 s)
-    import openpyxl
-    from openpyxl.comments import Comment
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-    from openpyxl.worksheet.hyperlink import Hyperlink
+def sheet_location(sheet: str, ref: str) -> str:
+    """An internal link's target: `'Return'!F14` (a quote in the sheet's name doubled)."""
+    return "'" + sheet.replace("'", "''") + "'!" + ref
 
-    workbook = openpyxl.load_workbook(src)
-    default = workbook["Return"] if "Return" in workbook.sheetnames else workbook.worksheets[0]
-    notes: dict[tuple[str, str], list[Mark]] = {}
+
+def lay_out(marks: Sequence[Mark], title: str, lines: Sequence[str], sheetnames: Sequence[str],
+            default: str) -> FeedbackLayout:
+    """The copy of a workbook with `sheetnames` whose main sheet is `default`: a mark naming a
+    sheet the workbook lacks is shown on `default`."""
+    grouped: dict[tuple[str, str], list[Mark]] = {}
     for mark in marks:
-        sheet = mark.sheet if mark.sheet in workbook.sheetnames else default.title
-        for ref in _cells(mark.cell):
-            notes.setdefault((sheet, ref), []).append(mark)
-    for (sheet, ref), cell_marks in notes.items():
-        try:
-            cell = workbook[sheet][ref]
-            worst = "error" if any(m.severity == "error" for m in cell_marks) else "warning"
-            cell.fill = PatternFill("solid", fgColor=_FILLS[worst])
-            edge = Side(style="medium", color=_EDGES[worst])
-            cell.border = Border(left=edge, right=edge, top=edge, bottom=edge)
-            text = "\n".join(_text(f"{m.title or m.severity}: {m.message}") for m in cell_marks)
-            comment = Comment(text[:2000], "xlq")
-            comment.width, comment.height = 320, 40 + 16 * min(20, text.count("\n") + len(text) // 50)
-            cell.comment = comment
-        except (AttributeError, ValueError, KeyError):
-            continue  # a merged or otherwise unwritable cell keeps its summary row
-    for ws in workbook.worksheets:
-        ws.sheet_view.tabSelected = False
-    _print_on_a4(default, landscape=True)
+        sheet = mark.sheet if mark.sheet in sheetnames else default
+        for ref in cell_refs(mark.cell):
+            grouped.setdefault((sheet, ref), []).append(mark)
+    notes = []
+    for (sheet, ref), cell_marks in grouped.items():
+        worst = "error" if any(m.severity == "error" for m in cell_marks) else "warning"
+        text = "\n".join(clean_text(f"{m.title or m.severity}: {m.message}") for m in cell_marks)
+        notes.append(CellNote(sheet, ref, worst, text[:2000], 320, 40 + 16 * min(20, text.count("\n") + len(text) // 50)))
 
-    sheet = workbook.create_sheet(SUMMARY_SHEET, 0)
-    sheet.sheet_properties.tabColor = "C00000"
-    widths = (5, 10, 16, 16, 70)
-    for column, width in zip("ABCDE", widths, strict=True):
-        sheet.column_dimensions[column].width = width
-    headline = sheet.cell(1, 1, _text(title or "What happened to your return"))
-    colour = next((c for words, c in _HEADLINE.items() if title.lower().startswith(words)), "1F3864")
-    headline.data_type = "s"  # the title starts with the file's name, which may start with "="
-    headline.font = Font(bold=True, size=15, color=colour)
+    cells = [SummaryCell(1, 1, clean_text(title or "What happened to your return"), "headline")]
+    merges, heights, links = [], [], []
     row = 2
     for line in lines:
         row += 1
         if line.startswith("## "):
             row += 1
-            heading = sheet.cell(row, 1, _text(line[3:]))
-            heading.data_type = "s"  # never a formula, whatever the text starts with
-            heading.font = Font(bold=True, size=12, color="005EB8")
+            cells.append(SummaryCell(row, 1, clean_text(line[3:]), "heading"))
             continue
-        cell = sheet.cell(row, 1, _text(line))
-        cell.data_type = "s"
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-        sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=5)
-        sheet.row_dimensions[row].height = 15 * max(1, math.ceil(len(line) / 110)) + 3
+        cells.append(SummaryCell(row, 1, clean_text(line), "text"))
+        merges.append(f"A{row}:E{row}")
+        heights.append((row, 15 * max(1, math.ceil(len(line) / 110)) + 3))
     row += 1
     header = row
-    for n, text in enumerate(("#", "Severity", "Cell (click)", "Indicator", "What is wrong, and what to do"), 1):
-        cell = sheet.cell(header, n, text)
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F3864")
+    cells += [SummaryCell(header, n, text, "header") for n, text in enumerate(HEADER_COLUMNS, 1)]
     for number, mark in enumerate(marks, 1):
         row += 1
-        refs = _cells(mark.cell)
-        where = f"{mark.sheet or default.title}!{mark.cell}" if refs else "whole file"
-        message = _text(f"{mark.title}: {mark.message}" if mark.title else mark.message)
-        values = (number, mark.severity, where, mark.indicator or "", message)
-        for column, value in enumerate(values, 1):
-            cell = sheet.cell(row, column, value)
-            cell.data_type = "n" if column == 1 else "s"  # never a formula, whatever the text starts with
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-        severity = sheet.cell(row, 2)
-        if mark.severity in _FILLS:
-            severity.fill = PatternFill("solid", fgColor=_FILLS[mark.severity])
-            severity.font = Font(bold=True, color=_INKS[mark.severity])
+        refs = cell_refs(mark.cell)
+        where = f"{mark.sheet or default}!{mark.cell}" if refs else "whole file"
+        message = clean_text(f"{mark.title}: {mark.message}" if mark.title else mark.message)
+        severity = mark.severity if mark.severity in FILLS else "text"
+        cells += [SummaryCell(row, 1, number, "text"), SummaryCell(row, 2, clean_text(mark.severity), severity),
+                  SummaryCell(row, 3, clean_text(where), "link" if refs else "text"),
+                  SummaryCell(row, 4, clean_text(mark.indicator or ""), "text"), SummaryCell(row, 5, message, "text")]
         if refs:
-            target = mark.sheet if mark.sheet in workbook.sheetnames else default.title
-            link = sheet.cell(row, 3)
-            link.hyperlink = Hyperlink(ref=link.coordinate, location=f"'{target}'!{refs[0]}", display=where)
-            link.font = Font(color="0563C1", underline="single")
-        sheet.row_dimensions[row].height = 15 * max(1, math.ceil(len(message) / 75)) + 3
-    sheet.print_title_rows = f"{header}:{header}"
-    sheet.freeze_panes = None
-    _print_on_a4(sheet, landscape=False)
-    sheet.sheet_view.tabSelected = True
-    workbook.active = 0
-    temporary = Path(dst).with_name("." + Path(dst).name + ".part")
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    workbook.save(temporary)
-    os.replace(temporary, dst)
-
-
-def _print_on_a4(ws, *, landscape: bool) -> None:
-    """A4, one page wide, as many pages down as it takes."""
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = "landscape" if landscape else "portrait"
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_margins.left = ws.page_margins.right = 0.5
-    ws.page_margins.top = ws.page_margins.bottom = 0.6
+            target = mark.sheet if mark.sheet in sheetnames else default
+            links.append((f"C{row}", sheet_location(target, refs[0]), clean_text(where)))
+        heights.append((row, 15 * max(1, math.ceil(len(message) / 75)) + 3))
+    colour = next((c for words, c in HEADLINES.items() if title.lower().startswith(words)), "1F3864")
+    return FeedbackLayout(tuple(cells), tuple(merges), tuple(heights), tuple(links), header, colour, tuple(notes))

@@ -7,8 +7,8 @@ dies the file becomes a finding, a fresh child starts, and the caller goes on. O
 serves many files and requests are pipelined (the next file is parsed while the caller
 validates and stores the previous one), so isolation costs well under a millisecond a file.
 
-The child also writes the feedback copy of a return with findings (`xlq.intake.feedback`), because
-that means loading the untrusted file with openpyxl.
+The child also writes the feedback copy of a return with findings (`xlq.intake.feedback_book`), because
+that means opening the untrusted file (editing its package, or loading it with openpyxl).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from xlq.core.errors import WorkerUnavailable
 from xlq.core.model import ParsedReturn
 from xlq.core.review import ReviewReturn
 from xlq.core.rules import finding
-from xlq.intake.feedback import Mark, write_feedback
+from xlq.intake.feedback import Mark
+from xlq.intake.feedback_book import write_feedback
 
 DEFAULT_TIMEOUT = 20.0
 STARTUP_TIMEOUT = 60.0

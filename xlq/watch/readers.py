@@ -2,7 +2,7 @@
 
 Returns are untrusted, so both jobs run in isolated worker processes with memory and time
 limits (`xlq.intake.pool.ReaderPool`, `[watch] workers` of them): one pool parses, a second
-writes a committed group's feedback copies (openpyxl on the department's file) beside it, so a
+writes a committed group's feedback copies (from the department's untrusted file) beside it, so a
 burst keeps both cores busy, and reads the reviewers' workbooks (issue 17). `in_process=True`
 does all of it here instead (trusted files only: demos and tests replaying history); each pool
 is started on first use, so a run with nothing to read starts none.
@@ -18,7 +18,8 @@ from xlq.core.config import Workspace
 from xlq.core.model import ParsedReturn
 from xlq.core.review import ReviewReturn
 from xlq.core.text import shown
-from xlq.intake.feedback import Mark, write_feedback
+from xlq.intake.feedback import Mark
+from xlq.intake.feedback_book import write_feedback
 from xlq.intake.pool import ReaderPool
 from xlq.intake.review_reader import read_review
 from xlq.intake.worker import DEFAULT_TIMEOUT, read_in_process
@@ -45,7 +46,7 @@ class Readers:
 
     @property
     def feedback_pool(self) -> ReaderPool:
-        """Writes feedback copies (openpyxl on an untrusted file) beside the busy parsers."""
+        """Writes feedback copies (from an untrusted file) beside the busy parsers."""
         if self._feedback is None:
             self._feedback = ReaderPool(self._size, timeout=self._timeout)
         return self._feedback
