@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 from xlq.core.model import Checked, Finding, Identity, ParsedReturn, Value
 
@@ -23,7 +24,7 @@ def make_return(dept: str, period: str, values: dict[str, object], *, outcome: s
             v = Value(code, dept, period, None)
         else:
             v = Value(code, dept, period, float(given_value), raw=str(given_value))
-        out.append(Value(**{**v.__dict__, "cell": f"F{row}", "comment": comments.get(code, "")}))
+        out.append(replace(v, cell=f"F{row}", comment=comments.get(code, "")))
     sha = hashlib.sha256(repr((dept, period, values, outcome, findings, comments, tag)).encode()).hexdigest()
     parsed = ParsedReturn(f"inbox/{dept}-{period}.xlsx", sha, 1000, Identity("Test Trust", dept, period, "t1", "1"))
     return Checked(parsed, tuple(out) if outcome != "rejected" else (), findings, outcome)  # type: ignore[arg-type]

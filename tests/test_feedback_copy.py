@@ -10,6 +10,7 @@ are matched exactly, whatever a hostile sheet puts in its attributes.
 from __future__ import annotations
 
 import re
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -191,3 +192,56 @@ def test_tags_are_matched_exactly_whatever_a_sheet_puts_in_its_attributes(source
     fast, slow, writer = both(source, tmp_path, (Mark("error", "bad", "Return", inc),))
     assert writer == "package" and fast == slow
     assert fast["Return"]["cells"][inc][8] == "FFC7CE" and fast["Return"]["cells"][train][8] != "FFC7CE"
+
+
+def excel_flavoured(source: Path, target: Path) -> Path:
+    """The filled return with what Excel's own files carry and openpyxl's do not: markup
+    compatibility namespaces, row attributes in them, a code name on a bare `sheetPr`, no page
+    margins, and printer settings on the page setup (a relationship part of the sheet's own)."""
+    mc = 'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" mc:Ignorable="x14ac"'
+    x14ac = 'xmlns:x14ac="http://schemas.microsoft.com/office/spreadsheetml/2009/9/ac"'
+    rel = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
+
+    def sheet(xml: str) -> str:
+        xml = xml.replace('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">',
+                          f'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" {rel} {mc} {x14ac}>')
+        xml = re.sub(r"<sheetPr>.*?</sheetPr>", '<sheetPr codeName="Sheet1"/>', xml, count=1)
+        xml = re.sub(r"<pageMargins[^>]*/>", "", xml, count=1)
+        xml = re.sub(r"<pageSetup ([^>]*)/>", r'<pageSetup \1 r:id="rId1"/>', xml, count=1)
+        return re.sub(r'<row r="(\d+)"', r'<row r="\1" x14ac:dyDescent="0.25"', xml)
+
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = sheet(data.decode()).encode()
+            elif info.filename == "[Content_Types].xml":
+                data = data.replace(b"<Default ", b'<Default Extension="bin" ContentType="application/'
+                                    b'vnd.openxmlformats-officedocument.spreadsheetml.printerSettings"/><Default ', 1)
+            zout.writestr(info.filename, data)
+        zout.writestr("xl/worksheets/_rels/sheet1.xml.rels", (
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" '
+            'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/printerSettings" '
+            'Target="../printerSettings/printerSettings1.bin"/></Relationships>'))
+        zout.writestr("xl/printerSettings/printerSettings1.bin", b"\x00" * 64)
+    return target
+
+
+@pytest.mark.libreoffice
+def test_a_return_shaped_like_excel_s_own_files_is_written_the_same(sources, tmp_path: Path, soffice: str) -> None:
+    filled = sources["filled"]
+    source = excel_flavoured(filled.path, tmp_path / "excel.xlsx")
+    fast, slow, writer = both(source, tmp_path, marks_for(filled))
+    assert writer == "package" and fast == slow
+    with zipfile.ZipFile(tmp_path / "fast.xlsx") as archive:
+        sheet = archive.read("xl/worksheets/sheet1.xml").decode()
+        rels = archive.read("xl/worksheets/_rels/sheet1.xml.rels").decode()
+        assert archive.read("xl/printerSettings/printerSettings1.bin") == b"\x00" * 64  # copied as it was
+    assert 'r:id="rId1"' in re.search(r"<pageSetup [^>]*>", sheet)[0]  # the printer settings kept
+    assert "printerSettings" in rels and "/comments" in rels and "/vmlDrawing" in rels
+    order = [m[1] for m in re.finditer(r"<(sheetPr|pageMargins|pageSetup|headerFooter|legacyDrawing)\b", sheet)]
+    assert order == ["sheetPr", "pageMargins", "pageSetup", "headerFooter", "legacyDrawing"]  # ECMA-376's order
+    subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path}/profile", "--headless", "--convert-to", "pdf",
+                    "--outdir", str(tmp_path / "pdf"), str(tmp_path / "fast.xlsx")], check=True, capture_output=True,
+                   timeout=180)
+    assert (tmp_path / "pdf" / "fast.pdf").stat().st_size > 10_000  # LibreOffice opens and prints it

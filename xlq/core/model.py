@@ -117,7 +117,7 @@ class ParsedReturn:
     """(sealed query reference, response) from the template's Queries block (issue 17)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Value:
     """An accepted value with its provenance.
 

@@ -29,7 +29,6 @@ from xlq.core.model import ParsedReturn
 from xlq.core.review import ReviewReturn
 from xlq.core.rules import finding
 from xlq.intake.feedback import Mark
-from xlq.intake.feedback_book import write_feedback
 
 DEFAULT_TIMEOUT = 20.0
 STARTUP_TIMEOUT = 60.0
@@ -106,6 +105,9 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             elif kind == "review":
                 reply = (job, "ok", read_review(args[0]))
             elif kind == "feedback":
+                # imported here for start-up time: the XML and zip modules only a writing child needs
+                from xlq.intake.feedback_book import write_feedback
+
                 write_feedback(*args)
                 reply = (job, "ok", None)
             else:

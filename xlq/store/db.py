@@ -204,6 +204,12 @@ class Store:
         """Run one read query (companion modules and the analysts' snapshot read tables directly)."""
         return self._query(sql, params)
 
+    def each_row(self, sql: str, params: Sequence[object] = ()) -> Iterator[tuple]:
+        """`rows`, one at a time, for a read too large to hold at once; the store is held until
+        the last row is read (run nothing else on this store meanwhile from another thread)."""
+        with self._lock:
+            yield from self._db.execute(sql, params)
+
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         with self._lock:
             return self._db.execute(sql, params).fetchall()

@@ -40,7 +40,7 @@ class Submission:
     current: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredValue:
     """A stored value and where it came from; `comment_from` names the earlier submission whose
     Comment was carried over because the value was resubmitted unchanged."""

@@ -19,7 +19,6 @@ from xlq.core.model import ParsedReturn
 from xlq.core.review import ReviewReturn
 from xlq.core.text import shown
 from xlq.intake.feedback import Mark
-from xlq.intake.feedback_book import write_feedback
 from xlq.intake.pool import ReaderPool
 from xlq.intake.review_reader import read_review
 from xlq.intake.worker import DEFAULT_TIMEOUT, read_in_process
@@ -62,6 +61,9 @@ class Readers:
         if not self.in_process:
             return self.feedback_pool.feedback_many([(src, dst, marks, title, lines)])[0]
         try:
+            # imported here for start-up time: a run with nothing new writes no copy
+            from xlq.intake.feedback_book import write_feedback
+
             write_feedback(str(src), str(dst), tuple(marks), title, tuple(lines))
         except Exception as exc:  # a feedback copy is a courtesy; the reason file is the record
             log.warning("no feedback copy for %s: %s", shown(src.name, 120), exc)
