@@ -393,6 +393,26 @@ def test_series_sees_writes_made_after_it_was_last_asked_by_this_store_or_anothe
         assert store.series("FALLS", "A", "2024-03") == [("2024-01", 4.0), ("2024-02", 5.0)]
 
 
+def test_the_data_version_is_checked_once_per_return_asked_about_not_per_indicator(store_target: Path | str) -> None:
+    """On PostgreSQL the check is a query: once per indicator it cost more than the rest of
+    validating 10,000 returns. A return's indicators share one check; asking again re-checks."""
+    codes = [f"IND{n}" for n in range(60)]
+    with Store(store_target) as store, Store(store_target) as other:
+        record(store, make_return("A", "2024-01", {code: n for n, code in enumerate(codes)}))
+        checks = []
+        real = store._db.data_version
+        store._db.data_version = lambda: checks.append(1) or real()  # counts the real checks
+        for code in codes:  # validating one return
+            store.series(code, "A", "2024-03")
+            store.denominators(code, "A", "2024-03")
+        assert len(checks) == 1
+        record(other, make_return("A", "2024-02", {"IND1": 5}))
+        assert store.series("IND1", "A", "2024-03") == [("2024-01", 1.0), ("2024-02", 5.0)]  # asked again
+        assert len(checks) == 2
+        store.series("IND1", "B", "2024-03")  # another department: another return
+        assert len(checks) == 3
+
+
 def test_the_history_cache_survives_this_stores_own_commits(store_target: Path | str) -> None:
     """Only another connection's commit reloads the validation history. PostgreSQL's data version
     counts our own commits too, so without this the history was reloaded after every group."""
