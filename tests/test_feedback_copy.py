@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from returns import GOOD, fill, make_workspace, real_template, rewrite_member
 
-from xlq.intake.feedback import Mark
+from xlq.intake.feedback import Mark, clean_text
 from xlq.intake.feedback_book import write_feedback, write_with_openpyxl
 from xlq.intake.feedback_package import NotSpliceable, splice_feedback
 from xlq.intake.reader import read_return
@@ -245,3 +245,42 @@ def test_a_return_shaped_like_excel_s_own_files_is_written_the_same(sources, tmp
                     "--outdir", str(tmp_path / "pdf"), str(tmp_path / "fast.xlsx")], check=True, capture_output=True,
                    timeout=180)
     assert (tmp_path / "pdf" / "fast.pdf").stat().st_size > 10_000  # LibreOffice opens and prints it
+
+
+def test_every_hostile_corpus_file_gets_a_sound_copy_or_none(tmp_path: Path) -> None:
+    """Every corpus file the pipeline would write a copy of (tests/corpus: the sniff lets it be
+    read) goes through the package writer: a refusal, or a copy whose every XML part is
+    well-formed and which openpyxl opens; never a crash of the package writer itself."""
+    from corpus.make_corpus import build_corpus
+
+    from xlq.intake.package_xml import Package, well_formed
+    from xlq.watch.filing import _UNREADABLE
+
+    workspace, catalogue = make_workspace(tmp_path / "ws")
+    cases = build_corpus(tmp_path / "files", workspace, catalogue)
+    spliced = refused = 0
+    for case in cases:
+        if case.path.suffix.lower() not in (".xlsx", ".xlsm") or not zipfile.is_zipfile(case.path):
+            continue
+        if any(f.rule in _UNREADABLE for f in read_return(case.path).findings):
+            continue
+        copy = tmp_path / f"{case.name}.feedback.xlsx"
+        try:
+            splice_feedback(str(case.path), str(copy), (Mark("error", DANGEROUS_TEXT, "Return", "F14"),),
+                            f"Rejected: {case.path.name}", LINES)
+        except NotSpliceable:
+            refused += 1
+            continue
+        spliced += 1
+        package = Package.read(str(copy))
+        for name, data in package.parts.items():
+            if name.endswith((".xml", ".rels", ".vml")):
+                well_formed(name, data.decode("utf-8"))
+        book = openpyxl.load_workbook(copy)
+        assert book.sheetnames[0] == "What happened", case.name
+        assert book["What happened"]["A1"].value == clean_text(f"Rejected: {case.path.name}")  # text, never a formula
+    print(f"{spliced} corpus files spliced, {refused} refused")
+    assert spliced >= 10, (spliced, refused)  # the corpus's readable returns, through the fast path
+
+
+DANGEROUS_TEXT = '=HYPERLINK("http://evil.example","x") <b>&amp;</b> \x1b]0;forged\x07 "quoted"'

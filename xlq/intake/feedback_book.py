@@ -23,15 +23,16 @@ from xlq.intake.feedback_package import NotSpliceable, splice_feedback
 def write_feedback(src: str, dst: str, marks: Sequence[Mark], title: str = "", lines: Sequence[str] = ()) -> str:
     """Write the feedback copy of `src` to `dst`: the summary sheet first (and active), every
     flagged cell filled and noted. Written to a temporary name and renamed, so a half-written copy
-    is never left under the final name. Returns which writer wrote it ("package" or "openpyxl")."""
+    is never left under the final name. Returns which writer wrote it: "package", "openpyxl" (a
+    package the package writer refused), or "openpyxl, after ..." (the package writer failed)."""
     temporary = Path(dst).with_name("." + Path(dst).name + ".part")
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     try:
         splice_feedback(src, str(temporary), marks, title, lines)
         writer = "package"
-    except NotSpliceable:
+    except Exception as exc:  # refused (NotSpliceable), or a shape it misjudged: the copy still gets written
         write_with_openpyxl(src, str(temporary), marks, title, lines)
-        writer = "openpyxl"
+        writer = "openpyxl" if isinstance(exc, NotSpliceable) else f"openpyxl, after {type(exc).__name__}"
     os.replace(temporary, dst)
     return writer
 
