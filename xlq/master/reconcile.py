@@ -104,14 +104,12 @@ class Context:
         self.current: dict[tuple[str, str, str], StoredValue] = _renamed(catalogue, {
             (sv.value.indicator, sv.value.department, sv.value.period): sv for sv in store.values(periods=periods)})
         # Months before the window are only summed (SPC history, rolling figures), so they are
-        # kept as bare numbers, read a month at a time: 10,000 returns' two years of history
+        # kept as bare numbers, read one row at a time: 10,000 returns' two years of history
         # took the master rebuild to 440 MB as StoredValues.
-        self._earlier: dict[tuple[str, str, str], tuple[int, float | None, float | None, float | None, str | None]] = {}
-        for month in history:
-            if month not in periods:
-                self._earlier.update(
-                    ((v.indicator, v.department, v.period), (sv.submission_id, v.value, v.numerator, v.denominator, v.marker))
-                    for sv in store.values(period=month, numbers_only=True) for v in (sv.value,))
+        self._earlier: dict[tuple[str, str, str], tuple[int, float | None, float | None, float | None, str | None]] = {
+            (code, dept, period): (sid, value, numerator, denominator, marker)
+            for sid, code, dept, period, value, numerator, denominator, marker
+            in store.value_numbers([m for m in history if m not in periods])}
         self._earlier = _renamed(catalogue, self._earlier)
         current_ids = [s.id for s in self.subs.values() if s.current]
         self.stored_findings = store.findings(current_ids)
@@ -339,7 +337,7 @@ def _returns(subs: object, catalogue: Catalogue, workspace: Workspace, periods: 
     """Each department's state per month: the counted return, or why there is none."""
     codes = workspace.department_codes
     code_set = frozenset(codes)
-    names = {d.code: d.name for d in workspace.departments}
+    known = {d.code: d for d in workspace.departments}
     reporting = {d: [i for i in catalogue.indicators if i.reports(d, code_set)] for d in codes}
     by_month: dict[tuple[str | None, str | None], list[Submission]] = {}
     for s in sorted(subs, key=lambda s: s.id):  # type: ignore[attr-defined]
@@ -348,12 +346,13 @@ def _returns(subs: object, catalogue: Catalogue, workspace: Workspace, periods: 
     out = []
     for period in periods:
         due = workspace.due_date(period)
+        in_force = frozenset(workspace.departments_in(period))  # once a month, not once a department
         for dept in codes:
             attempts = tuple(by_month.get((dept, period), ()))
-            if not attempts and (dept not in workspace.departments_in(period)
+            if not attempts and (dept not in in_force
                                  or not any(i.active(period) for i in reporting[dept])):
                 continue
-            name = workspace.department(dept).name_in(period) if dept in names else dept  # type: ignore[union-attr]
+            name = known[dept].name_in(period) if dept in known else dept
             # An import merges into the return it amends: the department's own file is the return.
             current = next((s for s in attempts if s.current and s.kind != "import"), None) or next(
                 (s for s in attempts if s.current), None)

@@ -23,7 +23,7 @@ from xlq.core.config import Workspace
 from xlq.core.model import Reconciled
 from xlq.core.months import month_label
 from xlq.core.review import DECISIONS, REVIEW_TEMPLATE, SIGN_OFF, Query, book_seal, sealed_ref
-from xlq.master.plan import SCORECARD, cell_ref, clean, make_plan, month_key, period_date
+from xlq.master.plan import SCORECARD, Plan, cell_ref, clean, make_plan, month_key, period_date
 from xlq.master.review_state import ReviewState, review_state
 from xlq.master.style import Styles, print_setup, wrapped_height
 from xlq.master.workbook import WORKBOOK_OPTIONS, write_atomically
@@ -49,16 +49,17 @@ INPUT = {"bg_color": "#FFF2CC", "border": 1, "border_color": "#BF9000", "locked"
 
 
 def write_review_book(reconciled: Reconciled, state: ReviewState, catalogue: Catalogue, workspace: Workspace,
-                      path: Path | None = None, *, built_at: dt.datetime | None = None) -> Path:
-    """Write the review workbook beside the master (or to `path`); returns where it went."""
+                      path: Path | None = None, *, built_at: dt.datetime | None = None, plan: Plan | None = None) -> Path:
+    """Write the review workbook beside the master (or to `path`); returns where it went. `plan` is
+    the master's (its links go to the master's cells), made here when not given."""
     built = (built_at or dt.datetime.now()).replace(microsecond=0, tzinfo=None)
     target = Path(path) if path is not None else workspace.review_path
-    return write_atomically(target, lambda tmp: _build(tmp, reconciled, state, catalogue, workspace, built))
+    return write_atomically(target, lambda tmp: _build(tmp, reconciled, state, catalogue, workspace, built, plan))
 
 
 def _build(path: Path, reconciled: Reconciled, state: ReviewState, catalogue: Catalogue, workspace: Workspace,
-           built: dt.datetime) -> None:
-    plan = make_plan(reconciled, catalogue, workspace, built)
+           built: dt.datetime, plan: Plan | None) -> None:
+    plan = plan or make_plan(reconciled, catalogue, workspace, built)
     workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     try:
         workbook.set_properties({"title": f"Review {month_label(plan.month)}", "author": "xlq",
@@ -184,11 +185,11 @@ def _write_sign_off(ws: Any, st: Styles, workspace: Workspace, reconciled: Recon
 
 
 def write_review_outputs(store: Store, reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace, *,
-                         built_at: dt.datetime | None = None) -> ReviewState:
+                         built_at: dt.datetime | None = None, plan: Plan | None = None) -> ReviewState:
     """The review workbook, and for each department with open queries its queries workbook in
-    `feedback/<DEPT>/` (the department's feedback); rebuilt with the master."""
+    `feedback/<DEPT>/` (the department's feedback); rebuilt with the master (`plan`: its plan)."""
     state = review_state(store, reconciled.periods)
-    write_review_book(reconciled, state, catalogue, workspace, built_at=built_at)
+    write_review_book(reconciled, state, catalogue, workspace, built_at=built_at, plan=plan)
     for dept, queries in state.queries.items():
         target = workspace.feedback_path / dept / QUERIES_NAME
         write_atomically(target, lambda tmp, dept=dept, queries=queries: _write_queries(tmp, workspace, dept, queries))

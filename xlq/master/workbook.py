@@ -70,12 +70,19 @@ def remove_leftovers(target: Path) -> list[Path]:
 
 
 def write_scorecard(reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace, path: Path | None = None,
-                    *, built_at: dt.datetime | None = None) -> Path:
+                    *, built_at: dt.datetime | None = None, plan: Plan | None = None) -> Path:
     """Write the master and return where it went: `path` (default the workspace's
-    outbox/scorecard.xlsx), or a dated copy beside it when `path` cannot be replaced."""
+    outbox/scorecard.xlsx), or a dated copy beside it when `path` cannot be replaced. `plan`
+    (`scorecard_plan`) is shared with the review workbook, which links into the same cells."""
     target = Path(path) if path is not None else workspace.master_path
-    built = _local_naive(built_at)
-    return write_atomically(target, lambda tmp: build_workbook(tmp, reconciled, catalogue, workspace, built))
+    plan = plan or scorecard_plan(reconciled, catalogue, workspace, built_at)
+    return write_atomically(target, lambda tmp: build_workbook(tmp, reconciled, catalogue, workspace, plan.built_at, plan))
+
+
+def scorecard_plan(reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace,
+                   built_at: dt.datetime | None = None) -> Plan:
+    """Where everything goes in the master built at `built_at` (default now, local time)."""
+    return make_plan(reconciled, catalogue, workspace, _local_naive(built_at))
 
 
 def write_atomically(target: Path, build: Callable[[Path], object]) -> Path:
@@ -137,11 +144,11 @@ def _replace(tmp: Path, target: Path) -> Path:
 
 
 def build_workbook(path: Path, reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace,
-                   built_at: dt.datetime) -> Plan:
+                   built_at: dt.datetime, plan: Plan | None = None) -> Plan:
     """Write every sheet to `path` (no atomic replace); returns the plan it followed."""
     import xlsxwriter  # start-up: only on a rebuild (see write_scorecard)
 
-    plan = make_plan(reconciled, catalogue, workspace, built_at)
+    plan = plan or make_plan(reconciled, catalogue, workspace, built_at)
     workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     try:
         workbook.set_properties({

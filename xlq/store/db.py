@@ -278,9 +278,23 @@ class Store:
         `numbers_only` leaves out where each value came from (sheet, cell, raw text, comment,
         file, receipt time: empty), for history that is only ever summed."""
         sql, params = queries.values_sql(indicator=indicator, department=department, period=period, periods=periods,
-                                         submission_ids=submission_ids, current=current)
+                                         submission_ids=submission_ids, current=current, numbers_only=numbers_only)
         with self._lock:
             return queries.to_values(self._db.execute(sql, params), numbers_only)
+
+    def value_numbers(self, periods: Sequence[str]) -> Iterator[tuple[int, str, str, str, float | None, float | None,
+                                                                   float | None, str | None]]:
+        """The months' current values as bare tuples (submission id, indicator, department, period,
+        value, numerator, denominator, marker), one at a time, for history that is only summed: one
+        query (each month on its own scanned every value again), no objects made, each code kept
+        once. The store is held until the last one is read."""
+        if not periods:
+            return
+        sql, params = queries.values_sql(periods=periods, numbers_only=True)
+        one = {}.setdefault
+        with self._lock:
+            for sid, code, dept, month, value, num, den, marker, _ in self._db.execute(sql, params):
+                yield sid, one(code, code), one(dept, dept), one(month, month), value, num, den, marker and one(marker, marker)
 
     def findings(self, submission_ids: Sequence[int] | None = None) -> list[StoredFinding]:
         """Stored findings in the order recorded, for the given submissions or all."""

@@ -51,7 +51,7 @@ from xlq.intake.pool import ReaderPool
 from xlq.intake.validate import validate
 from xlq.master.reconcile import reconcile
 from xlq.master.review_book import write_review_outputs
-from xlq.master.workbook import remove_leftovers, write_scorecard
+from xlq.master.workbook import remove_leftovers, scorecard_plan, write_scorecard
 from xlq.store.catalogue_versions import record_workspace
 from xlq.store.db import Store
 from xlq.store.journal import WORKSPACE_TOKEN, Journal, bind_workspace, current_with_hash, open_store
@@ -462,8 +462,9 @@ class Pipeline:
         started = time.monotonic()
         self.store.forget_history()  # reconciling needs the memory more than the next validation does
         reconciled = reconcile(self.store, self.catalogue, self.workspace, today=self.today)
-        path = write_scorecard(reconciled, self.catalogue, self.workspace)
-        write_review_outputs(self.store, reconciled, self.catalogue, self.workspace)
+        plan = scorecard_plan(reconciled, self.catalogue, self.workspace)  # one plan for both workbooks
+        path = write_scorecard(reconciled, self.catalogue, self.workspace, plan=plan)
+        write_review_outputs(self.store, reconciled, self.catalogue, self.workspace, plan=plan)
         if had_marker:
             marker.unlink(missing_ok=True)
         log.info("master rebuilt: %s (%d files in the store, %.2f s)", self.filer.relative(path) if path.is_relative_to(self.root)
