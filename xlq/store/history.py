@@ -32,6 +32,7 @@ class HistoryCache:
         self._series_key: tuple[str, str] | None = None
         self._series: dict[str, list[tuple[str, float]]] = {}
         self._asked: set[str] = set()  # indicators answered since the data version was checked
+        self._names: dict[str, str] = {}
 
     def written(self, department: str, period: str) -> None:
         """A return for this department and month is about to be recorded on our connection."""
@@ -99,7 +100,9 @@ class HistoryCache:
                 "JOIN current_values v ON v.submission_id = s.id WHERE s.department = ? AND v.department = ?"
                 + (" AND s.period = ? AND v.period = ?" if period else ""),
                 (department, department, *((period, period) if period else ())))
-            for code, month, value, numerator, denominator in rows:
+            one = self._names.setdefault  # each code and month kept once: 10,000 returns' history held
+            for code, month, value, numerator, denominator in rows:  # ~45 MB of copies of the same strings
+                code, month = one(code, code), one(month, month)
                 number = number_of(value, numerator, denominator)
                 if number is not None:
                     months.setdefault(month, {})[code] = number
