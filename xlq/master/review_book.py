@@ -16,8 +16,6 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import xlsxwriter
-
 from xlq.core.catalogue import Catalogue
 from xlq.core.config import Workspace
 from xlq.core.model import Reconciled
@@ -59,6 +57,8 @@ def write_review_book(reconciled: Reconciled, state: ReviewState, catalogue: Cat
 
 def _build(path: Path, reconciled: Reconciled, state: ReviewState, catalogue: Catalogue, workspace: Workspace,
            built: dt.datetime, plan: Plan | None) -> None:
+    import xlsxwriter  # start-up: only on a rebuild, as in master/workbook.py (a run with nothing new skips it)
+
     plan = plan or make_plan(reconciled, catalogue, workspace, built)
     workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     try:
@@ -202,6 +202,8 @@ QUERIES_NAME = "Queries from the reviewer.xlsx"
 def _write_queries(path: Path, workspace: Workspace, dept: str, queries: list[Query]) -> None:
     """A department's open queries: what was asked about which figure, and any response so far.
     The answer goes into the Queries block of the department's next template."""
+    import xlsxwriter  # start-up, as above
+
     workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     try:
         st = Styles(workbook)

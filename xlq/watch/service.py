@@ -15,7 +15,6 @@ from xlq.core.config import Workspace
 from xlq.watch.pipeline import Pipeline
 from xlq.watch.results import RunSummary
 from xlq.watch.runtime import remove_handlers, setup_logging, stop_on_signals
-from xlq.watch.watcher import Watcher
 
 
 def run_once(workspace: Workspace, *, today: dt.date | None = None, progress: bool = True,
@@ -40,6 +39,9 @@ def watch_forever(workspace: Workspace, poll: float | None = None, *, today: dt.
     """`xlq watch [--poll SECONDS]`: log to the console and xlq.log, run until SIGINT/SIGTERM."""
     handlers = setup_logging(workspace)
     try:
+        # imported here for start-up time: `xlq run` never watches (watchdog's inotify takes ~10 ms)
+        from xlq.watch.watcher import Watcher
+
         Watcher(workspace, poll, today=today).run_forever()
     finally:
         remove_handlers(handlers)
