@@ -116,8 +116,8 @@ class _Workbook:
         sheets = root.find(f"{{{MAIN}}}sheets")
         for sheet in sheets if sheets is not None else ():
             target = targets.get(sheet.get(f"{{{OFFICE_REL}}}id", ""))
-            if target is None or target not in package.parts:
-                raise NotSpliceable("a sheet without its part")
+            if target is None or target not in package.parts or sheet.get("name", "") in self.sheets:
+                raise NotSpliceable("a sheet without its part, or a name twice")
             self.sheets[sheet.get("name", "")] = target
         self.sheet_ids = [int(s.get("sheetId", "0")) for s in sheets] if sheets is not None else []
         styles = [t for _, kind, t in rows if kind == f"{OFFICE_REL}/styles"]
