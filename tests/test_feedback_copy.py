@@ -284,3 +284,16 @@ def test_every_hostile_corpus_file_gets_a_sound_copy_or_none(tmp_path: Path) -> 
 
 
 DANGEROUS_TEXT = '=HYPERLINK("http://evil.example","x") <b>&amp;</b> \x1b]0;forged\x07 "quoted"'
+
+
+def test_a_new_relationship_never_takes_an_id_already_used_even_by_an_external_link(sources, tmp_path: Path) -> None:
+    filled = sources["filled"]
+    external = ('<Relationship Id="rIdXlq1" TargetMode="External" Target="http://evil.example/" '
+                'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/hyperlink"/>')
+    source = rewrite_member(filled.path, tmp_path / "external.xlsx", "xl/_rels/workbook.xml.rels",
+                            lambda xml: xml.replace("</Relationships>", external + "</Relationships>"))
+    assert write_feedback(str(source), str(tmp_path / "copy.xlsx"), marks_for(filled), "Rejected", LINES) == "package"
+    with zipfile.ZipFile(tmp_path / "copy.xlsx") as archive:
+        ids = re.findall(r'Id="([^"]+)"', archive.read("xl/_rels/workbook.xml.rels").decode())
+    assert len(ids) == len(set(ids)) and "rIdXlq1" in ids and "rIdXlq2" in ids
+    assert openpyxl.load_workbook(tmp_path / "copy.xlsx").sheetnames[0] == "What happened"

@@ -47,7 +47,6 @@ class NotSpliceable(Exception):
     """This package is not of a shape these edits are safe on: take another way."""
 
 
-
 class Package:
     """The parts of a package, the parts and relationships added, and the written package."""
 
@@ -88,7 +87,7 @@ class Package:
 
     def relationships(self, part: str) -> tuple[str, list[tuple[str, str, str]]]:
         """The relationship part of `part`, and its (id, type, resolved target) rows."""
-        rels = posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
+        rels = _rels_name(part)
         xml = self._rels.get(rels) or (self.text(rels) if rels in self.parts else "")
         rows = []
         if xml:
@@ -104,17 +103,16 @@ class Package:
 
     def add_relationship(self, part: str, kind: str, target: str) -> str:
         """Add a relationship from `part` to `target` (a part name); returns its new Id."""
-        rels, rows = self.relationships(part)
-        ids = {row[0] for row in rows}
+        rels = _rels_name(part)
+        xml = self._rels.get(rels) or (self.text(rels) if rels in self.parts else "")
+        ids = {child.get("Id") for child in parse(xml)} if xml else set()  # external ones too
         new_id = next(f"rIdXlq{n}" for n in range(1, 10_000) if f"rIdXlq{n}" not in ids)
         relative = posixpath.relpath(target, posixpath.dirname(part))
         element = f'<Relationship Id="{new_id}" Type="{OFFICE_REL}/{kind}" Target="{escape(relative)}"/>'
-        xml = self._rels.get(rels) or (self.text(rels) if rels in self.parts else "")
         if not xml:
             xml = f'{DECLARATION}<Relationships xmlns="{PACKAGE_REL}"></Relationships>'
         self._rels[rels] = before_close(xml, "Relationships", element)
         return new_id
-
 
     def add_part(self, name: str, xml: str, content_type: str | None = None) -> None:
         self.added[name] = xml
@@ -238,6 +236,11 @@ def parse(xml: str):
 def attributes(text: str) -> dict[str, str]:
     """A start tag's attributes, name -> the quoted value as written (order kept)."""
     return {m[1]: m[2] for m in _ATTR.finditer(text)}
+
+
+def _rels_name(part: str) -> str:
+    """Where a part's relationships live: `xl/_rels/workbook.xml.rels` for `xl/workbook.xml`."""
+    return posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
 
 
 def value(attrs: dict[str, str], name: str) -> str:
