@@ -256,6 +256,7 @@ def _mark_cells(sheet: WorksheetEdits, notes: Sequence[CellNote], styles: _Style
         sheet.retag(data[0] + found.pop(), lambda attrs, worst=note.worst: {
             **attrs, "s": f'"{styles.marked(value(attrs, "s") or "0", worst)}"'})
 
+
 def _print_on_a4(sheet: WorksheetEdits, *, landscape: bool) -> None:
     """A4, one page wide, as many pages down as it takes (as `feedback_book._print_on_a4`)."""
     fit = '<pageSetUpPr fitToPage="1"/>'
@@ -264,12 +265,12 @@ def _print_on_a4(sheet: WorksheetEdits, *, landscape: bool) -> None:
         sheet.insert("sheetPr", f"<sheetPr>{fit}</sheetPr>")
     elif sheet.original[properties[1] - 2:properties[1]] == "/>":  # <sheetPr .../>
         tag = TAG.match(sheet.original, properties[0])
-        sheet._edit(properties[0], properties[1], f"<sheetPr{tag[3]}>{fit}</sheetPr>")
+        sheet.edit(properties[0], properties[1], f"<sheetPr{tag[3]}>{fit}</sheetPr>")
     elif re.search(r"<pageSetUpPr[\s/>]", sheet.original[properties[0]:properties[1]]):
         sheet.within(properties, "pageSetUpPr", lambda attrs: {**attrs, "fitToPage": '"1"'})
     else:  # pageSetUpPr is sheetPr's last child
         close = sheet.original.rindex("</", properties[0], properties[1])
-        sheet._edit(close, close, fit)
+        sheet.edit(close, close, fit)
     margins = {"left": '"0.5"', "right": '"0.5"', "top": '"0.6"', "bottom": '"0.6"'}
     existing = sheet.child("pageMargins")
     if existing is not None:
@@ -283,8 +284,6 @@ def _print_on_a4(sheet: WorksheetEdits, *, landscape: bool) -> None:
         sheet.retag(existing[0], lambda attrs: {**attrs, **setup})
     else:
         sheet.insert("pageSetup", f"<pageSetup{attribute_text(setup)}/>")
-
-
 
 
 def _summary_sheet(layout: FeedbackLayout, formats: dict[str, int]) -> str:

@@ -149,7 +149,6 @@ class Package:
                 archive.writestr(name, xml.encode("utf-8"))
 
 
-
 class WorksheetEdits:
     """A worksheet's XML and edits to it. Its root's children are found once,
     by an exact scan of the tags outside `sheetData` (plain XML: every `<` starts a tag), so an
@@ -201,7 +200,8 @@ class WorksheetEdits:
             pos = end
         return "".join(pieces) + self.original[pos:]
 
-    def _edit(self, start: int, end: int, text: str) -> None:
+    def edit(self, start: int, end: int, text: str) -> None:
+        """Replace the original text from `start` to `end` with `text` (an insert when they are equal)."""
         self._edits.append((start, end, len(self._edits), text))  # inserts at one place keep their order
 
     def child(self, name: str) -> tuple[int, int] | None:
@@ -213,12 +213,12 @@ class WorksheetEdits:
         at = next((start for tag, start, _ in self.children if tag in later), None)
         if at is None:
             at = self.original.rindex("</")  # the root's closing tag
-        self._edit(at, at, element)
+        self.edit(at, at, element)
 
     def retag(self, start: int, change) -> None:
         """Rewrite the start tag at `start` with `change(attributes)`."""
         tag = TAG.match(self.original, start)
-        self._edit(start, tag.end(), f"<{tag[2]}{attribute_text(change(attributes(tag[3])))}{tag[4]}>")
+        self.edit(start, tag.end(), f"<{tag[2]}{attribute_text(change(attributes(tag[3])))}{tag[4]}>")
 
     def within(self, span: tuple[int, int], name: str, change) -> None:
         """Rewrite every `<name ...>` start tag inside `span` with `change(attributes)`."""
