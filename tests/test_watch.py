@@ -213,10 +213,12 @@ def test_a_duplicate_drop_is_not_counted_twice(ws, returns: Returns) -> None:
 def test_a_resubmission_replaces_the_figures_and_rebuilds_again(ws, returns: Returns) -> None:
     with Watcher(ws, **FAST) as watcher:
         drop(returns.good["LUT"], ws.root / "inbox" / "LUT" / "v1.xlsx")
-        wait_for(lambda: handled(watcher, "v1.xlsx") and not (ws.root / STALE_MARKER).exists(), 15, "v1 in the master")
+        # the count, not only the marker: the marker goes inside the rebuild, the count after it
+        wait_for(lambda: handled(watcher, "v1.xlsx") and watcher.rebuilds >= 1
+                 and not (ws.root / STALE_MARKER).exists(), 15, "v1 in the master")
         before = watcher.rebuilds
         drop(returns.changed, ws.root / "inbox" / "LUT" / "v2.xlsx")
-        wait_for(lambda: watcher.rebuilds > before, 15, "v2 in the master")
+        wait_for(lambda: handled(watcher, "v2.xlsx") and watcher.rebuilds > before, 15, "v2 in the master")
     assert (handled(watcher, "v2.xlsx").outcome, handled(watcher, "v2.xlsx").kind) == ("accepted", "resubmission")
     assert current_inc(ws) == 15
 
