@@ -275,7 +275,7 @@ def test_every_hostile_corpus_file_gets_a_sound_copy_or_none(tmp_path: Path) -> 
         package = Package.read(str(copy))
         for name, data in package.parts.items():
             if name.endswith((".xml", ".rels", ".vml")):
-                well_formed(name, data.decode("utf-8"))
+                well_formed(name, data)
         book = openpyxl.load_workbook(copy)
         assert book.sheetnames[0] == "What happened", case.name
         assert book["What happened"]["A1"].value == clean_text(f"Rejected: {case.path.name}")  # text, never a formula
@@ -297,3 +297,14 @@ def test_a_new_relationship_never_takes_an_id_already_used_even_by_an_external_l
         ids = re.findall(r'Id="([^"]+)"', archive.read("xl/_rels/workbook.xml.rels").decode())
     assert len(ids) == len(set(ids)) and "rIdXlq1" in ids and "rIdXlq2" in ids
     assert openpyxl.load_workbook(tmp_path / "copy.xlsx").sheetnames[0] == "What happened"
+
+
+def test_a_copy_that_cannot_be_put_in_place_leaves_no_half_written_file(sources, tmp_path: Path) -> None:
+    """The copy is written to a hidden `.part` name and renamed; when the rename fails (here the
+    final name is taken by a folder), the department's folder keeps no `.part` file."""
+    folder = tmp_path / "feedback" / "LUT"
+    taken = folder / "x.feedback.xlsx"
+    (taken / "inside").mkdir(parents=True)
+    with pytest.raises(OSError):
+        write_feedback(str(sources["filled"].path), str(taken), marks_for(sources["filled"]), "Rejected", LINES)
+    assert sorted(p.name for p in folder.iterdir()) == ["x.feedback.xlsx"]

@@ -109,8 +109,6 @@ def feedback_request(workspace: Workspace, submission: Submission, findings: Seq
     return FeedbackRequest(path, marks, title, tuple(lines))
 
 
-
-
 # -- the copy's layout: what both writers (`xlq.intake.feedback_book`) put where ------------------
 
 WIDTHS = (5, 10, 16, 16, 70)  # the summary sheet's columns A:E

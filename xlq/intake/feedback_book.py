@@ -28,12 +28,18 @@ def write_feedback(src: str, dst: str, marks: Sequence[Mark], title: str = "", l
     temporary = Path(dst).with_name("." + Path(dst).name + ".part")
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     try:
-        splice_feedback(src, str(temporary), marks, title, lines)
-        writer = "package"
-    except Exception as exc:  # refused (NotSpliceable), or a shape it misjudged: the copy still gets written
-        write_with_openpyxl(src, str(temporary), marks, title, lines)
-        writer = "openpyxl" if isinstance(exc, NotSpliceable) else f"openpyxl, after {type(exc).__name__}"
-    os.replace(temporary, dst)
+        try:
+            splice_feedback(src, str(temporary), marks, title, lines)
+            writer = "package"
+        except MemoryError:
+            raise  # the worker's limit: openpyxl would need more, and the worker reports it
+        except Exception as exc:  # refused (NotSpliceable), or a shape it misjudged: the copy still gets written
+            write_with_openpyxl(src, str(temporary), marks, title, lines)
+            writer = "openpyxl" if isinstance(exc, NotSpliceable) else f"openpyxl, after {type(exc).__name__}"
+        os.replace(temporary, dst)
+    except BaseException:  # no half-written copy is left in the department's folder
+        temporary.unlink(missing_ok=True)
+        raise
     return writer
 
 

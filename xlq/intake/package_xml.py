@@ -138,15 +138,16 @@ class Package:
                      for name, kind in self.content_types.items()]
         additions[:0] = [f'<Default Extension="{ext}" ContentType="{kind}"/>'
                          for ext, kind in self.defaults.items() if ext not in extensions]
-        out = {**self.added, **self._rels, **edited,
-               "[Content_Types].xml": before_close(types, "Types", "".join(additions))}
-        for name, xml in out.items():
-            well_formed(name, xml)  # or nothing is written
+        texts = {**self.added, **self._rels, **edited,
+                 "[Content_Types].xml": before_close(types, "Types", "".join(additions))}
+        out = {name: xml.encode("utf-8") for name, xml in texts.items()}
+        for name, data in out.items():
+            well_formed(name, data)  # or nothing is written
         with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
             for name, data in self.parts.items():
-                archive.writestr(name, out.pop(name).encode("utf-8") if name in out else data)
-            for name, xml in out.items():
-                archive.writestr(name, xml.encode("utf-8"))
+                archive.writestr(name, out.pop(name, data))
+            for name, data in out.items():
+                archive.writestr(name, data)
 
 
 class WorksheetEdits:
@@ -248,10 +249,12 @@ def value(attrs: dict[str, str], name: str) -> str:
     return attrs.get(name, '""')[1:-1]
 
 
-def well_formed(name: str, xml: str) -> None:
+def well_formed(name: str, data: bytes) -> None:
+    """Parse `data` (a part about to be written) or raise NotSpliceable; it holds no DTD
+    (`Package.text` refuses parts with one, and the new parts are this module's)."""
     parser = expat.ParserCreate()
     try:
-        parser.Parse(xml.encode("utf-8"), True)
+        parser.Parse(data, True)
     except expat.ExpatError as exc:
         raise NotSpliceable(f"{name} would not be well-formed: {exc}") from None
 
