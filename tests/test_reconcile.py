@@ -20,7 +20,8 @@ from xlq.core.config import Workspace, load_workspace
 from xlq.core.model import Checked, Finding, ParsedReturn
 from xlq.core.months import months_ending, shift_period
 from xlq.master.history import indicator_history
-from xlq.master.reconcile import period_status, reconcile
+from xlq.master.reconcile import reconcile
+from xlq.master.returns import period_status
 from xlq.store.db import Store
 from xlq.store.records import Receipt
 

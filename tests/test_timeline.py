@@ -21,7 +21,8 @@ from xlq.core.months import months_between
 from xlq.core.timeline import analyse_in_force
 from xlq.importer import import_history
 from xlq.master.plan import make_plan
-from xlq.master.reconcile import period_status, reconcile
+from xlq.master.reconcile import reconcile
+from xlq.master.returns import period_status
 from xlq.master.workbook import write_scorecard
 from xlq.store.db import Store
 from xlq.template.workbook import write_template

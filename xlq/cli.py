@@ -160,7 +160,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     workspace = _workspace(args)
     catalogue = _catalogue(workspace)
     # imported here for start-up time (see the module docstring)
-    from xlq.master.reconcile import period_status
+    from xlq.master.returns import period_status
 
     with open_store(workspace.store_target, workspace.root) as store:
         status = period_status(store, catalogue, workspace, args.period)

@@ -18,7 +18,7 @@ from xlq.core.model import Finding, OrgValue, Reconciled
 from xlq.core.months import month_label
 from xlq.core.rules import RULES
 from xlq.core.timeline import redefinition_note
-from xlq.master.reconcile import return_finding
+from xlq.master.returns import return_finding
 
 LINK_LIMIT = 65_530
 """XlsxWriter (and Excel) keep at most this many links per sheet; later ones vanish silently."""
