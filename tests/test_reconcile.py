@@ -581,3 +581,23 @@ def test_history_for_spc_reaches_back_before_the_window_without_adding_findings(
     longer = reconcile(*setup, period="2024-03", months=2, today=LATER, history_months=25)
     assert longer.history["FALLS"][0] == ("2022-03", 11.0)
     assert longer.org == got.org and longer.findings == got.findings
+
+
+def test_a_month_before_the_window_tells_its_findings_once_and_only_when_a_window_figure_uses_it(setup) -> None:
+    """Months before the window are figured as they are read and their values let go
+    (Context._figure_earlier); a finding of such a month is told only if a figure in the window
+    uses that month, and once however many use it."""
+    store = setup[0]
+    for period in months_ending("2024-03", 15):  # Jan-23 to Mar-24; B leaves SICK blank twice
+        drop(store, "A", period, {"SICK": (1, 100)})
+        drop(store, "B", period, {"STAFF": 5} if period in ("2023-01", "2023-06") else {"SICK": (1, 100)})
+    got = run(setup, months=2)  # Feb-24 and Mar-24: their rolling years reach back to Feb-23
+    partial = [f.period for f in got.findings if f.rule == "partial-coverage" and f.indicator == "SICK"]
+    assert partial == ["2023-06"]  # Jan-23 is only SPC history
+    assert got.org[("SICK12", "2024-03")].flags == ("built from partial months: Jun-2023",)
+    assert got.org[("SICK12", "2024-02")].flags == ("built from partial months: Jun-2023",)
+    history = dict(got.history["SICK"])
+    assert history["2023-01"] == pytest.approx(0.01) and history["2023-06"] == pytest.approx(0.01)
+    assert "2022-12" not in history  # before anyone reported: no value, still figured as such
+    assert indicator_history(*setup, "SICK12", period="2024-03", months=2, today=LATER).org == tuple(
+        got.org[("SICK12", p)] for p in ("2024-02", "2024-03"))

@@ -55,7 +55,7 @@ def indicator_history(store: Store, catalogue: Catalogue, workspace: Workspace, 
     """An indicator's organisation values and every departmental value stored, with provenance."""
     indicator = catalogue[code]
     periods = months_ending(period or workspace.reporting_period(today), months)
-    ctx = Context(store, catalogue, workspace, periods, today)
+    ctx = Context(store, catalogue, workspace, periods, today, asked=(indicator,))
     org = tuple(o for p in periods if (o := ctx.org(indicator, p)) is not None)
     subs = {s.id: s for s in store.submissions(periods=periods)}
     entries = tuple(
