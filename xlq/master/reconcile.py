@@ -313,9 +313,12 @@ class Context:
 
 def _renamed(catalogue: Catalogue, values: dict) -> dict:
     """Values stored under a renamed indicator's old code, read as its new code (issue 21)."""
-    for (code, dept, period), stored in list(values.items()):
+    old_codes = {old for i in catalogue.indicators for old in i.renamed_from}
+    if not old_codes:  # looking at each of 330,000 values took 0.8 s of a rebuild
+        return values
+    for (code, dept, period), stored in [item for item in values.items() if item[0][0] in old_codes]:
         new = catalogue.resolve(code)
-        if new != code and (new, dept, period) not in values:
+        if (new, dept, period) not in values:
             values[(new, dept, period)] = replace(stored, value=replace(stored.value, indicator=new)) \
                 if isinstance(stored, StoredValue) else stored
     return values
