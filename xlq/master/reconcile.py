@@ -53,6 +53,7 @@ class Context:
         self.codes = workspace.department_codes
         self._code_set = frozenset(self.codes)
         self._reporters: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+        self._in_force: dict[str, tuple[str, ...]] = {}
         self.periods = periods
         self.today = today or dt.date.today()
         history = months_ending(periods[-1], len(periods) + lookback)
@@ -133,18 +134,31 @@ class Context:
         return out
 
     def value(self, code: str, department: str, period: str) -> StoredValue | None:
-        if (code, department, period) in self.review.excluded:
-            return None
-        found = self.current.get((code, department, period))
-        if found is None and (bare := self._month.get((code, department, period))) is not None:
-            sid, value, numerator, denominator, marker = bare
-            return StoredValue(sid, Value(code, department, period, value, numerator, denominator, marker), True, "", "")
-        return found
+        return self.given(code, period, (department,)).get(department)
+
+    def given(self, code: str, period: str, departments: tuple[str, ...]) -> dict[str, StoredValue]:
+        """The departments' values that count for one indicator and month, by department: what
+        they gave, less what a reviewer excluded (one pass: 550,000 lookups at 10,000 returns)."""
+        excluded, current, month = self.review.excluded, self.current, self._month
+        out = {}
+        for department in departments:
+            key = (code, department, period)
+            if key in excluded:
+                continue
+            found = current.get(key)
+            if found is None and (bare := month.get(key)) is not None:
+                sid, value, numerator, denominator, marker = bare
+                found = StoredValue(sid, Value(code, department, period, value, numerator, denominator, marker),
+                                    True, "", "")
+            if found is not None:
+                out[department] = found
+        return out
 
     def expected(self, indicator: Indicator, period: str) -> tuple[str, ...]:
         if not indicator.active(period):
             return ()
-        codes = self.workspace.departments_in(period)  # the departments in force that month (issue 21)
+        if (codes := self._in_force.get(period)) is None:  # the departments in force that month (issue 21)
+            codes = self._in_force[period] = self.workspace.departments_in(period)
         key = (indicator.code, codes)
         if key not in self._reporters:  # once per indicator and department list: D x D membership tests otherwise
             in_force = frozenset(codes)
@@ -198,7 +212,7 @@ class Context:
 
     def _combine(self, indicator: Indicator, period: str, departments: tuple[str, ...]) -> OrgValue:
         code = indicator.code
-        given = {d: sv for d in departments if (sv := self.value(code, d, period)) is not None}
+        given = self.given(code, period, departments)
         numeric = {d: sv.value for d, sv in given.items() if sv.value.number is not None
                    or (sv.value.numerator is not None and sv.value.denominator is not None)}
         marked = {d: sv.value.marker for d, sv in given.items() if d not in numeric and sv.value.marker}
