@@ -58,8 +58,14 @@ class Context:
         self.today = today or dt.date.today()
         history = months_ending(periods[-1], len(periods) + lookback)
         self.subs = {s.id: s for s in store.submissions(periods=history)}
-        self.current: dict[tuple[str, str, str], StoredValue] = _renamed(catalogue, {
-            (sv.value.indicator, sv.value.department, sv.value.period): sv for sv in store.values(periods=periods)})
+        given = {(sv.value.indicator, sv.value.department, sv.value.period): sv for sv in store.values(periods=periods)}
+        self.used: dict[tuple[str, str], set[str]] = {}
+        """(department, period) -> the codes given a value, a marker or a numerator, as stored
+        (`returns.with_reasons`; asking the store again read all 330,000 values a second time)."""
+        for (code, dept, period), sv in given.items():
+            if sv.value.value is not None or sv.value.marker is not None or sv.value.numerator is not None:
+                self.used.setdefault((dept, period), set()).add(code)
+        self.current: dict[tuple[str, str, str], StoredValue] = _renamed(catalogue, given)
         current_ids = [s.id for s in self.subs.values() if s.current]
         self.stored_findings = store.findings(current_ids)
         self.cell_findings: dict[tuple[int, str], list[Finding]] = {}
@@ -348,7 +354,7 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
     spc_periods = months_ending(periods[-1], span)
     ctx = Context(store, catalogue, workspace, periods, today, lookback=span - months + 11, asked_from=spc_periods[0])
     org = {(i.code, p): o for i in catalogue.indicators for p in periods if (o := ctx.org(i, p)) is not None}
-    rows = with_reasons([r for r in ctx.grid.values() if r.period in periods], store)
+    rows = with_reasons([r for r in ctx.grid.values() if r.period in periods], store, ctx.used)
     by_department = {}
     for key, sv in ctx.current.items():  # the key objects are shared: 330,000 of them at 10,000 returns
         if key[2] in periods:

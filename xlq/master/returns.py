@@ -119,15 +119,18 @@ def department_returns(subs: object, catalogue: Catalogue, workspace: Workspace,
     return out
 
 
-def with_reasons(rows: list[DepartmentReturn], store: Store) -> list[DepartmentReturn]:
-    """Rejected rows say why; accepted ones count the values used and name those not used."""
+def with_reasons(rows: list[DepartmentReturn], store: Store,
+                 used: dict[tuple[str, str], set[str]] | None = None) -> list[DepartmentReturn]:
+    """Rejected rows say why; accepted ones count the values used and name those not used.
+    `used` is `merge.current_indicators` of the rows' months when the caller has it already."""
     rejected = {r.attempts[-1].id: r for r in rows if r.status == "rejected"}
     reasons: dict[int, list[str]] = {}
     for sf in store.findings(list(rejected)):
         if sf.finding.rule in rules.FILE_RULES and sf.finding.message not in reasons.get(sf.submission_id, []):
             reasons.setdefault(sf.submission_id, []).append(sf.finding.message)
     counted = [r for r in rows if r.status not in ("rejected", "missing")]
-    used = current_indicators(store.each_row, sorted({r.period for r in counted}))
+    if used is None:
+        used = current_indicators(store.each_row, sorted({r.period for r in counted}))
     current_ids = [s.id for r in counted for s in r.attempts if s.current and s.kind != "import"]
     errors: dict[int, list[Finding]] = {}
     for sf in store.findings(current_ids) if current_ids else ():
