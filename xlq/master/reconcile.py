@@ -30,9 +30,12 @@ from xlq.store.queries import StoredValue
 if TYPE_CHECKING:
     from xlq.core.catalogue import Catalogue
     from xlq.core.config import Workspace
+    from xlq.master.rebuild_cache import RebuildCache
     from xlq.store.db import Store
 
 _ANSWER_MARKERS = ("N/A", "-")
+_FEW = 500
+"""Submissions few enough to read by id (an SQL list) rather than by month (a scan)."""
 SPC_HISTORY = 24
 """Months of organisation history `reconcile` returns for SPC: Making Data Count wants 20 or
 more points for stable limits; two years also keeps the limits about the process as it runs now."""
@@ -43,11 +46,12 @@ class Context:
 
     def __init__(self, store: Store, catalogue: Catalogue, workspace: Workspace, periods: tuple[str, ...],
                  today: dt.date | None, lookback: int = 11, *, asked: Sequence[Indicator] | None = None,
-                 asked_from: str | None = None) -> None:
+                 asked_from: str | None = None, cache: RebuildCache | None = None) -> None:
         """`lookback` months before the window are read too. Of those, the figures of the `asked`
         indicators (default: all) from `asked_from` (default: the window's first month) are
         figured as they are read, and before it the monthly figures that rolling figures add up;
-        those are all `org` will give for a month before the window."""
+        those are all `org` will give for a month before the window. With a `cache`, what an
+        earlier rebuild read and figured is reused for every month nothing was stored for since."""
         self.catalogue = catalogue
         self.workspace = workspace
         self.codes = workspace.department_codes
@@ -58,7 +62,10 @@ class Context:
         self.today = today or dt.date.today()
         history = months_ending(periods[-1], len(periods) + lookback)
         self.subs = {s.id: s for s in store.submissions(periods=history)}
-        given = {(sv.value.indicator, sv.value.department, sv.value.period): sv for sv in store.values(periods=periods)}
+        asked = asked or catalogue.indicators
+        changed = None if cache is None else cache.changes(store, (
+            periods, history, tuple(i.code for i in asked), asked_from, self.today, catalogue, workspace, store))
+        given = self._window(store, periods, cache, changed)
         self.used: dict[tuple[str, str], set[str]] = {}
         """(department, period) -> the codes given a value, a marker or a numerator, as stored
         (`returns.with_reasons`; asking the store again read all 330,000 values a second time)."""
@@ -80,21 +87,48 @@ class Context:
         self._org: dict[tuple[str, str], OrgValue | None] = {}
         self._untold: dict[tuple[str, str], list[Finding]] = {}
         self._month: dict[tuple[str, str, str], tuple[int, float | None, float | None, float | None, str | None]] = {}
-        self._figure_earlier(store, [m for m in history if m not in periods], asked or catalogue.indicators,
-                             asked_from or periods[0])
+        self._figure_earlier(store, [m for m in history if m not in periods], asked, asked_from or periods[0],
+                             cache, changed)
+        if cache is not None:
+            cache.include_changes()
 
-    def _figure_earlier(self, store: Store, months: list[str], asked: Sequence[Indicator], asked_from: str) -> None:
+    def _window(self, store: Store, periods: tuple[str, ...], cache: RebuildCache | None,
+                changed: set[tuple[str, str]] | None) -> dict[tuple[str, str, str], StoredValue]:
+        """The window's values as stored: all read, or the cache's with the changed months read again."""
+        window = set(periods)
+        stale = set() if changed is None else {(dept, month) for dept, month in changed if month in window}
+        ids = [s.id for s in self.subs.values() if (s.department, s.period) in stale]
+        if cache is None or changed is None or len(ids) > _FEW:
+            given = {(sv.value.indicator, sv.value.department, sv.value.period): sv
+                     for sv in store.values(periods=periods)}
+            if cache is not None:
+                cache.window = given
+            return given
+        given = cache.window
+        if stale:
+            codes = {key[0] for key in given}
+            for dept, month in stale:
+                for code in codes:
+                    given.pop((code, dept, month), None)
+            for sv in store.values(submission_ids=ids):
+                given[(sv.value.indicator, sv.value.department, sv.value.period)] = sv
+        return given
+
+    def _figure_earlier(self, store: Store, months: list[str], asked: Sequence[Indicator], asked_from: str,
+                        cache: RebuildCache | None, changed: set[tuple[str, str]] | None) -> None:
         """Figure the months before the window one month at a time, as their values are read, and
         let each month's values go: those months are only ever asked for organisation figures (SPC
         history, the months a rolling figure adds up). Holding 10,000 returns' two years of values
         as bare numbers took ~70 MB of the master rebuild's 300.
 
         A figure's findings are held back until `org` is first asked for it, so the findings
-        are the ones, in the order, that figuring on demand gave."""
+        are the ones, in the order, that figuring on demand gave. A month the `cache` holds and
+        nothing was stored for since is taken from it."""
         sources = {i.source for i in self.catalogue.indicators if i.aggregate == "rolling12" and i.source}
         wanted = {i.code for i in asked}
 
         def figure(month: str) -> None:
+            first = len(self._org)
             for indicator in self.catalogue.indicators:
                 if indicator.aggregate == "rolling12" or not (
                         indicator.code in sources or (month >= asked_from and indicator.code in wanted)):
@@ -104,10 +138,27 @@ class Context:
                 if len(self.findings) > told:
                     self._untold[(indicator.code, month)] = self.findings[told:]
                     del self.findings[told:]
+            if cache is not None:  # the month's figures are the ones added last (dicts keep their order)
+                cache.figures[month] = {key: (value, self._untold.get(key))
+                                        for key, value in itertools.islice(self._org.items(), first, None)}
 
+        if cache is not None and changed is not None:
+            again = {month for _, month in changed}
+            for month in months:
+                if month in again or month not in cache.figures:
+                    continue
+                for key, (value, untold) in cache.figures[month].items():
+                    self._org[key] = value
+                    if untold is not None:
+                        self._untold[key] = untold
+            months = [m for m in months if m in again or m not in cache.figures]
+        ids = [s.id for s in self.subs.values() if s.period in months] if changed is not None else None
+        if ids is not None and len(ids) > _FEW:
+            ids = None  # many months again: read by month
         figured = set()
         # One query, read row by row, ordered by month; the store is held until the last row.
-        for month, rows in itertools.groupby(store.value_numbers(months), key=itemgetter(3)):
+        for month, rows in itertools.groupby(store.value_numbers(months, submission_ids=ids) if months else (),
+                                             key=itemgetter(3)):
             self._month = _renamed(self.catalogue, {
                 (code, dept, period): (sid, value, numerator, denominator, marker)
                 for sid, code, dept, period, value, numerator, denominator, marker in rows})
@@ -332,10 +383,12 @@ class Context:
 
 
 def _renamed(catalogue: Catalogue, values: dict) -> dict:
-    """Values stored under a renamed indicator's old code, read as its new code (issue 21)."""
+    """Values stored under a renamed indicator's old code, read as its new code (issue 21): a
+    copy with those added (`values` may be a RebuildCache's, kept as stored)."""
     old_codes = {old for i in catalogue.indicators for old in i.renamed_from}
     if not old_codes:  # looking at each of 330,000 values took 0.8 s of a rebuild
         return values
+    values = dict(values)
     for (code, dept, period), stored in [item for item in values.items() if item[0][0] in old_codes]:
         new = catalogue.resolve(code)
         if (new, dept, period) not in values:
@@ -345,14 +398,16 @@ def _renamed(catalogue: Catalogue, values: dict) -> dict:
 
 
 def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, period: str | None = None,
-              months: int = 13, today: dt.date | None = None, history_months: int = SPC_HISTORY) -> Reconciled:
+              months: int = 13, today: dt.date | None = None, history_months: int = SPC_HISTORY,
+              cache: RebuildCache | None = None) -> Reconciled:
     """Everything the master shows for the `months` months ending at `period`
     (default: the workspace's reporting period), plus each indicator's organisation values
     over the `history_months` months ending there for SPC (`Reconciled.history`)."""
     periods = months_ending(period or workspace.reporting_period(today), months)
     span = max(months, history_months)
     spc_periods = months_ending(periods[-1], span)
-    ctx = Context(store, catalogue, workspace, periods, today, lookback=span - months + 11, asked_from=spc_periods[0])
+    ctx = Context(store, catalogue, workspace, periods, today, lookback=span - months + 11, asked_from=spc_periods[0],
+                  cache=cache)
     org = {(i.code, p): o for i in catalogue.indicators for p in periods if (o := ctx.org(i, p)) is not None}
     rows = with_reasons([r for r in ctx.grid.values() if r.period in periods], store, ctx.used)
     by_department = {}

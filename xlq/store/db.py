@@ -282,15 +282,16 @@ class Store:
         with self._lock:
             return queries.to_values(self._db.execute(sql, params), numbers_only)
 
-    def value_numbers(self, periods: Sequence[str]) -> Iterator[tuple[int, str, str, str, float | None, float | None,
-                                                                   float | None, str | None]]:
-        """The months' current values as bare tuples (submission id, indicator, department, period,
-        value, numerator, denominator, marker), one at a time, for history that is only summed: one
-        query (each month on its own scanned every value again), no objects made, each code kept
-        once. The store is held until the last one is read."""
-        if not periods:
+    def value_numbers(self, periods: Sequence[str], submission_ids: Sequence[int] | None = None) -> Iterator[
+            tuple[int, str, str, str, float | None, float | None, float | None, str | None]]:
+        """The months' current values (of the given submissions only, if any) as bare tuples
+        (submission id, indicator, department, period, value, numerator, denominator, marker), one
+        at a time, for history that is only summed: one query (each month on its own scanned every
+        value again), no objects made, each code kept once. The store is held until the last one
+        is read."""
+        if not periods or submission_ids == []:
             return
-        sql, params = queries.values_sql(periods=periods, numbers_only=True)
+        sql, params = queries.values_sql(periods=periods, submission_ids=submission_ids, numbers_only=True)
         one = {}.setdefault
         with self._lock:
             for sid, code, dept, month, value, num, den, marker, _ in self._db.execute(sql, params):

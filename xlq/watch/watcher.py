@@ -139,13 +139,18 @@ class Watcher:
 
     def _begin(self) -> None:
         self._stop.clear()
-        self._pipeline = Pipeline(self.workspace, today=self.today, worker_timeout=self.worker_timeout)
+        self._pipeline = Pipeline(self.workspace, today=self.today, worker_timeout=self.worker_timeout,
+                                  keep_between_rebuilds=True)
         if self._pipeline.shared:  # shown alive (`xlq status`) from the start, not from its first file
             try:
                 _ = self._pipeline.store  # opening the store registers this watcher
             except XlqError as exc:
                 self._trouble.report(exc)
                 self._pipeline.drop_store()
+        try:  # before the first file: a drop reaches the master as fast on start as later
+            self._pipeline.warm_rebuilds()
+        except XlqError as exc:  # the first rebuild reads everything instead
+            self._trouble.report(exc)
         observer = PollingObserver(timeout=self.poll) if self.poll and self.poll > 0 else Observer()
         observer.schedule(_Handler(self._events), str(self._pipeline.inbox), recursive=True)
         observer.daemon = True

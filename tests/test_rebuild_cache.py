@@ -1,0 +1,96 @@
+"""A watcher's rebuild reuses what did not change (master/rebuild_cache.py): after every kind of
+change the store can see, it must give exactly what a rebuild from nothing gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+
+import pytest
+from checked import make_return
+from test_reconcile import CATALOGUE, CONFIG, LATER
+from workspaces import write_workspace
+
+from xlq.core.months import months_ending, shift_period
+from xlq.master.rebuild_cache import RebuildCache
+from xlq.master.reconcile import reconcile
+from xlq.store.db import Store
+from xlq.store.records import Receipt
+
+MONTHS = months_ending("2024-03", 30)  # the window, the SPC history before it, and the rolling years' start
+MARKERS = (None, "N/A", "TBA")
+
+
+def _values(rng: random.Random) -> dict[str, object]:
+    """A department's month: counts, ratios, a weight, a central figure, some blank or marked."""
+    out: dict[str, object] = {}
+    for code in ("FALLS", "STAFF", "SAT", "FOI"):
+        roll = rng.random()
+        out[code] = rng.randint(0, 20) if roll < 0.75 else rng.choice(MARKERS)
+    for code in ("TRAIN", "SICK", "TURN", "COMPL"):
+        if rng.random() < 0.85:
+            out[code] = (rng.randint(0, 30), rng.randint(0, 40))
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_rebuild_that_reuses_what_did_not_change_gives_what_a_fresh_one_gives(store_target: Path | str,
+                                                                                  tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    workspace, catalogue = write_workspace(tmp_path, catalogue=CATALOGUE, config=CONFIG + "[store]\n")
+    cache = RebuildCache()
+    with Store(store_target) as store:
+        def received(period: str, late: bool = False) -> str:
+            return f"{shift_period(period, 2 if late else 1)}-0{rng.randint(1, 9)}T09:00:00"
+
+        def record(dept: str, period: str, kind: str) -> None:
+            tag = f"{kind}{rng.random()}"
+            if kind == "import":
+                checked = make_return(dept, period, {rng.choice(("FALLS", "STAFF")): rng.randint(0, 9)}, tag=tag)
+                receipt = Receipt(checked.parsed.sha256, f"{dept}-{period}.csv", "inbox", received(period), "x.csv")
+                store.record_import(receipt, checked)
+                return
+            outcome = "rejected" if kind == "rejected" else "accepted"
+            checked = make_return(dept, period, _values(rng), outcome=outcome, tag=tag)
+            name = f"{dept}-{period}.xlsx"
+            store.record(Receipt(checked.parsed.sha256, name, "inbox", received(period, late=kind == "late"),
+                                 f"archive/{name}"), checked)
+            if kind == "again":  # the same bytes dropped twice: a duplicate
+                store.record(Receipt(checked.parsed.sha256, name, "inbox", received(period), f"archive/{name}"),
+                             checked)
+
+        def same(period: str = "2024-03", months: int = 13) -> None:
+            kept = reconcile(store, catalogue, workspace, period=period, months=months, today=LATER, cache=cache)
+            fresh = reconcile(store, catalogue, workspace, period=period, months=months, today=LATER)
+            assert kept == fresh
+            assert list(kept.findings) == list(fresh.findings)  # the same findings in the same order
+
+        for dept in ("A", "B", "C"):  # a history to reuse
+            for period in MONTHS:
+                if rng.random() < 0.8:
+                    record(dept, period, "return")
+        same()
+        for step in range(14):
+            kind = rng.choice(("return", "return", "late", "rejected", "import", "again"))
+            period = rng.choice(MONTHS[-14:]) if step % 2 else rng.choice(MONTHS[:-13])  # in the window, or before
+            record(rng.choice("ABC"), period, kind)
+            same()
+            if step == 9:
+                same(period="2024-02")  # another window: nothing kept is used
+                same()
+        same(months=2)  # the master's window is 13 months; a shorter one shares nothing with it
+
+
+def test_a_rebuild_for_another_day_starts_afresh(tmp_path: Path) -> None:
+    workspace, catalogue = write_workspace(tmp_path, catalogue=CATALOGUE, config=CONFIG)
+    cache = RebuildCache()
+    with Store(tmp_path / "s.sqlite") as store:
+        checked = make_return("A", "2024-03", {"FALLS": 3})
+        store.record(Receipt(checked.parsed.sha256, "a.xlsx", "inbox", "2024-04-05T09:00:00", "a.xlsx"), checked)
+        early = dt.date(2024, 4, 2)  # B's March return is not yet due
+        assert reconcile(store, catalogue, workspace, today=early, cache=cache) == reconcile(
+            store, catalogue, workspace, today=early)
+        assert cache.seen and cache.window
+        assert reconcile(store, catalogue, workspace, today=LATER, cache=cache) == reconcile(
+            store, catalogue, workspace, today=LATER)
