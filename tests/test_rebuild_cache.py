@@ -94,3 +94,46 @@ def test_a_rebuild_for_another_day_starts_afresh(tmp_path: Path) -> None:
         assert cache.seen and cache.window
         assert reconcile(store, catalogue, workspace, today=LATER, cache=cache) == reconcile(
             store, catalogue, workspace, today=LATER)
+
+
+class _Interleaved(Store):
+    """A real store on which another watcher stores a return between the two reads a rebuild
+    makes of the submissions (the cache's list of them, and the submissions themselves)."""
+
+    between = None
+    reads = 0
+
+    def _read(self) -> None:
+        self.reads += 1
+        if self.reads == 2 and self.between is not None:
+            self.between()
+
+    def rows(self, sql: str, params=()) -> list[tuple]:
+        if sql.startswith("SELECT id, department, period FROM submissions"):
+            self._read()
+        return super().rows(sql, params)
+
+    def submissions(self, **kw):
+        self._read()
+        return super().submissions(**kw)
+
+
+def test_a_return_stored_by_another_watcher_during_a_rebuild_is_read_then_or_next_time(tmp_path: Path) -> None:
+    workspace, catalogue = write_workspace(tmp_path, catalogue=CATALOGUE, config=CONFIG)
+    cache = RebuildCache()
+    with _Interleaved(tmp_path / "s.sqlite") as store:
+        def drop(dept: str, period: str, falls: int, tag: str = "") -> None:
+            checked = make_return(dept, period, {"FALLS": falls, "STAFF": 4}, tag=tag)
+            store.record(Receipt(checked.parsed.sha256, f"{dept}{tag}.xlsx", "inbox", f"{shift_period(period, 1)}-05T09:00",
+                                 "x"), checked)
+
+        for period in months_ending("2024-03", 3):
+            for dept in "ABC":
+                drop(dept, period, 1)
+        reconcile(store, catalogue, workspace, today=LATER, cache=cache)
+        store.reads, store.between = 0, lambda: drop("A", "2024-03", 7, tag="again")  # a resubmission
+        reconcile(store, catalogue, workspace, today=LATER, cache=cache)
+        store.between = None
+        kept = reconcile(store, catalogue, workspace, today=LATER, cache=cache)
+        assert kept == reconcile(store, catalogue, workspace, today=LATER)
+        assert kept.org[("FALLS", "2024-03")].value == 9  # 7 + 1 + 1: the resubmission counts, once

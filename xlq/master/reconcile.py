@@ -61,10 +61,11 @@ class Context:
         self.periods = periods
         self.today = today or dt.date.today()
         history = months_ending(periods[-1], len(periods) + lookback)
-        self.subs = {s.id: s for s in store.submissions(periods=history)}
         asked = asked or catalogue.indicators
+        # Before the submissions are read: one stored in between is then read, or seen next time.
         changed = None if cache is None else cache.changes(store, (
             periods, history, tuple(i.code for i in asked), asked_from, self.today, catalogue, workspace, store))
+        self.subs = {s.id: s for s in store.submissions(periods=history)}
         given = self._window(store, periods, cache, changed)
         self.used: dict[tuple[str, str], set[str]] = {}
         """(department, period) -> the codes given a value, a marker or a numerator, as stored
