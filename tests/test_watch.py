@@ -5,6 +5,7 @@ an observed outcome; nothing sleeps a fixed time."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import shutil
@@ -20,9 +21,10 @@ from pathlib import Path
 import pytest
 from deadline import wait_for
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
+from workspaces import master_cells
 
 from xlq.store.db import Store
-from xlq.watch.pipeline import STALE_MARKER
+from xlq.watch.pipeline import STALE_MARKER, Pipeline
 from xlq.watch.watcher import Watcher
 
 pytestmark = pytest.mark.usefixtures("store_engine")  # every test on SQLite and on PostgreSQL
@@ -220,6 +222,29 @@ def test_a_resubmission_replaces_the_figures_and_rebuilds_again(ws, returns: Ret
         drop(returns.changed, ws.root / "inbox" / "LUT" / "v2.xlsx")
         wait_for(lambda: handled(watcher, "v2.xlsx") and watcher.rebuilds > before, 15, "v2 in the master")
     assert (handled(watcher, "v2.xlsx").outcome, handled(watcher, "v2.xlsx").kind) == ("accepted", "resubmission")
+    assert current_inc(ws) == 15
+
+
+def test_a_watcher_started_on_an_up_to_date_master_reads_it_once_and_still_shows_every_change(
+        ws, returns: Returns, caplog: pytest.LogCaptureFixture) -> None:
+    """The watcher reads the store when it starts and then reads again only what changed
+    (master/rebuild_cache.py): the master it leaves after a return and a resubmission is the
+    one a rebuild from nothing makes."""
+    drop(returns.good["MSK"], ws.root / "inbox" / "MSK" / "m.xlsx")
+    with Pipeline(ws) as pipeline:
+        assert pipeline.run_once().rebuilt  # the master is up to date before the watcher starts
+    caplog.set_level(logging.INFO, logger="xlq")
+    with Watcher(ws, **FAST) as watcher:
+        assert "ready for quick master rebuilds" in caplog.text
+        drop(returns.good["LUT"], ws.root / "inbox" / "LUT" / "v1.xlsx")
+        wait_for(lambda: handled(watcher, "v1.xlsx") and watcher.rebuilds >= 1
+                 and not (ws.root / STALE_MARKER).exists(), 15, "v1 in the master")
+        before = watcher.rebuilds
+        drop(returns.changed, ws.root / "inbox" / "LUT" / "v2.xlsx")
+        wait_for(lambda: handled(watcher, "v2.xlsx") and watcher.rebuilds > before, 15, "v2 in the master")
+    kept = master_cells(ws.master_path)
+    with Pipeline(ws) as pipeline:
+        assert master_cells(pipeline.rebuild()) == kept
     assert current_inc(ws) == 15
 
 
