@@ -212,15 +212,20 @@ def test_a_duplicate_drop_is_not_counted_twice(ws, returns: Returns) -> None:
         assert len(store.values(indicator="INC")) == 1
 
 
+def drop_v1_then_v2(watcher: Watcher, ws, returns: Returns) -> None:
+    """LUT's return, then its resubmission with other figures, each waited for in the master."""
+    drop(returns.good["LUT"], ws.root / "inbox" / "LUT" / "v1.xlsx")
+    # the count, not only the marker: the marker goes inside the rebuild, the count after it
+    wait_for(lambda: handled(watcher, "v1.xlsx") and watcher.rebuilds >= 1
+             and not (ws.root / STALE_MARKER).exists(), 15, "v1 in the master")
+    before = watcher.rebuilds
+    drop(returns.changed, ws.root / "inbox" / "LUT" / "v2.xlsx")
+    wait_for(lambda: handled(watcher, "v2.xlsx") and watcher.rebuilds > before, 15, "v2 in the master")
+
+
 def test_a_resubmission_replaces_the_figures_and_rebuilds_again(ws, returns: Returns) -> None:
     with Watcher(ws, **FAST) as watcher:
-        drop(returns.good["LUT"], ws.root / "inbox" / "LUT" / "v1.xlsx")
-        # the count, not only the marker: the marker goes inside the rebuild, the count after it
-        wait_for(lambda: handled(watcher, "v1.xlsx") and watcher.rebuilds >= 1
-                 and not (ws.root / STALE_MARKER).exists(), 15, "v1 in the master")
-        before = watcher.rebuilds
-        drop(returns.changed, ws.root / "inbox" / "LUT" / "v2.xlsx")
-        wait_for(lambda: handled(watcher, "v2.xlsx") and watcher.rebuilds > before, 15, "v2 in the master")
+        drop_v1_then_v2(watcher, ws, returns)
     assert (handled(watcher, "v2.xlsx").outcome, handled(watcher, "v2.xlsx").kind) == ("accepted", "resubmission")
     assert current_inc(ws) == 15
 
@@ -236,12 +241,7 @@ def test_a_watcher_started_on_an_up_to_date_master_reads_it_once_and_still_shows
     caplog.set_level(logging.INFO, logger="xlq")
     with Watcher(ws, **FAST) as watcher:
         assert "ready for quick master rebuilds" in caplog.text
-        drop(returns.good["LUT"], ws.root / "inbox" / "LUT" / "v1.xlsx")
-        wait_for(lambda: handled(watcher, "v1.xlsx") and watcher.rebuilds >= 1
-                 and not (ws.root / STALE_MARKER).exists(), 15, "v1 in the master")
-        before = watcher.rebuilds
-        drop(returns.changed, ws.root / "inbox" / "LUT" / "v2.xlsx")
-        wait_for(lambda: handled(watcher, "v2.xlsx") and watcher.rebuilds > before, 15, "v2 in the master")
+        drop_v1_then_v2(watcher, ws, returns)
     kept = master_cells(ws.master_path)
     with Pipeline(ws) as pipeline:
         assert master_cells(pipeline.rebuild()) == kept
