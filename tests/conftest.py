@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -132,7 +133,21 @@ def postgres_url(postgres_server: str):
         db.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
     yield with_database(postgres_server, name)
     with psycopg.connect(postgres_server, autocommit=True) as db:
-        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except psycopg.errors.InsufficientPrivilege:
+            # FORCE must signal every session, and a role that is not a superuser (as .ci/run
+            # makes it) may not signal an autovacuum worker busy on the database; a plain DROP
+            # stops that worker itself. A killed test's own session may take a moment to go.
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    db.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                    break
+                except psycopg.errors.ObjectInUse:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
