@@ -248,6 +248,20 @@ def test_a_watcher_started_on_an_up_to_date_master_reads_it_once_and_still_shows
     assert current_inc(ws) == 15
 
 
+def test_a_watcher_that_cannot_read_the_store_on_start_still_starts_and_says_why(
+        ws, returns: Returns, caplog: pytest.LogCaptureFixture) -> None:
+    """Reading the store on start is only a head start (Pipeline.warm_rebuilds): a catalogue
+    broken meanwhile is logged in one line, and the watcher watches."""
+    drop(returns.good["MSK"], ws.root / "inbox" / "MSK" / "m.xlsx")
+    with Pipeline(ws) as pipeline:
+        assert pipeline.run_once().rebuilt
+    ws.catalogue_path.write_text("[[indicator]]\ncode = 1\n", encoding="utf-8")
+    caplog.set_level(logging.INFO, logger="xlq")
+    with Watcher(ws, **FAST):
+        assert "reading the store on start" in caplog.text
+        assert "watching" in caplog.text
+
+
 def test_bad_files_are_rejected_and_the_watcher_goes_on(ws, returns: Returns) -> None:
     inbox = ws.root / "inbox" / "LUT"
     inbox.mkdir(parents=True)

@@ -149,8 +149,8 @@ class Watcher:
                 self._pipeline.drop_store()
         try:  # before the first file: a drop reaches the master as fast on start as later
             self._pipeline.warm_rebuilds()
-        except XlqError as exc:  # the first rebuild reads everything instead
-            self._trouble.report(exc)
+        except Exception as exc:  # only a head start: logged, and the first rebuild reads everything
+            self._trouble.report(exc, "reading the store on start")
         observer = PollingObserver(timeout=self.poll) if self.poll and self.poll > 0 else Observer()
         observer.schedule(_Handler(self._events), str(self._pipeline.inbox), recursive=True)
         observer.daemon = True
