@@ -36,8 +36,9 @@ from xlq.core.config import Workspace
 from xlq.intake.worker import DEFAULT_MEMORY_MB
 from xlq.store.db import Store
 from xlq.watch.filing import short_name
+from xlq.watch.idle import STALE_MARKER
 from xlq.watch.inbox import Candidate, Settler
-from xlq.watch.pipeline import STALE_MARKER, Pipeline
+from xlq.watch.pipeline import Pipeline
 from xlq.watch.watcher import Watcher
 
 TODAY = dt.date(2024, 1, 15)

@@ -18,7 +18,7 @@ from deadline import wait_for
 from returns import GOOD, PERIOD, fill, make_workspace, real_template
 
 from xlq.analysis.workspace import open_workspace
-from xlq.watch.pipeline import STALE_MARKER
+from xlq.watch.idle import STALE_MARKER
 from xlq.watch.watcher import Watcher
 
 DEPARTMENTS = ("LUT", "MSK", "ICASH", "DENT", "BEDS", "NORF")

@@ -26,7 +26,8 @@ from xlq.intake.validate import validate
 from xlq.master.reconcile import reconcile
 from xlq.store.db import Receipt, Store
 from xlq.template.workbook import write_template
-from xlq.watch.pipeline import STALE_MARKER, Pipeline
+from xlq.watch.idle import STALE_MARKER
+from xlq.watch.pipeline import Pipeline
 
 PERIOD = "2023-12"
 TODAY = dt.date(2024, 1, 15)

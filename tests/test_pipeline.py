@@ -9,6 +9,8 @@ import multiprocessing
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -26,8 +28,10 @@ from xlq.store.db import Store
 from xlq.store.journal import Intent, Journal
 from xlq.store.records import Receipt
 from xlq.watch.claim import HELD, STAGING
-from xlq.watch.inbox import Candidate, Settler, ignored, zip_state
-from xlq.watch.pipeline import STALE_MARKER, Pipeline
+from xlq.watch.idle import STALE_MARKER, idle
+from xlq.watch.inbox import Candidate, InboxScanner, Settler, ignored, zip_state
+from xlq.watch.pipeline import Pipeline
+from xlq.watch.service import run_once
 
 pytestmark = pytest.mark.usefixtures("store_engine")  # every test on SQLite and on PostgreSQL
 
@@ -359,6 +363,45 @@ def test_a_second_process_cannot_take_a_busy_workspace_unless_the_store_is_postg
     with Pipeline(ws[0]), pytest.raises(WorkspaceBusy, match="another xlq"):
         Pipeline(ws[0])
 
+
+
+def test_a_run_with_nothing_new_answers_from_the_folders_without_the_readers_or_the_master_writer(ws) -> None:
+    """`xlq run` from a scheduler mostly finds nothing; it must not pay for loading what reads
+    and rebuilds (xlq/watch/idle.py). Fails if `xlq run` imports the pipeline before knowing."""
+    filled(ws, "a.xlsx")
+    run(ws)
+    probe = ("import sys; from xlq.cli import main; main(['run', '--workspace', sys.argv[1]]); "
+             "print(' '.join(m for m in sys.modules if m.startswith('xlq.')))")
+    done = subprocess.run([sys.executable, "-c", probe, str(ws[0].root)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    said, loaded = done.stdout.splitlines()[0], set(done.stdout.splitlines()[-1].split())
+    assert said.startswith("nothing new in inbox/")
+    assert not loaded & {"xlq.watch.pipeline", "xlq.intake.validate", "xlq.intake.pool", "xlq.master.reconcile",
+                         "xlq.master.workbook"}, loaded
+
+
+def test_only_no_staged_file_no_file_in_inbox_and_an_up_to_date_master_are_idle(ws) -> None:
+    workspace, scanner = ws[0], InboxScanner(ws[0])
+    assert not idle(workspace, scanner), "no master yet"
+    filled(ws, "a.xlsx")
+    run(ws)
+    assert idle(workspace, scanner)
+    (workspace.root / STALE_MARKER).touch()
+    assert not idle(workspace, scanner), "the master misses a stored return"
+    (workspace.root / STALE_MARKER).unlink()
+    arriving = workspace.root / "inbox" / "LUT" / "b.xlsx"
+    arriving.write_bytes(b"PK\x03\x04")  # still being copied
+    assert not idle(workspace, scanner), "a file still arriving is waited for"
+    arriving.unlink()
+    staged = workspace.root / STAGING / "c.xlsx"
+    staged.write_bytes(b"PK\x03\x04")
+    assert not idle(workspace, scanner), "a claim left by a stopped process is finished"
+    staged.unlink()
+    assert idle(workspace, scanner)
+    if workspace.store_url is None:  # a run with nothing new still refuses a workspace a watcher holds
+        with Pipeline(workspace), pytest.raises(WorkspaceBusy, match="another xlq"):
+            run_once(workspace, progress=False)
+    assert run_once(workspace, progress=False).describe().startswith("nothing new in inbox/")
 
 def test_the_worker_survives_a_timeout_and_reads_the_next_file(ws) -> None:
     path = filled(ws, "a.xlsx")

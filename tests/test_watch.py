@@ -24,7 +24,8 @@ from returns import GOOD, PERIOD, fill, make_workspace, real_template
 from workspaces import master_cells
 
 from xlq.store.db import Store
-from xlq.watch.pipeline import STALE_MARKER, Pipeline
+from xlq.watch.idle import STALE_MARKER
+from xlq.watch.pipeline import Pipeline
 from xlq.watch.watcher import Watcher
 
 pytestmark = pytest.mark.usefixtures("store_engine")  # every test on SQLite and on PostgreSQL

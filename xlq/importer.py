@@ -28,7 +28,7 @@ from xlq.core.values import shown
 from xlq.intake.validate import validate
 from xlq.store.journal import open_store
 from xlq.store.records import Receipt
-from xlq.watch.pipeline import STALE_MARKER
+from xlq.watch.idle import STALE_MARKER
 
 COLUMNS = ("department", "period", "code", "value", "numerator", "denominator", "comment")
 _NOT_FOR_IMPORTS = frozenset({"required-missing", "nothing-filled"})

@@ -61,6 +61,7 @@ from xlq.store.reviews import accepted_warnings
 from xlq.store.watchers import new_watcher_id
 from xlq.watch.claim import STAGING, Changed, Claimed, Claimer, Hook, describe
 from xlq.watch.filing import Filer, write_feedback_copies
+from xlq.watch.idle import STALE_MARKER, master_stale
 from xlq.watch.inbox import Candidate, InboxScanner, Settler, arriving
 from xlq.watch.lock import WorkspaceLock
 from xlq.watch.presence import Presence, rebuild_alone
@@ -73,7 +74,6 @@ from xlq.watch.verdicts import reinstated
 
 log = logging.getLogger("xlq")
 
-STALE_MARKER = ".xlq-master-stale"
 BATCH_FILES = 50
 BATCH_SECONDS = 0.25
 
@@ -445,7 +445,7 @@ class Pipeline:
     @property
     def stale(self) -> bool:
         """The master misses something the store holds (or does not exist yet)."""
-        return (self.root / STALE_MARKER).exists() or not self.workspace.master_path.exists()
+        return master_stale(self.workspace)
 
     def _mark_stale(self) -> None:
         marker = self.root / STALE_MARKER

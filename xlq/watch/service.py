@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
+import time
 from collections.abc import Callable
 
 from xlq.core.config import Workspace
-from xlq.watch.pipeline import Pipeline
+from xlq.watch.idle import idle_run
 from xlq.watch.results import RunSummary
 from xlq.watch.runtime import remove_handlers, setup_logging, stop_on_signals
 
@@ -29,6 +30,12 @@ def run_once(workspace: Workspace, *, today: dt.date | None = None, progress: bo
         console_level = logging.WARNING if progress and sys.stderr.isatty() else logging.INFO
     handlers = setup_logging(workspace, console_level=console_level)
     try:
+        started = time.monotonic()
+        if idle_run(workspace):
+            return RunSummary((), False, None, time.monotonic() - started, 0)
+        # imported here for start-up time: most runs find nothing new (xlq/watch/idle.py)
+        from xlq.watch.pipeline import Pipeline
+
         with stop_on_signals() as stopped, Pipeline(workspace, today=today, clock=clock) as pipeline:
             return pipeline.run_once(None if progress else (lambda result: None), should_stop=stopped.is_set)
     finally:
