@@ -1,5 +1,6 @@
 """A watcher's rebuild reuses what did not change (master/rebuild_cache.py): after every kind of
-change the store can see, it must give exactly what a rebuild from nothing gives."""
+change the store can see, a reviewer's decisions included, it must give exactly what a rebuild
+from nothing gives."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ from checked import make_return
 from test_reconcile import CATALOGUE, CONFIG, LATER
 from workspaces import write_workspace
 
+from xlq.core import rules
 from xlq.core.months import months_ending, shift_period
 from xlq.master.rebuild_cache import RebuildCache
 from xlq.master.reconcile import reconcile
 from xlq.store.db import Store
 from xlq.store.records import Receipt
+from xlq.store.reviews import Decision, ReviewFile, finding_index, record_review
 
 MONTHS = months_ending("2024-03", 30)  # the window, the SPC history before it, and the rolling years' start
 MARKERS = (None, "N/A", "TBA")
+FLAGS = ("outside-history", "large-change-unexplained", "not-whole-number")  # two warnings and an error on a cell
 
 
 def _values(rng: random.Random) -> dict[str, object]:
@@ -52,13 +56,31 @@ def test_a_rebuild_that_reuses_what_did_not_change_gives_what_a_fresh_one_gives(
                 store.record_import(receipt, checked)
                 return
             outcome = "rejected" if kind == "rejected" else "accepted"
-            checked = make_return(dept, period, _values(rng), outcome=outcome, tag=tag)
+            values = _values(rng)
+            flagged = [code for code, value in values.items() if value is not None and rng.random() < 0.3]
+            findings = tuple(rules.finding(rng.choice(FLAGS), values[code], department=dept, period=period,
+                                           indicator=code, cell=f"F{row}")
+                             for row, code in enumerate(values, start=10) if code in flagged)
+            checked = make_return(dept, period, values, outcome=outcome, findings=findings, tag=tag)
             name = f"{dept}-{period}.xlsx"
             store.record(Receipt(checked.parsed.sha256, name, "inbox", received(period, late=kind == "late"),
                                  f"archive/{name}"), checked)
             if kind == "again":  # the same bytes dropped twice: a duplicate
                 store.record(Receipt(checked.parsed.sha256, name, "inbox", received(period), f"archive/{name}"),
                              checked)
+
+        def review(step: int) -> None:
+            """A reviewer's decision on a finding in the window: no submission is stored."""
+            index = sorted(finding_index(store, MONTHS[-13:]).values(), key=lambda item: item.id)
+            if not index:
+                return
+            item = rng.choice(index)
+            f = item.finding
+            decision = Decision(item.id, f.department or "", f.period or "", f.indicator or "", f.rule, f.value or "",
+                                rng.choice(("Accept", "Exclude", "Query")), "", "R", f"2024-04-2{step % 10}T10:00:00",
+                                "applied")
+            record_review(store, ReviewFile(f"sha{step}", f"review{step}.xlsx", "inbox/_review", "2024-04-20T10:00",
+                                            "x", "R", "applied"), [decision])
 
         def same(period: str = "2024-03", months: int = 13) -> None:
             kept = reconcile(store, catalogue, workspace, period=period, months=months, today=LATER, cache=cache)
@@ -71,10 +93,13 @@ def test_a_rebuild_that_reuses_what_did_not_change_gives_what_a_fresh_one_gives(
                 if rng.random() < 0.8:
                     record(dept, period, "return")
         same()
-        for step in range(14):
-            kind = rng.choice(("return", "return", "late", "rejected", "import", "again"))
+        for step in range(20):
+            kind = rng.choice(("return", "return", "late", "rejected", "import", "again", "review", "review"))
             period = rng.choice(MONTHS[-14:]) if step % 2 else rng.choice(MONTHS[:-13])  # in the window, or before
-            record(rng.choice("ABC"), period, kind)
+            if kind == "review":
+                review(step)
+            else:
+                record(rng.choice("ABC"), period, kind)
             same()
             if step == 9:
                 same(period="2024-02")  # another window: nothing kept is used

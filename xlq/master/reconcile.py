@@ -51,7 +51,8 @@ class Context:
         indicators (default: all) from `asked_from` (default: the window's first month) are
         figured as they are read, and before it the monthly figures that rolling figures add up;
         those are all `org` will give for a month before the window. With a `cache`, what an
-        earlier rebuild read and figured is reused for every month nothing was stored for since."""
+        earlier rebuild read and figured is reused for every month nothing was stored for since (a
+        window month's figures also need its exclusions, corrections and cell findings unchanged)."""
         self.catalogue = catalogue
         self.workspace = workspace
         self.codes = workspace.department_codes
@@ -86,6 +87,8 @@ class Context:
                                                                     self.today)}
         self.findings: list[Finding] = []
         self._org: dict[tuple[str, str], OrgValue | None] = {}
+        self._cache, self._window_set = cache, frozenset(periods)
+        self._kept = {} if cache is None else cache.reusable(changed, self._inputs(), self._rolling_codes())
         self._untold: dict[tuple[str, str], list[Finding]] = {}
         self._month: dict[tuple[str, str, str], tuple[int, float | None, float | None, float | None, str | None]] = {}
         self._figure_earlier(store, [m for m in history if m not in periods], asked, asked_from or periods[0],
@@ -170,6 +173,23 @@ class Context:
             if month not in figured:  # nobody reported: the figure says so
                 figure(month)
 
+    def _inputs(self) -> dict[str, tuple[dict, ...]]:
+        """By window month, what its figures read besides its returns and values: the values a
+        reviewer excluded, the corrections and the findings on each cell (a reviewer's decision
+        settles one). A kept figure of a month whose inputs differ is figured again."""
+        out: dict[str, tuple[dict, ...]] = {m: ({}, {}, {}) for m in self.periods}
+        for n, items in enumerate((self.review.excluded.items(), self.corrected.items())):
+            for key, text in items:
+                if key[2] in out:
+                    out[key[2]][n][key] = text
+        for (sid, code), found in self.cell_findings.items():
+            if (month := self.subs[sid].period) in out:
+                out[month][2][(sid, code)] = found
+        return out
+
+    def _rolling_codes(self) -> frozenset[str]:
+        return frozenset(i.code for i in self.catalogue.indicators if i.aggregate == "rolling12")
+
     def _corrections(self, store: Store) -> dict[tuple[str, str, str], str]:
         """Flags for values a correction of an earlier month changed, keyed like `current`."""
         out: dict[tuple[str, str, str], str] = {}
@@ -230,17 +250,31 @@ class Context:
         if (untold := self._untold.pop(key, None)) is not None:  # figured early (see _figure_earlier)
             self.findings.extend(untold)
         if key not in self._org:
-            try:
-                value = self._compute(indicator, period)
-                numbers = (value.value, value.numerator, value.denominator) if value is not None else ()
-                if any(n is not None and not math.isfinite(n) for n in numbers):
-                    raise ArithmeticError("the result is not a finite number")
-            except (ArithmeticError, ValueError) as exc:
-                self.findings.append(rules.finding("indicator-not-computed", f"{type(exc).__name__}: {exc}",
-                                                   indicator=indicator.code, period=period))
-                value = OrgValue(indicator.code, period, None, flags=("could not be computed; left blank",))
+            if indicator.aggregate == "rolling12" and indicator.active(period):
+                for source, month in self._adds_up(indicator, period):  # first, so the findings after are its own
+                    self.org(source, month)
+            told = len(self.findings)
+            if (kept := self._kept.get(key)) is not None:  # kept by a watcher from its last rebuild
+                value = kept[0]
+                self.findings.extend(kept[1])
+            else:
+                value = self._figure(indicator, period)
             self._org[key] = value
+            if self._cache is not None and period in self._window_set:
+                self._cache.window_figures[key] = (value, tuple(self.findings[told:]))
         return self._org[key]
+
+    def _figure(self, indicator: Indicator, period: str) -> OrgValue | None:
+        try:
+            value = self._compute(indicator, period)
+            numbers = (value.value, value.numerator, value.denominator) if value is not None else ()
+            if any(n is not None and not math.isfinite(n) for n in numbers):
+                raise ArithmeticError("the result is not a finite number")
+        except (ArithmeticError, ValueError) as exc:
+            self.findings.append(rules.finding("indicator-not-computed", f"{type(exc).__name__}: {exc}",
+                                               indicator=indicator.code, period=period))
+            value = OrgValue(indicator.code, period, None, flags=("could not be computed; left blank",))
+        return value
 
     def _compute(self, indicator: Indicator, period: str) -> OrgValue | None:
         if not indicator.active(period):
@@ -362,10 +396,14 @@ class Context:
         return OrgValue(own.indicator, period, own.value, own.marker, own.numerator, own.denominator,
                         own.contributors, own.expected, tuple(flags))
 
+    def _adds_up(self, indicator: Indicator, period: str) -> list[tuple[Indicator, str]]:
+        """The monthly figures a rolling figure adds up, in order."""
+        source = self.catalogue[indicator.source or ""]
+        return [(source, m) for m in months_ending(period, 12)]
+
     def _rolling(self, indicator: Indicator, period: str) -> OrgValue:
         source = self.catalogue[indicator.source or ""]
-        window = months_ending(period, 12)
-        parts = [(m, self.org(source, m)) for m in window]
+        parts = [(m, self.org(part, m)) for part, m in self._adds_up(indicator, period)]
         missing = [m for m, o in parts if o is None or o.numerator is None or o.denominator is None]
         latest = parts[-1][1]
         contributors, expected = (latest.contributors, latest.expected) if latest else (0, 0)
