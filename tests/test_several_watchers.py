@@ -25,6 +25,7 @@ from workspaces import master_cells
 from xlq.store.db import Store
 from xlq.store.watchers import live_watchers
 from xlq.watch.pipeline import Pipeline
+from xlq.watch.watcher import Watcher
 
 REPO = Path(__file__).resolve().parents[1]
 DEPARTMENTS = ("LUT", "MSK", "ICASH", "DENT", "BEDS", "NORF")
@@ -149,6 +150,19 @@ def test_a_watcher_that_cannot_take_the_master_lock_asks_the_holder_to_rebuild_a
         assert rebuild_alone(holder.store, build_while_the_other_asks) == workspace.master_path
         assert built == [0, 1], "the holder built again for the request made while it held the lock"
         assert other.rebuild() == workspace.master_path  # free again: the other builds itself
+
+
+def test_a_rebuild_left_to_the_watcher_holding_the_master_lock_is_not_counted_as_written(
+        tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace, _ = _workspace(tmp_path / "ws", postgres_url, monkeypatch)
+    watcher = Watcher(workspace)  # not started: its rebuild step is driven with a pipeline of this test's
+    with Pipeline(workspace) as holder, Pipeline(workspace) as other:
+        assert holder.store.try_master_lock()
+        try:
+            assert watcher._rebuild(other) and (watcher.rebuilds, watcher.master) == (0, None)
+        finally:
+            holder.store.release_master_lock()
+        assert watcher._rebuild(other) and (watcher.rebuilds, watcher.master) == (1, workspace.master_path)
 
 
 def test_a_dead_watchers_claims_are_taken_over_only_once_its_lease_has_run_out(

@@ -72,7 +72,7 @@ class Watcher:
 
     `poll` > 0 uses a PollingObserver every `poll` seconds (network shares); None takes
     `watch.poll_seconds` from xlq.toml. `results` lists every file handled, `rebuilds` counts
-    master rebuilds.
+    the masters it wrote (a rebuild left to another watcher holding the master lock is not one).
     """
 
     def __init__(self, workspace: Workspace, poll: float | None = None, *, today: dt.date | None = None,
@@ -260,14 +260,16 @@ class Watcher:
 
     def _rebuild(self, pipeline: Pipeline) -> bool:
         try:
-            self.master = pipeline.rebuild() or self.master  # None: another watcher holds the master lock
+            built = pipeline.rebuild()  # None: another watcher holds the master lock and rebuilds for this one
         except Exception as exc:  # logged once; tried again later without a traceback each time
             self._trouble.report(exc, "could not rebuild the master; trying again later")
             if isinstance(exc, StoreError):
                 pipeline.drop_store()
             return False
         self._trouble.clear()
-        self.rebuilds += 1
+        if built is not None:
+            self.master = built
+            self.rebuilds += 1
         return True
 
 
