@@ -6,6 +6,10 @@ the command's start-up; this check needs only a folder listing. It says "idle" o
 one state where the pipeline would do nothing either: no staged file left to finish
 (recovery), no file in inbox/ that may be a return (settled or still arriving), and a master
 that holds everything the store holds. Any other state goes to the pipeline, unchanged.
+
+The pipeline also removes temporary masters a killed writer left on start. Every rebuild runs
+while the stale marker is set (a store write sets it first and the rebuild removes it last),
+so a left-over means a stale master, and that run is not idle.
 """
 
 from __future__ import annotations
