@@ -8,8 +8,8 @@ one state where the pipeline would do nothing either: no staged file left to fin
 that holds everything the store holds. Any other state goes to the pipeline, unchanged.
 
 The pipeline also removes temporary masters a killed writer left on start. Every rebuild runs
-while the stale marker is set (a store write sets it first and the rebuild removes it last),
-so a left-over means a stale master, and that run is not idle.
+while the master is stale (a store write sets the marker first and the rebuild removes it
+last; or there is no master yet), so a left-over comes with a stale master: not idle.
 """
 
 from __future__ import annotations
