@@ -38,11 +38,15 @@ def _values(rng: random.Random) -> dict[str, object]:
     return out
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_a_rebuild_that_reuses_what_did_not_change_gives_what_a_fresh_one_gives(store_target: Path | str,
-                                                                                  tmp_path: Path, seed: int) -> None:
+RENAMED = CATALOGUE.replace('code = "FALLS"', 'code = "FALLS-ALL"\nrenamed_from = ["FALLS"]')
+"""FALLS renamed: the values stored under its old code count as FALLS-ALL's (issue 21)."""
+
+
+@pytest.mark.parametrize(("seed", "catalogue_text"), [(1, CATALOGUE), (2, CATALOGUE), (3, RENAMED)])
+def test_a_rebuild_that_reuses_what_did_not_change_gives_what_a_fresh_one_gives(
+        store_target: Path | str, tmp_path: Path, seed: int, catalogue_text: str) -> None:
     rng = random.Random(seed)
-    workspace, catalogue = write_workspace(tmp_path, catalogue=CATALOGUE, config=CONFIG + "[store]\n")
+    workspace, catalogue = write_workspace(tmp_path, catalogue=catalogue_text, config=CONFIG + "[store]\n")
     cache = RebuildCache()
     with Store(store_target) as store:
         def received(period: str, late: bool = False) -> str:
@@ -82,11 +86,16 @@ def test_a_rebuild_that_reuses_what_did_not_change_gives_what_a_fresh_one_gives(
             record_review(store, ReviewFile(f"sha{step}", f"review{step}.xlsx", "inbox/_review", "2024-04-20T10:00",
                                             "x", "R", "applied"), [decision])
 
+        handed_out: list = []
+
         def same(period: str = "2024-03", months: int = 13) -> None:
             kept = reconcile(store, catalogue, workspace, period=period, months=months, today=LATER, cache=cache)
             fresh = reconcile(store, catalogue, workspace, period=period, months=months, today=LATER)
             assert kept == fresh
             assert list(kept.findings) == list(fresh.findings)  # the same findings in the same order
+            for earlier, values in handed_out:
+                assert earlier.by_department == values, "a result handed out changed at the next rebuild"
+            handed_out[:] = [(kept, dict(kept.by_department))]
 
         for dept in ("A", "B", "C"):  # a history to reuse
             for period in MONTHS:
@@ -119,6 +128,20 @@ def test_a_rebuild_for_another_day_starts_afresh(tmp_path: Path) -> None:
         assert cache.seen and cache.window
         assert reconcile(store, catalogue, workspace, today=LATER, cache=cache) == reconcile(
             store, catalogue, workspace, today=LATER)
+
+
+def test_a_value_under_a_code_new_to_the_window_is_in_the_breakdown_at_the_next_rebuild(tmp_path: Path) -> None:
+    """Only the codes of the window's values and the catalogue's are looked up for a month read
+    again, so a code neither had before (one the catalogue no longer has) must be added."""
+    workspace, catalogue = write_workspace(tmp_path, catalogue=CATALOGUE, config=CONFIG)
+    cache = RebuildCache()
+    with Store(tmp_path / "s.sqlite") as store:
+        for dept, values in (("A", {"FALLS": 3}), ("B", {"FALLS": 2, "RETIRED": 4})):
+            checked = make_return(dept, "2024-03", values)
+            store.record(Receipt(checked.parsed.sha256, f"{dept}.xlsx", "inbox", "2024-04-05T09:00:00", "x"), checked)
+            kept = reconcile(store, catalogue, workspace, today=LATER, cache=cache)
+        assert kept == reconcile(store, catalogue, workspace, today=LATER)
+        assert kept.by_department[("RETIRED", "B", "2024-03")].value == 4
 
 
 class _Interleaved(Store):

@@ -16,10 +16,10 @@ cells, which a reviewer's decision changes without a submission; so a kept figur
 only when its month (for a rolling figure, any of its twelve) has no new submission and those
 inputs are equal. Findings stay in the order figuring on demand gives (`Context.org`).
 
-Reused at 10,000 returns: the window's ~330,000 values (~3 s to read), the months before the
-window, figured with the findings they hold back (~2.5 s), and the figures of the window's
-months nothing changed for. Read afresh every time: the submissions, findings and review state
-and the return grid.
+Reused at 10,000 returns: the window's ~330,000 values (~3 s to read) and what is made of them
+for the master, the months before the window, figured with the findings they hold back
+(~2.5 s), and the figures of the window's months nothing changed for. Read afresh every time:
+the submissions, findings and review state and the return grid.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from xlq.core.months import months_ending
 
 if TYPE_CHECKING:
-    from xlq.core.model import Finding, OrgValue
+    from xlq.core.model import Finding, OrgValue, Value
     from xlq.store.db import Store
     from xlq.store.queries import StoredValue
 
@@ -51,6 +51,10 @@ class RebuildCache:
     """(indicator, department, month) -> the value stored, as `Store.values` gives it."""
     figures: dict[str, Figures] = field(default_factory=dict)
     """Month before the window -> its figures."""
+    used: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    """(department, month) -> the codes given a value, as `Context.used`."""
+    department_values: dict[tuple[str, str, str], Value] = field(default_factory=dict)
+    """The window's values as `Context.department_values` gives them."""
     window_figures: Told = field(default_factory=dict)
     window_inputs: dict[str, object] = field(default_factory=dict)
     """Window month -> what its figures read besides its values and returns (`Context._inputs`)."""
@@ -64,7 +68,7 @@ class RebuildCache:
         same = len(shape) == len(self.shape) and all(a is b or a == b for a, b in zip(shape, self.shape, strict=True))
         if not (same and self.seen <= self._pending):
             self.shape, self.seen, self.window, self.figures = shape, frozenset(), {}, {}
-            self.window_figures, self.window_inputs = {}, {}
+            self.used, self.department_values, self.window_figures, self.window_inputs = {}, {}, {}, {}
             return None
         return {(dept, month) for sid, dept, month in rows if sid not in self.seen and dept and month}
 

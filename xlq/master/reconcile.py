@@ -23,7 +23,7 @@ from xlq.core import rules
 from xlq.core.catalogue import Indicator
 from xlq.core.model import Finding, OrgValue, Reconciled, Value
 from xlq.core.months import moment_label, month_label, months_ending
-from xlq.master.returns import department_returns, return_findings, unidentified, with_reasons
+from xlq.master.returns import correction_notes, department_returns, return_findings, unidentified, with_reasons
 from xlq.master.review_state import review_state
 from xlq.store.queries import StoredValue
 
@@ -67,14 +67,12 @@ class Context:
         changed = None if cache is None else cache.changes(store, (
             periods, history, tuple(i.code for i in asked), asked_from, self.today, catalogue, workspace, store))
         self.subs = {s.id: s for s in store.submissions(periods=history)}
-        given = self._window(store, periods, cache, changed)
-        self.used: dict[tuple[str, str], set[str]] = {}
+        self._codes: set[str] = set()
+        given, self._reread = self._window(store, periods, cache, changed)
+        self.current: dict[tuple[str, str, str], StoredValue] = _renamed(catalogue, given)
+        self.used = self._used(given, cache)
         """(department, period) -> the codes given a value, a marker or a numerator, as stored
         (`returns.with_reasons`; asking the store again read all 330,000 values a second time)."""
-        for (code, dept, period), sv in given.items():
-            if sv.value.value is not None or sv.value.marker is not None or sv.value.numerator is not None:
-                self.used.setdefault((dept, period), set()).add(code)
-        self.current: dict[tuple[str, str, str], StoredValue] = _renamed(catalogue, given)
         current_ids = [s.id for s in self.subs.values() if s.current]
         self.stored_findings = store.findings(current_ids)
         self.cell_findings: dict[tuple[int, str], list[Finding]] = {}
@@ -82,7 +80,7 @@ class Context:
         for sf in self.stored_findings:
             if sf.finding.indicator and not ((r := self.review.by_finding.get(sf.finding)) and r.settled):
                 self.cell_findings.setdefault((sf.submission_id, sf.finding.indicator), []).append(sf.finding)
-        self.corrected = self._corrections(store) | self.review.excluded
+        self.corrected = correction_notes(self.subs, store) | self.review.excluded
         self.grid = {(r.department, r.period): r for r in department_returns(self.subs.values(), catalogue, workspace, history,
                                                                     self.today)}
         self.findings: list[Finding] = []
@@ -97,8 +95,10 @@ class Context:
             cache.include_changes()
 
     def _window(self, store: Store, periods: tuple[str, ...], cache: RebuildCache | None,
-                changed: set[tuple[str, str]] | None) -> dict[tuple[str, str, str], StoredValue]:
-        """The window's values as stored: all read, or the cache's with the changed months read again."""
+                changed: set[tuple[str, str]] | None) -> tuple[dict[tuple[str, str, str], StoredValue],
+                                                               set[tuple[str, str]] | None]:
+        """The window's values as stored: all read, or the cache's with the changed months read
+        again; and those (department, month)s (None when all were read)."""
         window = set(periods)
         stale = set() if changed is None else {(dept, month) for dept, month in changed if month in window}
         ids = [s.id for s in self.subs.values() if (s.department, s.period) in stale]
@@ -107,16 +107,66 @@ class Context:
                      for sv in store.values(periods=periods)}
             if cache is not None:
                 cache.window = given
-            return given
+            return given, None
         given = cache.window
         if stale:
-            codes = {key[0] for key in given}
-            for dept, month in stale:
-                for code in codes:
-                    given.pop((code, dept, month), None)
+            self._codes = {key[0] for key in given}
+            for key in self._keys(stale):
+                given.pop(key, None)
             for sv in store.values(submission_ids=ids):
+                self._codes.add(sv.value.indicator)  # a code new to the window is one of its keys too
                 given[(sv.value.indicator, sv.value.department, sv.value.period)] = sv
-        return given
+        return given, stale
+
+    def _keys(self, pairs: set[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        """Every key a value of these (department, month)s can have: the codes of the window's
+        values, the ones read again included (`_window`), and the catalogue's."""
+        if not pairs:
+            return []
+        codes = self._codes | {i.code for i in self.catalogue.indicators}
+        return [(code, dept, month) for dept, month in pairs for code in codes]
+
+    def _used(self, given: dict[tuple[str, str, str], StoredValue],
+              cache: RebuildCache | None) -> dict[tuple[str, str], set[str]]:
+        if cache is None or self._reread is None:
+            used: dict[tuple[str, str], set[str]] = {}
+            items = given.items()
+        else:  # a watcher's: only the months read again
+            used = cache.used
+            for pair in self._reread:
+                used.pop(pair, None)
+            items = [(key, sv) for key in self._keys(self._reread) if (sv := given.get(key)) is not None]
+        for (code, dept, period), sv in items:
+            if sv.value.value is not None or sv.value.marker is not None or sv.value.numerator is not None:
+                used.setdefault((dept, period), set()).add(code)
+        if cache is not None:
+            cache.used = used
+        return used
+
+    def department_values(self) -> dict[tuple[str, str, str], Value]:
+        """The window's values by (indicator, department, month), a comment carried from an
+        earlier return saying which one (a watcher's: only the months read again are made)."""
+        window, cache = self._window_set, self._cache
+        if cache is None or self._reread is None:
+            values: dict[tuple[str, str, str], Value] = {}
+            items = ((key, sv) for key, sv in self.current.items() if key[2] in window)
+        else:
+            values = cache.department_values
+            keys = self._keys(self._reread)
+            for key in keys:
+                values.pop(key, None)
+            items = ((key, sv) for key in keys if (sv := self.current.get(key)) is not None)
+        for key, sv in items:  # the key objects are shared: 330,000 of them at 10,000 returns
+            v = sv.value
+            origin = self.subs.get(sv.comment_from or 0)
+            if origin is not None and v.comment:
+                v = replace(v, comment=f"{v.comment} [explained in {origin.original_name}, "
+                                       f"received {origin.received_at[:10]}]")
+            values[key] = v
+        if cache is None:
+            return values
+        cache.department_values = values
+        return dict(values)  # a copy: the kept one changes at the next rebuild
 
     def _figure_earlier(self, store: Store, months: list[str], asked: Sequence[Indicator], asked_from: str,
                         cache: RebuildCache | None, changed: set[tuple[str, str]] | None) -> None:
@@ -189,27 +239,6 @@ class Context:
 
     def _rolling_codes(self) -> frozenset[str]:
         return frozenset(i.code for i in self.catalogue.indicators if i.aggregate == "rolling12")
-
-    def _corrections(self, store: Store) -> dict[tuple[str, str, str], str]:
-        """Flags for values a correction of an earlier month changed, keyed like `current`."""
-        out: dict[tuple[str, str, str], str] = {}
-        for sub in self.subs.values():
-            if not (sub.current and sub.kind == "correction"):
-                continue
-            replaced = [s for s in self.subs.values() if s.superseded_by == sub.id and s.outcome != "rejected"]
-            if not replaced:
-                continue
-            old = {sv.value.indicator: sv.value for sv in store.values(submission_ids=[replaced[-1].id], current=False)}
-            new = {sv.value.indicator: sv.value for sv in store.values(submission_ids=[sub.id])}
-            for code in old.keys() | new.keys():
-                before, after = old.get(code), new.get(code)
-                key = lambda v: None if v is None else (v.value, v.numerator, v.denominator, v.marker)  # noqa: E731
-                if key(before) != key(after):
-                    was = "blank" if before is None else (before.marker or before.raw or str(before.number))
-                    now = "blank" if after is None else (after.marker or after.raw or str(after.number))
-                    out[(code, sub.department or "", sub.period or "")] = (
-                        f"corrected: {sub.department} sent a correction on {sub.received_at[:10]} ({was} -> {now})")
-        return out
 
     def value(self, code: str, department: str, period: str) -> StoredValue | None:
         return self.given(code, period, (department,)).get(department)
@@ -449,15 +478,7 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
                   cache=cache)
     org = {(i.code, p): o for i in catalogue.indicators for p in periods if (o := ctx.org(i, p)) is not None}
     rows = with_reasons([r for r in ctx.grid.values() if r.period in periods], store, ctx.used)
-    by_department = {}
-    for key, sv in ctx.current.items():  # the key objects are shared: 330,000 of them at 10,000 returns
-        if key[2] in periods:
-            v = sv.value
-            origin = ctx.subs.get(sv.comment_from or 0)
-            if origin is not None and v.comment:
-                v = replace(v, comment=f"{v.comment} [explained in {origin.original_name}, "
-                                       f"received {origin.received_at[:10]}]")
-            by_department[key] = v
+    by_department = ctx.department_values()
     window = set(periods)
     stored = [sf.finding for sf in ctx.stored_findings if ctx.subs[sf.submission_id].period in window]
     rejected_ids = [r.attempts[-1].id for r in rows if r.status == "rejected"]

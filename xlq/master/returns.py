@@ -2,7 +2,8 @@
 
 The Submissions grid, `xlq status` and the return findings of the master all read this one
 account, so a return counts the same way everywhere. Reconciliation (master/reconcile) folds
-the values of the counted returns; this module only says which return counts.
+the values of the counted returns; this module only says which return counts, and what a
+correction of an earlier month changed.
 """
 
 from __future__ import annotations
@@ -151,6 +152,29 @@ def with_reasons(rows: list[DepartmentReturn], store: Store,
             head, sep, tail = reason.partition(",")
             reason = f"{head} ({plural(len(dropped), 'value')} not used: {', '.join(dropped)}){sep}{tail}"
         out.append(replace(r, reason=reason, used=len(have), not_used=len(dropped)))
+    return out
+
+
+def correction_notes(subs: dict[int, Submission], store: Store) -> dict[tuple[str, str, str], str]:
+    """Flags for values a correction of an earlier month changed, by (indicator, department,
+    month): what was there and what the correction put instead. `subs` by id."""
+    out: dict[tuple[str, str, str], str] = {}
+    for sub in subs.values():
+        if not (sub.current and sub.kind == "correction"):
+            continue
+        replaced = [s for s in subs.values() if s.superseded_by == sub.id and s.outcome != "rejected"]
+        if not replaced:
+            continue
+        old = {sv.value.indicator: sv.value for sv in store.values(submission_ids=[replaced[-1].id], current=False)}
+        new = {sv.value.indicator: sv.value for sv in store.values(submission_ids=[sub.id])}
+        for code in old.keys() | new.keys():
+            before, after = old.get(code), new.get(code)
+            key = lambda v: None if v is None else (v.value, v.numerator, v.denominator, v.marker)  # noqa: E731
+            if key(before) != key(after):
+                was = "blank" if before is None else (before.marker or before.raw or str(before.number))
+                now = "blank" if after is None else (after.marker or after.raw or str(after.number))
+                out[(code, sub.department or "", sub.period or "")] = (
+                    f"corrected: {sub.department} sent a correction on {sub.received_at[:10]} ({was} -> {now})")
     return out
 
 
