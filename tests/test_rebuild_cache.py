@@ -14,7 +14,9 @@ from test_reconcile import CATALOGUE, CONFIG, LATER
 from workspaces import write_workspace
 
 from xlq.core import rules
+from xlq.core.errors import StoreError
 from xlq.core.months import months_ending, shift_period
+from xlq.master import reconcile as reconcile_module
 from xlq.master.rebuild_cache import RebuildCache
 from xlq.master.reconcile import reconcile
 from xlq.store.db import Store
@@ -142,6 +144,31 @@ def test_a_value_under_a_code_new_to_the_window_is_in_the_breakdown_at_the_next_
             kept = reconcile(store, catalogue, workspace, today=LATER, cache=cache)
         assert kept == reconcile(store, catalogue, workspace, today=LATER)
         assert kept.by_department[("RETIRED", "B", "2024-03")].value == 4
+
+
+def test_a_rebuild_that_fails_on_the_way_reads_its_months_again_next_time(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store can fail mid-rebuild (a PostgreSQL connection lost); what was kept must not then
+    count the new return as included while part of what is made of it is not."""
+    workspace, catalogue = write_workspace(tmp_path, catalogue=CATALOGUE, config=CONFIG)
+    cache = RebuildCache()
+    with Store(tmp_path / "s.sqlite") as store:
+        for falls, tag in ((3, ""), (7, "again")):  # a return, then its resubmission
+            checked = make_return("A", "2024-03", {"FALLS": falls}, tag=tag)
+            store.record(Receipt(checked.parsed.sha256, f"a{tag}.xlsx", "inbox", "2024-04-05T09:00:00", "x"), checked)
+            if not tag:
+                reconcile(store, catalogue, workspace, today=LATER, cache=cache)
+
+        def lost(*args: object, **kwargs: object) -> None:
+            raise StoreError("the connection to the store was lost")
+
+        with monkeypatch.context() as patch:  # the last store read a rebuild makes
+            patch.setattr(reconcile_module, "with_reasons", lost)
+            with pytest.raises(StoreError):
+                reconcile(store, catalogue, workspace, today=LATER, cache=cache)
+        kept = reconcile(store, catalogue, workspace, today=LATER, cache=cache)
+        assert kept == reconcile(store, catalogue, workspace, today=LATER)
+        assert kept.by_department[("FALLS", "A", "2024-03")].value == 7
 
 
 class _Interleaved(Store):

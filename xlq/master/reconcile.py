@@ -91,8 +91,6 @@ class Context:
         self._month: dict[tuple[str, str, str], tuple[int, float | None, float | None, float | None, str | None]] = {}
         self._figure_earlier(store, [m for m in history if m not in periods], asked, asked_from or periods[0],
                              cache, changed)
-        if cache is not None:
-            cache.include_changes()
 
     def _window(self, store: Store, periods: tuple[str, ...], cache: RebuildCache | None,
                 changed: set[tuple[str, str]] | None) -> tuple[dict[tuple[str, str, str], StoredValue],
@@ -502,6 +500,8 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
         i.code: tuple((p, o.value) for p in spc_periods if (o := ctx.org(i, p)) is not None and o.value is not None)
         for i in catalogue.indicators
     }
+    if cache is not None:  # last: a rebuild that fails on the way reads the same months again next time
+        cache.include_changes()
     return Reconciled(
         periods=periods,
         org=org,
