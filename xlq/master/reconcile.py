@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from operator import itemgetter
 from typing import TYPE_CHECKING
@@ -67,7 +67,6 @@ class Context:
         changed = None if cache is None else cache.changes(store, (
             periods, history, tuple(i.code for i in asked), asked_from, self.today, catalogue, workspace, store))
         self.subs = {s.id: s for s in store.submissions(periods=history)}
-        self._codes: set[str] = set()
         given, self._reread = self._window(store, periods, cache, changed)
         self.current: dict[tuple[str, str, str], StoredValue] = _renamed(catalogue, given)
         self.used = self._used(given, cache)
@@ -94,9 +93,10 @@ class Context:
 
     def _window(self, store: Store, periods: tuple[str, ...], cache: RebuildCache | None,
                 changed: set[tuple[str, str]] | None) -> tuple[dict[tuple[str, str, str], StoredValue],
-                                                               set[tuple[str, str]] | None]:
+                                                               list[tuple[str, str, str]] | None]:
         """The window's values as stored: all read, or the cache's with the changed months read
-        again; and those (department, month)s (None when all were read)."""
+        again; and every key a value of those months can have (None when all were read): the
+        codes of the window's values, the ones read again included, and the catalogue's."""
         window = set(periods)
         stale = set() if changed is None else {(dept, month) for dept, month in changed if month in window}
         ids = [s.id for s in self.subs.values() if (s.department, s.period) in stale]
@@ -107,33 +107,32 @@ class Context:
                 cache.window = given
             return given, None
         given = cache.window
-        if stale:
-            self._codes = {key[0] for key in given}
-            for key in self._keys(stale):
-                given.pop(key, None)
-            for sv in store.values(submission_ids=ids):
-                self._codes.add(sv.value.indicator)  # a code new to the window is one of its keys too
-                given[(sv.value.indicator, sv.value.department, sv.value.period)] = sv
-        return given, stale
+        if not stale:
+            return given, []
+        codes = {key[0] for key in given} | {i.code for i in self.catalogue.indicators}
+        for dept, month in stale:
+            for code in codes:
+                given.pop((code, dept, month), None)
+        for sv in store.values(submission_ids=ids):
+            codes.add(sv.value.indicator)  # a code new to the window is one of its keys too
+            given[(sv.value.indicator, sv.value.department, sv.value.period)] = sv
+        return given, [(code, dept, month) for dept, month in stale for code in codes]
 
-    def _keys(self, pairs: set[tuple[str, str]]) -> list[tuple[str, str, str]]:
-        """Every key a value of these (department, month)s can have: the codes of the window's
-        values, the ones read again included (`_window`), and the catalogue's."""
-        if not pairs:
-            return []
-        codes = self._codes | {i.code for i in self.catalogue.indicators}
-        return [(code, dept, month) for dept, month in pairs for code in codes]
+    def _remade(self, kept: dict | None, mapping: dict[tuple[str, str, str], StoredValue],
+                drop: set) -> tuple[dict, Iterable[tuple[tuple[str, str, str], StoredValue]]]:
+        """What to fill, and from which of `mapping`'s items: a new dict from all of them; or, for
+        a watcher that read some months again (`_reread`), its `kept` dict less the keys `drop`,
+        from those months' items only."""
+        if kept is None or self._reread is None:
+            return {}, mapping.items()
+        for key in drop:
+            kept.pop(key, None)
+        return kept, [(key, sv) for key in self._reread if (sv := mapping.get(key)) is not None]
 
     def _used(self, given: dict[tuple[str, str, str], StoredValue],
               cache: RebuildCache | None) -> dict[tuple[str, str], set[str]]:
-        if cache is None or self._reread is None:
-            used: dict[tuple[str, str], set[str]] = {}
-            items = given.items()
-        else:  # a watcher's: only the months read again
-            used = cache.used
-            for pair in self._reread:
-                used.pop(pair, None)
-            items = [(key, sv) for key in self._keys(self._reread) if (sv := given.get(key)) is not None]
+        used, items = self._remade(cache.used if cache else None, given,
+                                   {(dept, month) for _, dept, month in self._reread or ()})
         for (code, dept, period), sv in items:
             if sv.value.value is not None or sv.value.marker is not None or sv.value.numerator is not None:
                 used.setdefault((dept, period), set()).add(code)
@@ -144,16 +143,9 @@ class Context:
     def department_values(self) -> dict[tuple[str, str, str], Value]:
         """The window's values by (indicator, department, month), a comment carried from an
         earlier return saying which one (a watcher's: only the months read again are made)."""
-        window, cache = self._window_set, self._cache
-        if cache is None or self._reread is None:
-            values: dict[tuple[str, str, str], Value] = {}
-            items = ((key, sv) for key, sv in self.current.items() if key[2] in window)
-        else:
-            values = cache.department_values
-            keys = self._keys(self._reread)
-            for key in keys:
-                values.pop(key, None)
-            items = ((key, sv) for key in keys if (sv := self.current.get(key)) is not None)
+        cache = self._cache
+        values, items = self._remade(cache.department_values if cache else None, self.current,
+                                     set(self._reread or ()))
         for key, sv in items:  # the key objects are shared: 330,000 of them at 10,000 returns
             v = sv.value
             origin = self.subs.get(sv.comment_from or 0)
