@@ -26,12 +26,13 @@ from xlq.master.plan import (
     URL_LIMIT,
     Column,
     cell_ref,
+    clean,
     make_plan,
     month_key,
     scorecard_layout,
     thresholds,
 )
-from xlq.master.style import Links
+from xlq.master.style import Links, wrapped_height
 from xlq.master.workbook import write_scorecard
 
 PERIODS = tuple(f"{y}-{m:02d}" for y, m in [(2022, 12)] + [(2023, n) for n in range(1, 13)])
@@ -239,6 +240,25 @@ def test_indicators_sit_under_domain_and_subdomain_rows_in_catalogue_order(writt
                         "Mandatory training", "MT", "PSS1", "Workforce/HR", "Sickness", "SICK",
                         "EXPERIENCE", "Formal complaints", "DAYS"]
     assert "HIDDEN" not in column_a
+
+
+@given(st.text())
+def test_clean_leaves_no_control_bidi_or_lone_surrogate_and_keeps_plain_text_as_it_is(text):
+    # the master writer skips the replacing for plain ASCII text: both paths must hold this
+    out = clean(text, 10_000)
+    assert not any((ord(c) < 32 and c not in "\t\n\r") or ord(c) == 127 or 0x202A <= ord(c) <= 0x202E
+                   or 0x2066 <= ord(c) <= 0x2069 for c in out)
+    out.encode("utf-8")  # a lone surrogate would raise here, and XlsxWriter would fail on it
+    assert len(out) == len(text)  # one "?" for each character replaced, nothing dropped
+    if text.isascii() and text.isprintable():
+        assert out == text
+
+
+@given(st.lists(st.tuples(st.text(alphabet="ab \n", max_size=300), st.integers(1, 80)), max_size=6))
+def test_a_row_is_tall_enough_for_its_wrapped_text(cells):
+    # the writer skips counting short one-line cells: the height must still fit the tallest cell
+    lines = max([1, *(sum(1 + len(part) // max(1, int(w * 1.2) - 3) for part in t.split("\n")) for t, w in cells)])
+    assert wrapped_height([(t, float(w)) for t, w in cells]) == max(15.0, min(409.0, lines * 12.75 + 3))
 
 
 def test_layout_takes_more_columns_without_renumbering_the_rest():

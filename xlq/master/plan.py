@@ -48,7 +48,8 @@ def clean(text: object, limit: int = TEXT_LIMIT) -> str:
     """Text from a return made safe to show: no control characters, and over-long text
     cut with a visible flag instead of being dropped (Excel refuses cells past 32,767)."""
     value = "" if text is None else str(text)
-    value = _CONTROL.sub("?", value).encode("utf-8", "replace").decode("utf-8")
+    if not (value.isascii() and value.isprintable()):  # most text is plain: nothing to replace
+        value = _CONTROL.sub("?", value).encode("utf-8", "replace").decode("utf-8")
     limit = min(limit, CELL_LIMIT)
     if len(value) > limit:
         value = value[: limit - len(CUT_FLAG)] + CUT_FLAG

@@ -68,6 +68,7 @@ class Styles:
     def __init__(self, workbook: Any):
         self.workbook = workbook
         self._cache: dict[tuple, Any] = {}
+        self._values: dict[tuple, Any] = {}  # `value` is asked once per figure cell: skip the merging
         self.rag = {name: workbook.add_format(props) for name, props in RAG.items()}
 
     def __call__(self, *layers: dict[str, Any], **props: Any) -> Any:
@@ -104,6 +105,10 @@ class Styles:
 
     def value(self, indicator: Indicator | None, *, flagged: bool = False, no_value: bool = False,
               not_reported: bool = False, marker: bool = False) -> Any:
+        number_format = indicator.number_format() if indicator is not None and not marker else None
+        key = (number_format, flagged, no_value, not_reported, marker)
+        if (known := self._values.get(key)) is not None:
+            return known
         layers: list[dict[str, Any]] = [CELL_BORDER]
         if not_reported:
             layers.append(NOT_REPORTED_FILL)
@@ -114,9 +119,10 @@ class Styles:
         props: dict[str, Any] = {"align": "center"}
         if marker:
             props["font_color"] = GREY
-        elif indicator is not None:
-            props["num_format"] = indicator.number_format()
-        return self(*layers, **props)
+        elif number_format is not None:
+            props["num_format"] = number_format
+        self._values[key] = self(*layers, **props)
+        return self._values[key]
 
     def link(self, **props: Any) -> Any:
         return self(CELL_BORDER, {"font_color": "#0563C1", "underline": 1}, props)
@@ -155,7 +161,10 @@ def wrapped_height(cells: list[tuple[str, float]], line: float = 12.75, minimum:
     lines = 1
     for text, width in cells:
         per_line = max(1, int(width * 1.2) - 3)
-        lines = max(lines, sum(1 + len(part) // per_line for part in str(text).split("\n")))
+        text = str(text)
+        if len(text) < per_line and "\n" not in text:  # most cells: one line, nothing to count
+            continue
+        lines = max(lines, sum(1 + len(part) // per_line for part in text.split("\n")))
     return max(minimum, min(409.0, lines * line + 3))
 
 
