@@ -8,6 +8,9 @@ a replay of the XlsxWriter calls xlq made for that workspace's master, recorded 
 what any tool producing the same master from the same files cannot avoid. benchmarks/run.py
 compares xlq's whole pipeline with it (and with the read-only floor, floor_calamine.py).
 
+It prints how long the reading and the writing each took: the writing alone is the floor of
+every rebuild of this master, a watcher's after a drop included, and benchmarks/run.py reports it.
+
 Usage:
     python benchmarks/floor_job.py record WORKSPACE CALLS.pickle   # untimed: what xlq writes
     python benchmarks/floor_job.py INBOX_DIR CALLS.pickle OUT.xlsx  # timed: read all, write the same
@@ -19,6 +22,7 @@ import itertools
 import pickle
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import xlsxwriter
@@ -82,6 +86,24 @@ def _refs(value):
     return _map(value, lambda p: Ref(p._number))
 
 
+def _where_refs(args: tuple, kwargs: dict) -> tuple[int, ...] | bool:
+    """The positions of the arguments that are references, when only plain positional ones
+    are; True when one is nested or named (resolve them all); () when there is none."""
+    if _has_refs(kwargs) or any(_has_refs(a) for a in args if not isinstance(a, Ref)):
+        return True
+    return tuple(i for i, a in enumerate(args) if isinstance(a, Ref))
+
+
+def _has_refs(value) -> bool:
+    if isinstance(value, Ref):
+        return True
+    if isinstance(value, dict):
+        return any(_has_refs(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_refs(v) for v in value)
+    return False
+
+
 def record(workspace_root: Path, out: Path) -> int:
     """Build the workspace's master as xlq does (to a scratch file), keeping every XlsxWriter call."""
     # imported here: the timed replay must not pay for xlq's imports
@@ -107,6 +129,9 @@ def record(workspace_root: Path, out: Path) -> int:
             write_scorecard(reconciled, catalogue, workspace, Path(scratch) / "master.xlsx")
     finally:
         xlsxwriter.Workbook = real_workbook
+    # Where a call names another XlsxWriter object is settled here, untimed, so the replay does
+    # not walk every call's arguments: most are cell writes whose only reference is their format.
+    calls = [(*call, _where_refs(call[2], call[3])) for call in calls]
     out.write_bytes(pickle.dumps(calls, protocol=pickle.HIGHEST_PROTOCOL))
     print(f"{len(calls)} XlsxWriter calls recorded")
     return 0
@@ -118,23 +143,35 @@ def replay(calls: list, path: Path) -> None:
     def resolve(value):
         return _map(value, lambda r: objects[r.number])
 
-    for number, name, args, kwargs, made in calls:
+    for number, name, args, kwargs, made, refs in calls:
+        if refs is True:
+            args, kwargs = resolve(args), resolve(kwargs)
+        elif refs:
+            args = list(args)
+            for i in refs:
+                args[i] = objects[args[i].number]
         if name == "Workbook":
-            result: object = xlsxwriter.Workbook(str(path), *resolve(args), **resolve(kwargs))
+            result: object = xlsxwriter.Workbook(str(path), *args, **kwargs)
         elif name == "__setattr__":
-            setattr(objects[number], args[0], resolve(args[1]))
+            setattr(objects[number], args[0], args[1])
             continue
         else:
-            result = getattr(objects[number], name)(*resolve(args), **resolve(kwargs))
+            result = getattr(objects[number], name)(*args, **kwargs)
         if made is not None:
             objects[made] = result
 
 
 def main(inbox: Path, recorded: Path, out: Path) -> int:
+    started = time.perf_counter()
     files, cells = read_every_cell(inbox)
+    read = time.perf_counter() - started
     calls = pickle.loads(recorded.read_bytes())
+    started = time.perf_counter()
     replay(calls, out)
+    write = time.perf_counter() - started
     print(f"{files} workbooks, {cells} cells read; {len(calls)} XlsxWriter calls replayed into {out.name}")
+    # benchmarks/run.py reads the writing's share: alone, it is the floor of every rebuild of this master
+    print(f"reading {read:.3f} s, writing {write:.3f} s")
     return 0
 
 

@@ -20,7 +20,9 @@ process (wall time; peak RSS from `wait4`, the larger of the process and its wai
    read floor (benchmarks/floor_calamine.py: python-calamine reading every cell) and the
    bare-job floor (benchmarks/floor_job.py: the same reading plus XlsxWriter writing a master
    with exactly the sheets, cells, formats, sparklines, charts and links of xlq's master for
-   those N returns, replayed from the calls xlq made, recorded untimed after the cold run).
+   those N returns, replayed from the calls xlq made, recorded untimed after the cold run). The
+   bare job's writing alone is reported too: no rebuild of that master can take less, so the
+   drop to master is shown beside its floor (that writing plus the watcher's deliberate waits).
 
 The collection. Returns are the real templates (`xlq.template.workbook.write_template`) filled the way
 `xlq demo` fills them (`xlq.demo.department_entries` splits the seed trust's figures across
@@ -371,6 +373,7 @@ class Row:
     baseline: Measured | None = None
     floor: Measured | None = None
     job: Measured | None = None
+    waits: float = 0.0
     summary: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -404,6 +407,8 @@ def bench(n: int, work: Path, bases: Bases, *, repeat: int = 5) -> Row:
     row.again = statistics.median(_ok(measure(xlq("run", "--workspace", str(root)), here / "run-again.log")).seconds
                                   for _ in range(3))
     row.drop, row.watch_rss = drop_to_master(root, drop, here / "watch.log")
+    settings = load_workspace(root).watch
+    row.waits = settings.settle_seconds + settings.batch_seconds  # a drop waits both on purpose
     one = files[len(files) // 2]
     row.validate = statistics.median(
         _ok(measure(xlq("validate", "--workspace", str(root), str(one)), here / "validate.log"), (0, 1)).seconds
@@ -417,6 +422,15 @@ def bench(n: int, work: Path, bases: Bases, *, repeat: int = 5) -> Row:
     return row
 
 
+def job_writing(job: Measured) -> float:
+    """The bare job's writing alone (floor_job.py prints it): what XlsxWriter needs for this
+    master, the floor of every rebuild of it, a drop's included."""
+    found = re.search(r"writing ([0-9.]+) s", job.output)
+    if found is None:
+        raise RuntimeError(f"floor_job.py did not say how long its writing took:\n{job.output[-2000:]}")
+    return float(found.group(1))
+
+
 def _ok(result: Measured, codes: tuple[int, ...] = (0,)) -> Measured:
     if result.code not in codes:
         raise RuntimeError(f"exit status {result.code}:\n{result.output[-3000:]}")
@@ -427,14 +441,14 @@ def _ok(result: Measured, codes: tuple[int, ...] = (0,)) -> Measured:
 
 def table(rows: list[Row]) -> str:
     head = ("| N | departments x months | xlq run (cold) | baseline (pandas) | read floor (calamine) | bare-job floor "
-            "(read + write) | xlq vs baseline | xlq / bare job | xlq / read floor | nothing new | drop to master "
+            "(read + write) | of which writing | xlq vs baseline | xlq / bare job | xlq / read floor | nothing new | drop to master "
             "| validate one | peak RSS: xlq run | xlq watch | baseline | bare job |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         assert r.cold and r.baseline and r.floor and r.job
         lines.append(
             f"| {r.n:,} | {r.shape} | {r.cold.seconds:.2f} s | {r.baseline.seconds:.2f} s | {r.floor.seconds:.2f} s "
-            f"| {r.job.seconds:.2f} s | {r.baseline.seconds / r.cold.seconds:.1f}x faster "
+            f"| {r.job.seconds:.2f} s | {job_writing(r.job):.2f} s | {r.baseline.seconds / r.cold.seconds:.1f}x faster "
             f"| {r.cold.seconds / r.job.seconds:.2f}x | {r.cold.seconds / r.floor.seconds:.2f}x "
             f"| {r.again:.2f} s | {r.drop:.2f} s | {r.validate:.2f} s | {r.cold.rss_mb:.0f} MB | {r.watch_rss:.0f} MB "
             f"| {r.baseline.rss_mb:.0f} MB | {r.job.rss_mb:.0f} MB |")
@@ -459,7 +473,12 @@ def verdicts(rows: list[Row]) -> list[str]:
         judge("the N=1,000 ratios", None, "run with --sizes including 1000")
     big = by_n.get(10000)
     if big is not None and big.cold:
-        judge("drop to master < 5 s at N=10,000", big.drop < 5, f"{big.drop:.2f} s")
+        shown = f"{big.drop:.2f} s"
+        if big.job:  # what no rebuild can go under: the watcher's deliberate waits and XlsxWriter's writing
+            writing = job_writing(big.job)
+            shown += (f"; its floor: the watcher's waits {big.waits:.2f} s + XlsxWriter writing this master alone "
+                      f"{writing:.2f} s = {big.waits + writing:.2f} s, before the return is read or anything reconciled")
+        judge("drop to master < 5 s at N=10,000", big.drop < 5, shown)
         judge("cold run peak memory < 300 MB at N=10,000", big.cold.rss_mb < 300, f"{big.cold.rss_mb:.0f} MB")
     else:
         judge("the N=10,000 targets", None, "run with --sizes including 10000")
