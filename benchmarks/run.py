@@ -441,8 +441,8 @@ def _ok(result: Measured, codes: tuple[int, ...] = (0,)) -> Measured:
 
 def table(rows: list[Row]) -> str:
     head = ("| N | departments x months | xlq run (cold) | baseline (pandas) | read floor (calamine) | bare-job floor "
-            "(read + write) | of which writing | xlq vs baseline | xlq / bare job | xlq / read floor | nothing new | drop to master "
-            "| validate one | peak RSS: xlq run | xlq watch | baseline | bare job |")
+            "(read + write) | of which writing | xlq vs baseline | xlq / bare job | xlq / read floor | nothing new "
+            "| drop to master | validate one | peak RSS: xlq run | xlq watch | baseline | bare job |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         assert r.cold and r.baseline and r.floor and r.job
