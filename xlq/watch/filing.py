@@ -155,12 +155,9 @@ class Filer:
             failed_copy(job)
 
 
-def write_feedback_copies(filer: Filer, store: Store, recorded: Sequence[tuple[Candidate, Submission]],
-                          write_many: Callable[[list[FeedbackJob]], list[bool]]) -> None:
-    """The feedback copies of a committed group, written side by side (`ReaderPool.feedback_many`)
-    before any of its files is moved: a copy costs ~6 ms (the package writer) to ~60-85 ms (openpyxl,
-    for a package that writer refuses) in a worker child, so a group's copies are spread over the
-    pool. A copy is a courtesy: one that cannot be made is logged, as `Filer.finish` does."""
+def feedback_jobs(filer: Filer, store: Store, recorded: Sequence[tuple[Candidate, Submission]]) -> list[FeedbackJob]:
+    """The feedback copies a committed group needs (read from the store, so on the store's
+    thread); `write_feedback_copies` writes them, which may run beside the next group's judging."""
     jobs = []
     for candidate, submission in recorded:
         try:
@@ -170,6 +167,14 @@ def write_feedback_copies(filer: Filer, store: Store, recorded: Sequence[tuple[C
             continue
         if job is not None:
             jobs.append(job)
+    return jobs
+
+
+def write_feedback_copies(jobs: list[FeedbackJob], write_many: Callable[[list[FeedbackJob]], list[bool]]) -> None:
+    """A committed group's feedback copies, written side by side (`ReaderPool.feedback_many`)
+    before any of its files is moved: a copy costs ~6 ms (the package writer) to ~60-85 ms (openpyxl,
+    for a package that writer refuses) in a worker child, so a group's copies are spread over the
+    pool. A copy is a courtesy: one that cannot be made is logged, as `Filer.finish` does."""
     for job, written in zip(jobs, write_many(jobs), strict=True):
         if not written:
             failed_copy(job)

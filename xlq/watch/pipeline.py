@@ -14,7 +14,8 @@ so that nobody who can write to inbox/ can change what is read once it has settl
    receipt's `stored_path` set to the file's final destination and the claim marked recorded
    in the same transaction: the store is the journal. Returns are recorded in groups
    committed together (one fsync per group, not per file); steps 5 and 6 happen for a group's
-   files only after its commit;
+   files only after its commit (`xlq.watch.settling`: its copies are written while the next
+   group is judged);
 5. write the reason file of a rejected return and the feedback copy of any return with
    findings, in feedback/<DEPT>/ (each written under a
    temporary name and renamed; recovery rewrites them from the stored findings when missing);
@@ -37,7 +38,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from xlq.core import rules
@@ -60,7 +61,7 @@ from xlq.store.records import Receipt
 from xlq.store.reviews import accepted_warnings
 from xlq.store.watchers import new_watcher_id
 from xlq.watch.claim import STAGING, Changed, Claimed, Claimer, Hook, describe
-from xlq.watch.filing import Filer, write_feedback_copies
+from xlq.watch.filing import Filer
 from xlq.watch.idle import STALE_MARKER, master_stale
 from xlq.watch.inbox import Candidate, InboxScanner, Settler, arriving
 from xlq.watch.lock import WorkspaceLock
@@ -70,6 +71,7 @@ from xlq.watch.recovery import finish_interrupted
 from xlq.watch.results import FileResult, RunSummary
 from xlq.watch.review import ReviewIntake, is_review, record_answers
 from xlq.watch.runtime import TtyProgress
+from xlq.watch.settling import Held, Settling
 from xlq.watch.verdicts import reinstated
 
 log = logging.getLogger("xlq")
@@ -106,6 +108,8 @@ class Pipeline:
         self.claimer = Claimer(self.root, lambda: self.journal, hooks)
         self.reviews = ReviewIntake(self.claimer, self.filer, lambda: self.store, self.readers.read_review,
                                     self._close_claims, self._mark_stale)
+        self.settling = Settling(self.root, self.claimer, self.filer, self.readers, lambda: self.store, self._give_back,
+                                 self._close_claims)
         self._journal_checked = False
         # a PostgreSQL store is shared by any number of watchers (xlq/watch/presence.py); SQLite by one
         self.shared, self.watcher_id, self._presence = workspace.store_url is not None, new_watcher_id(), None
@@ -239,6 +243,8 @@ class Pipeline:
         position = 0
         tail: list[FileResult] = []
         failure: Exception | None = None
+        pending: tuple[Held, Future[None] | None] | None = None  # committed, not yet settled (xlq.watch.settling)
+        copier = ThreadPoolExecutor(1, thread_name_prefix="xlq-feedback-group")
         try:
             while position < len(jobs) and not tail and failure is None:
                 held: list[tuple[Claimed, FileResult, int | None]] = []
@@ -271,16 +277,14 @@ class Pipeline:
                 except StoreError as exc:  # the group's commit failed: none of it was kept
                     log.warning("%s; %d file(s) stay in inbox/ for the next round", exc, len(held))
                     held = [(i, self._give_back(i, str(exc), returned), None) for i, _, _ in held]
-                moved: list[int] = []
-                grouped = self._feedback_copies(held)
-                for item, result, submission_id in held:
-                    result = self._settle(item, result, submission_id, returned, moved, feedback=not grouped)
-                    log.info("%s", result.line())
-                    results.append(result)
-                    if progress is not None:
-                        progress(result)
-                self._close_claims(moved, "moved")
+                copies = self.settling.start_copies(held, copier)
+                if pending is not None:
+                    self.settling.finish(*pending, results, returned, progress)
+                pending = held, copies
+            if pending is not None:
+                self.settling.finish(*pending, results, returned, progress)
         finally:
+            copier.shutdown()  # a failure: the copies under way finish; their group stays staged for recovery
             close = getattr(parsed_stream, "close", None)
             if close is not None:
                 close()
@@ -331,7 +335,7 @@ class Pipeline:
     def _one(self, item: Claimed, sha: str, size: int, parsed: ParsedReturn | None, returned: list[Claimed],
              accepted: Mapping[AcceptedKey, Acceptance]) -> tuple[Claimed, FileResult, int | None]:
         """Judge and record one file (a warning a reviewer accepted on the same value is recorded
-        as reviewed, `xlq.core.accepted`); the id is the submission whose file `_settle` moves."""
+        as reviewed, `xlq.core.accepted`); the id is the submission whose file `Settling.settle` moves."""
         candidate = item.candidate
         try:
             self.claimer.step("store", candidate.path, item.path)
@@ -349,34 +353,6 @@ class Pipeline:
         except OSError as exc:
             log.warning("could not finish %s: %s", describe(candidate.path, self.root), exc)
             return item, self._give_back(item, f"{type(exc).__name__}: {exc}", returned), None
-
-    def _feedback_copies(self, held: list[tuple[Claimed, FileResult, int | None]]) -> bool:
-        """A committed group's feedback copies, side by side in the feedback workers (in
-        process: False, and `_settle` writes each before its move, as always)."""
-        if self.readers.in_process:
-            return False
-        recorded = [(replace(i.candidate, path=i.path), s) for i, _, sid in held
-                    if sid is not None and (s := self.store.submission(sid)) is not None]
-        write_feedback_copies(self.filer, self.store, recorded, self.readers.feedback_pool.feedback_many)
-        return True
-
-    def _settle(self, item: Claimed, result: FileResult, submission_id: int | None, returned: list[Claimed],
-                moved: list[int], *, feedback: bool = True) -> FileResult:
-        """After the commit: the reason file, the feedback copy and the move out of staging."""
-        if submission_id is None:
-            return result
-        try:
-            self.claimer.step("move", item.candidate.path, item.path)
-            submission = self.store.submission(submission_id)
-            assert submission is not None
-            where = self.filer.finish(self.store, replace(item.candidate, path=item.path), submission, feedback=feedback)
-            moved.append(item.claim.id)
-            if note := self.claimer.done(item):
-                log.warning("%s: %s", describe(item.candidate.path, self.root), note)
-            return replace(result, moved_to=where)
-        except OSError as exc:
-            log.warning("could not finish %s: %s", describe(item.candidate.path, self.root), exc)
-            return self._give_back(item, f"{type(exc).__name__}: {exc}", returned)
 
     def _give_back(self, item: Claimed, note: str, returned: list[Claimed]) -> FileResult:
         """A claimed file that was not judged goes back into inbox/ (deferred)."""
