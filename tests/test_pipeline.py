@@ -30,6 +30,7 @@ from xlq.store.records import Receipt
 from xlq.watch.claim import HELD, STAGING
 from xlq.watch.idle import STALE_MARKER, idle
 from xlq.watch.inbox import Candidate, InboxScanner, Settler, ignored, zip_state
+from xlq.watch import pipeline as pipeline_module
 from xlq.watch.pipeline import Pipeline
 from xlq.watch.service import run_once
 
@@ -161,6 +162,30 @@ def test_the_feedback_copy_highlights_and_comments_each_flagged_cell(ws, tmp_pat
     assert all(c.data_type == "s" for row in summary.iter_rows() for c in row[1:] if c.value is not None)
     linked = [c for row in summary.iter_rows() for c in row if c.hyperlink is not None]
     assert [c.hyperlink.location for c in linked] == ["'Return'!F14", "'Return'!F15"]
+
+
+def test_a_groups_feedback_copies_are_written_before_its_files_move_and_beside_the_next_group(
+        ws, monkeypatch) -> None:
+    monkeypatch.setattr(pipeline_module, "BATCH_FILES", 2)  # five files: groups of 2, 2 and 1
+    paths = [filled(ws, f"r{n}.xlsx", {**GOOD, "INC": {"Value": 10 + n, "Comment": "=1+1"}}) for n in range(5)]
+    feedback = ws[0].root / "feedback" / "LUT"
+    steps: list[tuple[str, str, int]] = []
+
+    def hook(step: str, source: Path, staged: Path | None) -> None:
+        steps.append((step, source.name, len(list(feedback.glob("*.feedback.xlsx"))) if feedback.exists() else 0))
+
+    with Pipeline(ws[0], catalogue=ws[1], today=TODAY, hooks=hook) as pipeline:
+        results = pipeline.run_once(lambda result: None).results
+    assert [Path(r.path).name for r in results] == [p.name for p in paths]  # reported in order
+    assert all(r.warnings and r.moved_to for r in results)
+    moves = [(name, copies) for step, name, copies in steps if step == "move"]
+    assert [name for name, _ in moves] == [p.name for p in paths]
+    # a copy reads the staged file: every copy of a file's group is written before any of it moves
+    assert [copies >= min(2 * (n // 2 + 1), 5) for n, (_, copies) in enumerate(moves)] == [True] * 5
+    # and the first group is settled only once the second has been judged and stored
+    names = [(step, name) for step, name, _ in steps]
+    assert names.index(("store", "r3.xlsx")) < names.index(("move", "r0.xlsx"))
+    assert len(list(feedback.glob("*.feedback.xlsx"))) == 5
 
 
 def test_a_duplicate_drop_is_recorded_as_such_and_not_counted_twice(ws) -> None:
