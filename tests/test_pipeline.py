@@ -27,10 +27,10 @@ from xlq.intake.worker import Worker
 from xlq.store.db import Store
 from xlq.store.journal import Intent, Journal
 from xlq.store.records import Receipt
+from xlq.watch import pipeline as pipeline_module
 from xlq.watch.claim import HELD, STAGING
 from xlq.watch.idle import STALE_MARKER, idle
 from xlq.watch.inbox import Candidate, InboxScanner, Settler, ignored, zip_state
-from xlq.watch import pipeline as pipeline_module
 from xlq.watch.pipeline import Pipeline
 from xlq.watch.service import run_once
 

@@ -101,8 +101,9 @@ class SheetScan:
 
 
 
+@functools.lru_cache(maxsize=1024)
 def column_letters(index: int) -> str:
-    """1 -> A, 27 -> AA: columns as Excel shows them."""
+    """1 -> A, 27 -> AA: columns as Excel shows them (asked for each cell the reader keeps)."""
     letters = ""
     while index > 0:
         index, rem = divmod(index - 1, 26)
