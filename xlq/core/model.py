@@ -86,7 +86,8 @@ class RawCell:
 
     def __reduce__(self) -> tuple:
         # A return's ~300 cells cross from the reader's process in a pickle: as the constructor's
-        # arguments they unpickle ~30% faster than as attribute dicts, on the pipeline's busy thread.
+        # arguments they take a third less room than as attribute dicts, and (measured alone) a
+        # quarter less time to unpickle on the pipeline's busy thread.
         return RawCell, (self.ref, self.raw, self.error, self.formula)
 
 

@@ -247,7 +247,7 @@ class Pipeline:
         copier = ThreadPoolExecutor(1, thread_name_prefix="xlq-feedback-group")
         try:
             while position < len(jobs) and not tail and failure is None:
-                held: list[tuple[Claimed, FileResult, int | None]] = []
+                held: Held = []
                 try:
                     with self.store.batch():
                         opened = time.monotonic()
