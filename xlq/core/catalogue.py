@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -232,6 +233,22 @@ class Catalogue:
 
     def __len__(self) -> int:
         return len(self.indicators)
+
+    def read_by(self, indicators: Sequence[Indicator]) -> frozenset[str]:
+        """The codes whose stored values the organisation figures of `indicators` read: their own,
+        the weights they weight by, a rolling figure's source (and what that reads), and the old
+        codes of any renamed (`xlq history` reads only these)."""
+        codes: set[str] = set()
+        todo = [i.code for i in indicators]
+        while todo:
+            code = todo.pop()
+            if code in codes or code not in self:
+                continue
+            codes.add(code)
+            indicator = self[code]
+            codes.update(indicator.renamed_from)
+            todo += [c for c in (indicator.weight, indicator.source) if c]
+        return frozenset(codes)
 
     def domains(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(i.domain for i in self.indicators))

@@ -62,6 +62,9 @@ class Context:
         self.periods = periods
         self.today = today or dt.date.today()
         history = months_ending(periods[-1], len(periods) + lookback)
+        # Some indicators (xlq history): only the values their figures read (not for a watcher's cache,
+        # which keeps the whole window); `used` and `department_values` then cover those codes alone.
+        self._codes = catalogue.read_by(asked) if asked is not None and cache is None else None
         asked = asked or catalogue.indicators
         # Before the submissions are read: one stored in between is then read, or seen next time.
         changed = None if cache is None else cache.changes(store, (
@@ -102,7 +105,7 @@ class Context:
         ids = [s.id for s in self.subs.values() if (s.department, s.period) in stale]
         if cache is None or changed is None or len(ids) > _FEW:
             given = {(sv.value.indicator, sv.value.department, sv.value.period): sv
-                     for sv in store.values(periods=periods)}
+                     for sv in store.values(periods=periods, indicators=self._codes)}
             if cache is not None:
                 cache.window = given
             return given, None
@@ -168,7 +171,8 @@ class Context:
         A figure's findings are held back until `org` is first asked for it, so the findings
         are the ones, in the order, that figuring on demand gave. A month the `cache` holds and
         nothing was stored for since is taken from it."""
-        sources = {i.source for i in self.catalogue.indicators if i.aggregate == "rolling12" and i.source}
+        sources = {i.source for i in self.catalogue.indicators if i.aggregate == "rolling12" and i.source
+                   and (self._codes is None or i.source in self._codes)}
         wanted = {i.code for i in asked}
 
         def figure(month: str) -> None:
@@ -201,7 +205,8 @@ class Context:
             ids = None  # many months again: read by month
         figured = set()
         # One query, read row by row, ordered by month; the store is held until the last row.
-        for month, rows in itertools.groupby(store.value_numbers(months, submission_ids=ids) if months else (),
+        for month, rows in itertools.groupby(store.value_numbers(months, submission_ids=ids, indicators=self._codes)
+                                             if months else (),
                                              key=itemgetter(3)):
             self._month = _renamed(self.catalogue, {
                 (code, dept, period): (sid, value, numerator, denominator, marker)

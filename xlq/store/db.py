@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -272,17 +272,21 @@ class Store:
 
     def values(self, *, indicator: str | None = None, department: str | None = None, period: str | None = None,
                periods: Sequence[str] | None = None, submission_ids: Sequence[int] | None = None,
-               current: bool = True, numbers_only: bool = False) -> list[StoredValue]:
-        """Stored values, oldest period first; `current=False` includes superseded ones too.
+               current: bool = True, numbers_only: bool = False,
+               indicators: Iterable[str] | None = None) -> list[StoredValue]:
+        """Stored values, oldest period first; `current=False` includes superseded ones too;
+        `indicators` keeps those codes only.
 
         `numbers_only` leaves out where each value came from (sheet, cell, raw text, comment,
         file, receipt time: empty), for history that is only ever summed."""
         sql, params = queries.values_sql(indicator=indicator, department=department, period=period, periods=periods,
-                                         submission_ids=submission_ids, current=current, numbers_only=numbers_only)
+                                         submission_ids=submission_ids, current=current, numbers_only=numbers_only,
+                                         indicators=indicators)
         with self._lock:
             return queries.to_values(self._db.execute(sql, params), numbers_only)
 
-    def value_numbers(self, periods: Sequence[str], submission_ids: Sequence[int] | None = None) -> Iterator[
+    def value_numbers(self, periods: Sequence[str], submission_ids: Sequence[int] | None = None,
+                      indicators: Iterable[str] | None = None) -> Iterator[
             tuple[int, str, str, str, float | None, float | None, float | None, str | None]]:
         """The months' current values (of the given submissions only, if any) as bare tuples
         (submission id, indicator, department, period, value, numerator, denominator, marker), one
@@ -291,7 +295,8 @@ class Store:
         is read."""
         if not periods or submission_ids == []:
             return
-        sql, params = queries.values_sql(periods=periods, submission_ids=submission_ids, numbers_only=True)
+        sql, params = queries.values_sql(periods=periods, submission_ids=submission_ids, numbers_only=True,
+                                         indicators=indicators)
         one = {}.setdefault
         with self._lock:
             for sid, code, dept, month, value, num, den, marker, _ in self._db.execute(sql, params):

@@ -91,8 +91,13 @@ def to_submission(row: tuple) -> Submission:
 
 def values_sql(*, indicator: str | None = None, department: str | None = None, period: str | None = None,
                periods: Sequence[str] | None = None, submission_ids: Sequence[int] | None = None,
-               current: bool = True, numbers_only: bool = False) -> tuple[str, list[object]]:
+               current: bool = True, numbers_only: bool = False,
+               indicators: Iterable[str] | None = None) -> tuple[str, list[object]]:
     where, params = filters(indicator=indicator, department=department, period=period, periods=periods, prefix="v.")
+    if indicators is not None:
+        codes = sorted(indicators)
+        where.append(f"v.indicator IN ({','.join('?' * len(codes))})" if codes else "0 = 1")
+        params.extend(codes)
     if submission_ids is not None:
         where.append(f"v.submission_id IN ({','.join('?' * len(submission_ids))})")
         params.extend(submission_ids)
