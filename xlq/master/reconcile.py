@@ -52,7 +52,9 @@ class Context:
         figured as they are read, and before it the monthly figures that rolling figures add up;
         those are all `org` will give for a month before the window. With a `cache`, what an
         earlier rebuild read and figured is reused for every month nothing was stored for since (a
-        window month's figures also need its exclusions, corrections and cell findings unchanged)."""
+        window month's figures also need its exclusions, corrections and cell findings unchanged).
+        Given `asked` and no `cache` (`xlq history`), only the values those figures read are read
+        (`Catalogue.read_by`): `used` and `department_values` then cover those codes alone."""
         self.catalogue = catalogue
         self.workspace = workspace
         self.codes = workspace.department_codes
@@ -62,8 +64,6 @@ class Context:
         self.periods = periods
         self.today = today or dt.date.today()
         history = months_ending(periods[-1], len(periods) + lookback)
-        # Some indicators (xlq history): only the values their figures read (not for a watcher's cache,
-        # which keeps the whole window); `used` and `department_values` then cover those codes alone.
         self._codes = catalogue.read_by(asked) if asked is not None and cache is None else None
         asked = asked or catalogue.indicators
         # Before the submissions are read: one stored in between is then read, or seen next time.
