@@ -409,6 +409,8 @@ def test_a_resubmission_and_a_redrop_count_once(setup) -> None:
     got = run(setup)
     assert got.org[("FALLS", "2024-03")].value == 8.0
     assert sorted(f.rule for f in got.findings if f.department == "A") == ["duplicate-file", "resubmission"]
+    (resubmission,) = rules_of(got.findings, "resubmission")
+    assert resubmission.value == "A-2024-03.xlsx received 6 Apr 2024 09:00 replaced A-2024-03.xlsx received 5 Apr 2024 09:00"
     assert got.files_in == 3
 
 

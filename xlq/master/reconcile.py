@@ -25,7 +25,7 @@ from xlq.core.model import Finding, OrgValue, Reconciled, Value
 from xlq.core.months import moment_label, month_label, months_ending
 from xlq.master.returns import correction_notes, department_returns, return_findings, unidentified, with_reasons
 from xlq.master.review_state import review_state
-from xlq.store.queries import StoredValue
+from xlq.store.queries import StoredValue, Submission
 
 if TYPE_CHECKING:
     from xlq.core.catalogue import Catalogue
@@ -62,6 +62,7 @@ class Context:
         self._reporters: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
         self._in_force: dict[str, tuple[str, ...]] = {}
         self.periods = periods
+        self._window_set = frozenset(periods)
         self.today = today or dt.date.today()
         history = months_ending(periods[-1], len(periods) + lookback)
         self._codes = catalogue.read_by(asked) if asked is not None and cache is None else None
@@ -77,8 +78,8 @@ class Context:
         (`returns.with_reasons`; asking the store again read all 330,000 values a second time)."""
         current_ids = [s.id for s in self.subs.values() if s.current]
         self.stored_findings = store.findings(current_ids)
-        self.cell_findings: dict[tuple[int, str], list[Finding]] = {}
-        self.review = review_state(store, periods)  # issue 17: a settled finding flags nothing; excluded values
+        self.cell_findings: dict[tuple[int, str], list[Finding]] = {}  # issue 17: not the settled ones
+        self.review = review_state(store, periods, [s for s in self.subs.values() if s.period in self._window_set])
         for sf in self.stored_findings:
             if sf.finding.indicator and not ((r := self.review.by_finding.get(sf.finding)) and r.settled):
                 self.cell_findings.setdefault((sf.submission_id, sf.finding.indicator), []).append(sf.finding)
@@ -87,7 +88,7 @@ class Context:
                                                                     self.today)}
         self.findings: list[Finding] = []
         self._org: dict[tuple[str, str], OrgValue | None] = {}
-        self._cache, self._window_set = cache, frozenset(periods)
+        self._cache = cache
         self._kept = {} if cache is None else cache.reusable(changed, self._inputs(), self._rolling_codes())
         self._untold: dict[tuple[str, str], list[Finding]] = {}
         self._month: dict[tuple[str, str, str], tuple[int, float | None, float | None, float | None, str | None]] = {}
@@ -481,9 +482,12 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
     start = f"{periods[0]}-01"
     stored += [sf.finding for sf in store.findings([s.id for s in unidentified(store, start)])]
     replaced_notes = []
+    replaced: dict[int | None, list[Submission]] = {}  # by the id of what replaced them (one pass, not one a return)
+    for s in ctx.subs.values():
+        replaced.setdefault(s.superseded_by, []).append(s)
     for s in ctx.subs.values():
         if s.current and s.period in window and s.kind in ("resubmission", "correction"):
-            earlier = [e for e in ctx.subs.values() if e.superseded_by == s.id]
+            earlier = replaced.get(s.id, [])
             what = f"{s.original_name} received {moment_label(s.received_at)} replaced " + (
                 ", ".join(f"{e.original_name} received {moment_label(e.received_at)}" for e in earlier)
                 or "an earlier return")

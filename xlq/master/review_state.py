@@ -27,6 +27,7 @@ from xlq.store.reviews import Indexed
 
 if TYPE_CHECKING:
     from xlq.store.db import Store
+    from xlq.store.queries import Submission
 
 REVIEWED = ("warning", "error")
 """Severities a reviewer decides on; information findings need no decision."""
@@ -50,10 +51,13 @@ def workspace_token(store: Store) -> str:
     return rows[0][0] if rows else ""
 
 
-def review_state(store: Store, periods: Sequence[str] | None = None) -> ReviewState:
-    """The decisions in force on the current findings of `periods` (default: every month)."""
+def review_state(store: Store, periods: Sequence[str] | None = None,
+                 submissions: Sequence[Submission] | None = None) -> ReviewState:
+    """The decisions in force on the current findings of `periods` (default: every month).
+    `submissions`: the store's submissions of `periods` in the order received, when the caller
+    has read them (a rebuild has: reading 10,000 twice more took ~0.1 s of each rebuild)."""
     state = ReviewState(workspace_token(store))
-    index = reviews.finding_index(store, periods)
+    index = reviews.finding_index(store, periods, submissions)
     in_force = reviews.in_force(store)
     answers = reviews.responses(store)
     accepted = reviews.accepted_warnings(store)
@@ -95,7 +99,9 @@ def review_state(store: Store, periods: Sequence[str] | None = None) -> ReviewSt
                 f"excluded: {f.department}'s value {f.value or ''} left out of this figure by {review.reviewer} on "
                 f"{review.decided_at[:10]} (kept in the store{': ' + review.note if review.note else ''})")
     signed = {(s.department, s.period, s.submission_sha256): s for s in reviews.sign_offs(store, periods)}
-    for sub in store.submissions(periods=periods, current_only=True):
+    current = store.submissions(periods=periods, current_only=True) if submissions is None else (
+        s for s in submissions if s.current)
+    for sub in current:
         if sub.kind == "import" or not sub.department or not sub.period:
             continue
         key = (sub.department, sub.period)

@@ -76,9 +76,12 @@ class Indexed:
     submission: Submission
 
 
-def finding_index(store: Store, periods: Sequence[str] | None = None) -> dict[str, Indexed]:
-    """Every finding about an indicator of a stored submission (current or not) by its identity."""
-    subs = {s.id: s for s in store.submissions(periods=periods) if s.kind not in ("duplicate", "import")}
+def finding_index(store: Store, periods: Sequence[str] | None = None,
+                  submissions: Sequence[Submission] | None = None) -> dict[str, Indexed]:
+    """Every finding about an indicator of a stored submission (current or not) by its identity;
+    `submissions`: the store's submissions of `periods`, when the caller has read them already."""
+    read = store.submissions(periods=periods) if submissions is None else submissions
+    subs = {s.id: s for s in read if s.kind not in ("duplicate", "import")}
     out: dict[str, Indexed] = {}
     for sf in store.findings(list(subs)) if subs else ():
         f, sub = sf.finding, subs[sf.submission_id]

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -78,6 +79,25 @@ log = logging.getLogger("xlq")
 
 BATCH_FILES = 50
 BATCH_SECONDS = 0.25
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a master is rebuilt.
+
+    A rebuild allocates millions of objects, and each burst of them starts a collection; the
+    full ones walk everything a watcher keeps (its rebuild cache): 0.6-1.0 s of a 5-6 s rebuild
+    at 10,000 returns. Everything the rebuild allocated is still in the youngest generation
+    afterwards, so the first collection once it is on again frees the workbook XlsxWriter built
+    (~380,000 objects in cycles at 10,000 returns) without walking the rest. Peak memory
+    measured the same either way (266-271 MB)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class Pipeline:
@@ -447,14 +467,17 @@ class Pipeline:
         had_marker = marker.exists()
         started = time.monotonic()
         self.store.forget_history()  # reconciling needs the memory more than the next validation does
-        reconciled = reconcile(self.store, self.catalogue, self.workspace, today=self.today, cache=self._rebuild_cache)
-        plan = scorecard_plan(reconciled, self.catalogue, self.workspace)  # one plan for both workbooks
-        path = write_scorecard(reconciled, self.catalogue, self.workspace, plan=plan)
-        write_review_outputs(self.store, reconciled, self.catalogue, self.workspace, plan=plan)
+        with collector_paused():
+            reconciled = reconcile(self.store, self.catalogue, self.workspace, today=self.today,
+                                   cache=self._rebuild_cache)
+            plan = scorecard_plan(reconciled, self.catalogue, self.workspace)  # one plan for both workbooks
+            path = write_scorecard(reconciled, self.catalogue, self.workspace, plan=plan)
+            write_review_outputs(self.store, reconciled, self.catalogue, self.workspace, plan=plan)
+            took = time.monotonic() - started  # the collection after it is not the rebuild's
         if had_marker:
             marker.unlink(missing_ok=True)
         log.info("master rebuilt: %s (%d files in the store, %.2f s)", self.filer.relative(path) if path.is_relative_to(self.root)
-                 else path, reconciled.files_in, time.monotonic() - started)
+                 else path, reconciled.files_in, took)
         return path
 
     def run_once(self, progress: Callable[[FileResult], None] | None = None, *, wait: float | None = None,
