@@ -83,7 +83,7 @@ BATCH_SECONDS = 0.25
 
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while a master is rebuilt.
+    """Python's cycle collector off while the store is figured and a master rebuilt.
 
     A rebuild allocates millions of objects, and each burst of them starts a collection; the
     full ones walk everything a watcher keeps (its rebuild cache): 0.6-1.0 s of a 5-6 s rebuild
@@ -452,7 +452,8 @@ class Pipeline:
         """A watcher's start: read and figure the store now, so its first rebuild reuses them."""
         if self._rebuild_cache is not None and not self.stale:
             started = time.monotonic()
-            reconcile(self.store, self.catalogue, self.workspace, today=self.today, cache=self._rebuild_cache)
+            with collector_paused():  # 8.1-8.5 s rather than 9.0 at 10,000 returns
+                reconcile(self.store, self.catalogue, self.workspace, today=self.today, cache=self._rebuild_cache)
             log.info("ready for quick master rebuilds (the store read in %.2f s)", time.monotonic() - started)
 
     def rebuild(self) -> Path | None:
