@@ -482,7 +482,7 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
     start = f"{periods[0]}-01"
     stored += [sf.finding for sf in store.findings([s.id for s in unidentified(store, start)])]
     replaced_notes = []
-    replaced: dict[int | None, list[Submission]] = {}  # by the id of what replaced them (one pass, not one a return)
+    replaced: dict[int | None, list[Submission]] = {}  # by what replaced them: one pass, not one per resubmission
     for s in ctx.subs.values():
         replaced.setdefault(s.superseded_by, []).append(s)
     for s in ctx.subs.values():

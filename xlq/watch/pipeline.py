@@ -474,11 +474,10 @@ class Pipeline:
             plan = scorecard_plan(reconciled, self.catalogue, self.workspace)  # one plan for both workbooks
             path = write_scorecard(reconciled, self.catalogue, self.workspace, plan=plan)
             write_review_outputs(self.store, reconciled, self.catalogue, self.workspace, plan=plan)
-            took = time.monotonic() - started  # the collection after it is not the rebuild's
         if had_marker:
             marker.unlink(missing_ok=True)
         log.info("master rebuilt: %s (%d files in the store, %.2f s)", self.filer.relative(path) if path.is_relative_to(self.root)
-                 else path, reconciled.files_in, took)
+                 else path, reconciled.files_in, time.monotonic() - started)
         return path
 
     def run_once(self, progress: Callable[[FileResult], None] | None = None, *, wait: float | None = None,
