@@ -44,7 +44,7 @@ def _workspace(args: argparse.Namespace):
 
 def _catalogue(workspace):
 
-    return load_catalogue(workspace.catalogue_path, workspace.department_codes)
+    return load_catalogue(workspace.catalogue_path, workspace.department_codes, workspace.cache_dir)
 
 
 def cmd_init(args: argparse.Namespace) -> int:

@@ -86,7 +86,7 @@ def import_history(workspace: Workspace, path: Path, catalogue: Catalogue | None
     Each row merges into its department's month: it supersedes only the current value of its own
     indicator (provenance "import"), and the rest of the month's return stays current. The master
     is marked out of date (the watch stage's stale marker), so the next `xlq run` rebuilds it."""
-    catalogue = catalogue or load_catalogue(workspace.catalogue_path, workspace.department_codes)
+    catalogue = catalogue or load_catalogue(workspace.catalogue_path, workspace.department_codes, workspace.cache_dir)
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:

@@ -117,7 +117,7 @@ class Workspace:
 
     def __init__(self, path: Path | str = ".", *, today: dt.date | None = None) -> None:
         self.config = load_workspace(path)
-        self.catalogue = load_catalogue(self.config.catalogue_path, self.config.department_codes)
+        self.catalogue = load_catalogue(self.config.catalogue_path, self.config.department_codes, self.config.cache_dir)
         self.today = today
         self._store: SnapshotStore | None = None
 

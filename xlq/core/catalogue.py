@@ -16,6 +16,7 @@ from typing import Literal
 
 from xlq.core.errors import CatalogueError
 from xlq.core.months import PERIOD_RE, month_label, months_between, shift_period
+from xlq.core.toml_cache import load_toml
 
 Unit = Literal["count", "percent", "ratio", "rate", "days", "number"]
 Direction = Literal["higher", "lower", "neither"]
@@ -296,21 +297,24 @@ def parse_amount(text: str | float | int) -> float:
     return float(cleaned or 0)
 
 
-def load_catalogue(path: Path | str | None = None, departments: tuple[str, ...] = ()) -> Catalogue:
-    """Load and check a catalogue; `departments` (from xlq.toml) checks `reported_by`."""
+def load_catalogue(path: Path | str | None = None, departments: tuple[str, ...] = (),
+                   cache: Path | None = None) -> Catalogue:
+    """Load and check a catalogue; `departments` (from xlq.toml) checks `reported_by`; `cache`
+    (a workspace's `Workspace.cache_dir`) keeps what the text parsed to (core/toml_cache.py)."""
     source = Path(path) if path else DEFAULT_CATALOGUE
     try:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CatalogueError(f"{source}: catalogue file not found") from None
-    return parse_catalogue(text, source, departments)
+    return parse_catalogue(text, source, departments, cache)
 
 
-def parse_catalogue(text: str, source: Path | str = "catalogue.toml", departments: tuple[str, ...] = ()) -> Catalogue:
+def parse_catalogue(text: str, source: Path | str = "catalogue.toml", departments: tuple[str, ...] = (),
+                    cache: Path | None = None) -> Catalogue:
     """A catalogue from its TOML text (a stored catalogue version reads back through this)."""
     source = Path(source)
     try:
-        data = tomllib.loads(text)
+        data = load_toml(text, cache, "catalogue")
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(f"{source}: {exc}") from None
     version = str(data.get("version", "")).strip()

@@ -17,6 +17,7 @@ from pathlib import Path
 from xlq.core.catalogue import DEFAULT_CATALOGUE
 from xlq.core.errors import ConfigError
 from xlq.core.months import PERIOD_RE, shift_period
+from xlq.core.toml_cache import CACHE_DIR, load_toml
 
 CONFIG_NAME = "xlq.toml"
 FOLDERS = ("templates", "inbox", "outbox", "archive", "rejected")
@@ -114,6 +115,11 @@ class Workspace:
         return self.root / "outbox" / "review.xlsx"
 
     @property
+    def cache_dir(self) -> Path:
+        """Where the workspace's TOML files are kept parsed (core/toml_cache.py)."""
+        return self.root / CACHE_DIR
+
+    @property
     def store_target(self) -> Path | str:
         """Where the store is: the PostgreSQL URL when `[store] url` is set, else the SQLite file."""
         return self.store_url or self.store_path
@@ -206,7 +212,7 @@ def load_workspace(root: Path | str = ".") -> Workspace:
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found (run 'xlq init {root}' to create a workspace)") from None
     try:
-        data = tomllib.loads(text)
+        data = load_toml(text, root / CACHE_DIR, "xlq")
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 

@@ -159,7 +159,8 @@ class Pipeline:
     @property
     def catalogue(self) -> Catalogue:
         if self._catalogue is None:
-            self._catalogue = load_catalogue(self.workspace.catalogue_path, self.workspace.department_codes)
+            self._catalogue = load_catalogue(self.workspace.catalogue_path, self.workspace.department_codes,
+                                             self.workspace.cache_dir)
             # every change to the catalogue or the departments is versioned, with when (issue 21)
             record_workspace(self.store, self.workspace, self._catalogue, when=self.clock() if self.clock else None)
         return self._catalogue
