@@ -188,6 +188,7 @@ def test_values_and_findings_come_out_exactly_as_they_went_in(values: list[Value
         result = store.record(Receipt("f" * 64, name, "inbox/A", "2024-03-01T08:00:00", "archive/x.xlsx"), checked)
         got = {sv.value.indicator: sv.value for sv in store.values()}
         assert got == {v.indicator: v for v in values}
+        assert store.count_given(result.submission_id) == sum(v.given for v in values)  # what feedback says was used
         assert [sf.finding for sf in store.findings([result.submission_id])] == findings
         sub = store.submission(result.submission_id)
         assert sub is not None and sub.original_name == name and sub.contact == (("Prepared by", name),)

@@ -270,6 +270,12 @@ class Store:
     def count_files(self) -> int:
         return self._query("SELECT COUNT(*) FROM submissions")[0][0]
 
+    def count_given(self, submission_id: int) -> int:
+        """How many of a submission's values were given (`Value.given`: a number, 0/0 or a
+        marker), counted in the store: a feedback copy says it of every return with findings."""
+        return self._query("SELECT COUNT(*) FROM submitted_values WHERE submission_id = ? AND (value IS NOT NULL "
+                           "OR marker IS NOT NULL OR numerator IS NOT NULL)", (submission_id,))[0][0]
+
     def values(self, *, indicator: str | None = None, department: str | None = None, period: str | None = None,
                periods: Sequence[str] | None = None, submission_ids: Sequence[int] | None = None,
                current: bool = True, numbers_only: bool = False,

@@ -138,8 +138,7 @@ class Filer:
         FeedbackWriter), or None when it needs none or already has one."""
         dest = self.root / submission.location
         findings = [sf.finding for sf in store.findings([submission.id])]
-        used = sum(1 for sv in store.values(submission_ids=[submission.id], current=False, numbers_only=True)
-                   if sv.value.given)
+        used = store.count_given(submission.id)
         request = feedback_request(self.workspace, submission, findings, dest.name, used, candidate.department)
         if request is None or request.path.exists():
             return None
