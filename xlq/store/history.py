@@ -14,6 +14,12 @@ from collections.abc import Callable, Sequence
 
 from xlq.core.model import number_of
 
+DEPARTMENT_SQL = ("SELECT v.indicator, v.period, v.value, v.numerator, v.denominator FROM current_submissions s "
+                  "JOIN current_values v ON v.submission_id = s.id WHERE s.department = ? AND v.department = ?")
+"""A department's current values; with MONTH_FILTER, one month's (asked once per return validated,
+for the month recorded before it: store/schema.py's CURRENT_VALUES keeps that a lookup by id)."""
+MONTH_FILTER = " AND s.period = ? AND v.period = ?"
+
 Query = Callable[[str, Sequence[object]], list[tuple]]
 Version = Callable[[], object]
 
@@ -95,11 +101,8 @@ class HistoryCache:
             if period:
                 months.pop(period, None)
                 denominators.pop(period, None)
-            rows = self._query(
-                "SELECT v.indicator, v.period, v.value, v.numerator, v.denominator FROM current_submissions s "
-                "JOIN current_values v ON v.submission_id = s.id WHERE s.department = ? AND v.department = ?"
-                + (" AND s.period = ? AND v.period = ?" if period else ""),
-                (department, department, *((period, period) if period else ())))
+            rows = self._query(DEPARTMENT_SQL + (MONTH_FILTER if period else ""),
+                               (department, department, *((period, period) if period else ())))
             one = self._names.setdefault  # each code and month kept once: 10,000 returns' history held
             for code, month, value, numerator, denominator in rows:  # ~45 MB of copies of the same strings
                 code, month = one(code, code), one(month, month)

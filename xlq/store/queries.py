@@ -61,7 +61,7 @@ class StoredFinding:
 
 _IS_CURRENT = "id IN (SELECT id FROM current_submissions)"
 _IS_CURRENT_VALUE = "(v.superseded_by IS NULL AND EXISTS (SELECT 1 FROM current_submissions cs WHERE cs.id = v.submission_id))"
-"""schema.CURRENT_VALUE for the row `v`, correlated: one lookup of its submission per row. The
+"""schema.CURRENT_VALUES for the row `v`, correlated: one lookup of its submission per row. The
 form `(submission_id, indicator) IN (SELECT ... FROM current_values)` listed every current value
 on each call (40 ms at 1,000 returns, paid once per feedback copy: 19 s of a 70 s run)."""
 _SUBMISSION_COLUMNS = (

@@ -23,9 +23,17 @@ An import (kind 'import', issue 15) is current beside the department's return: i
 the view too, but never "the department's return" (queries that mean the return exclude it)."""
 
 CURRENT_VALUE = "superseded_by IS NULL AND submission_id IN (SELECT id FROM current_submissions)"
-"""The one definition of "a current value": its submission is current and no import has replaced
-that one value (`submitted_values.superseded_by`). Only the view `current_values` (migration 5)
-uses it; every query of values reads that view."""
+"""Migration 5's definition of "a current value": its submission is current and no import has
+replaced that one value (`submitted_values.superseded_by`). Kept as migration 5 wrote it; the
+view has been CURRENT_VALUES since migration 9, which says the same as a join."""
+
+CURRENT_VALUES = ("SELECT v.* FROM submitted_values v JOIN current_submissions s ON s.id = v.submission_id "
+                  "WHERE v.superseded_by IS NULL")
+"""The one definition of "the current values", the view `current_values`: CURRENT_VALUE as a join
+(issue 20). SQLite answered the IN form by listing every current submission again for each query
+that read the view: 8-10 ms for one department's month at 10,000 returns, asked once per return
+validated, against 0.1 ms as a join, which looks each value's submission up by its id. Every
+query of values reads the view."""
 
 _V1 = (
     """CREATE TABLE submissions (
@@ -257,9 +265,16 @@ def _edit_sqlite_table(connection: Connection, table: str, edits: tuple[tuple[st
         connection.execute("PRAGMA writable_schema = OFF")
 
 
+_CURRENT_VALUES_BY_JOIN = (
+    # Issue 20: the same rows, found by a join (see CURRENT_VALUES).
+    "DROP VIEW current_values",
+    f"CREATE VIEW current_values AS {CURRENT_VALUES}",
+)
+
+
 MIGRATIONS: tuple[tuple[str, ...] | Callable[[Connection], None], ...] = (
     _V1, _V2, _V3, _CLAIMS_JOURNAL, _outcomes_and_merging_imports, _CATALOGUE_VERSIONS, _REVIEW_LOOP,
-    _SEVERAL_WATCHERS)
+    _SEVERAL_WATCHERS, _CURRENT_VALUES_BY_JOIN)
 """Ordered schema steps; the store's schema version is how many have been applied. A new step goes at the end."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
