@@ -25,6 +25,7 @@ from xlq.core import rules
 from xlq.core.catalogue import load_catalogue
 from xlq.core.errors import StoreBusy, StoreError
 from xlq.core.model import Checked, Finding, Identity, ParsedReturn, Value
+from xlq.store import queries
 from xlq.store.db import Store
 from xlq.store.engine import connect
 from xlq.store.history import DEPARTMENT_SQL, MONTH_FILTER
@@ -99,6 +100,20 @@ def test_a_department_month_of_current_values_is_found_by_id_without_listing_eve
         plan = [row[3] for row in store._db.execute("EXPLAIN QUERY PLAN " + sql, ("A", "A", "2024-01", "2024-01"))]
         assert not [step for step in plan if step.startswith("SCAN") or "SUBQUERY" in step], plan
         assert store._db.execute(sql, ("A", "A", "2024-01", "2024-01")).fetchall() == [("FALLS", "2024-01", 1.0, None, None)]
+
+
+def test_one_submission_is_read_by_its_id_without_listing_every_submission(store_target: Path | str) -> None:
+    """`Store.submission` is asked a few times per file settled: whether it is current is looked
+    up by its id, not by listing every current submission (4-6 ms at 10,000 returns)."""
+    with Store(store_target) as store:
+        first = record(store, make_return("A", "2024-01", {"FALLS": 1}))
+        again = record(store, make_return("A", "2024-01", {"FALLS": 2}), "2024-04-06T09:00:00")
+        assert [store.submission(r.submission_id).current for r in (first, again)] == [False, True]  # type: ignore[union-attr]
+        assert [s.current for s in store.submissions()] == [False, True]
+        assert [s.id for s in store.submissions(current_only=True)] == [again.submission_id]
+        if store.engine == "sqlite":
+            plan = [row[3] for row in store._db.execute("EXPLAIN QUERY PLAN " + queries.submission_sql(), (1,))]
+            assert not [step for step in plan if step.startswith("SCAN") or "LIST SUBQUERY" in step], plan
 
 
 def test_migration_5_widens_the_outcome_and_kind_checks_in_place_and_keeps_every_row(tmp_path: Path) -> None:
