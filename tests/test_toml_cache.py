@@ -41,7 +41,8 @@ def test_an_edited_file_is_parsed_again_and_replaces_its_old_entry(tmp_path):
     assert old not in kept and len(kept) == 2 and any(n.startswith("catalogue-") for n in kept)
 
 
-@pytest.mark.parametrize("damage", [b"", b"{not json", b"[1, 2]", b"\xff\xfe"])
+@pytest.mark.parametrize("damage", [b"", b"{not json", b"[1, 2]", b"\xff\xfe", b'{"name": null}',
+                                    b'{"beds": [1, [null]]}', b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"])
 def test_a_damaged_entry_is_ignored_and_rewritten(tmp_path, damage):
     cache = tmp_path / CACHE_DIR
     load_toml(TEXT, cache, "xlq")
