@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from xlq.analysis.snapshot import SnapshotStore
 from xlq.analysis.tables import AnalysisError
 from xlq.analysis.workspace import open_workspace
 from xlq.core.config import load_workspace
+from xlq.core.toml_cache import CACHE_DIR
 from xlq.master.style import RAG
 from xlq.store.db import Store, StoreError
 
@@ -212,6 +214,17 @@ def test_snapshot_reads_without_writing_and_refuses_to_write(demo_workspace):
     with SnapshotStore(store_path) as store, pytest.raises(StoreError, match="read-only"):
         store.rows("DELETE FROM findings")
     assert hashlib.sha256(store_path.read_bytes()).hexdigest() == before
+
+
+def test_opening_a_workspace_for_analysis_writes_nothing_into_it(tmp_path):
+    from returns import make_workspace
+
+    root = make_workspace(tmp_path / "ws")[0].root
+    shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    workspace = open_workspace(root)
+    assert workspace.catalogue.indicators and workspace.config.department_codes
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
 
 
 def test_a_workspace_with_no_store_yet_says_so(tmp_path):

@@ -116,8 +116,8 @@ class Workspace:
     """
 
     def __init__(self, path: Path | str = ".", *, today: dt.date | None = None) -> None:
-        self.config = load_workspace(path)
-        self.catalogue = load_catalogue(self.config.catalogue_path, self.config.department_codes, self.config.cache_dir)
+        self.config = load_workspace(path, keep_parsed=False)  # read-only: nothing written, not even a cache
+        self.catalogue = load_catalogue(self.config.catalogue_path, self.config.department_codes)
         self.today = today
         self._store: SnapshotStore | None = None
 

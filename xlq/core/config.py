@@ -203,8 +203,9 @@ def _line_of(text: str, key: str) -> int:
     return text.count("\n", 0, match.start()) + 1 if match else 1
 
 
-def load_workspace(root: Path | str = ".") -> Workspace:
-    """Read `xlq.toml` in `root`; any problem is one `ConfigError` line."""
+def load_workspace(root: Path | str = ".", *, keep_parsed: bool = True) -> Workspace:
+    """Read `xlq.toml` in `root`; any problem is one `ConfigError` line. `keep_parsed=False`
+    neither reads nor writes `.xlq-cache/` (core/toml_cache.py), for readers that must not write."""
     root = Path(root).resolve()
     path = root / CONFIG_NAME
     try:
@@ -212,7 +213,7 @@ def load_workspace(root: Path | str = ".") -> Workspace:
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found (run 'xlq init {root}' to create a workspace)") from None
     try:
-        data = load_toml(text, root / CACHE_DIR, "xlq")
+        data = load_toml(text, root / CACHE_DIR if keep_parsed else None, "xlq")
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
