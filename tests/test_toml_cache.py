@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import tomllib
 
 import pytest
@@ -83,6 +84,21 @@ def test_an_entry_or_a_cache_folder_swapped_for_a_link_is_not_read(tmp_path):
     linked = tmp_path / "linked-cache"
     linked.symlink_to(elsewhere, target_is_directory=True)
     assert load_toml(TEXT, linked, "xlq") == tomllib.loads(TEXT)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_an_entry_swapped_for_a_pipe_neither_holds_the_command_up_nor_is_read(tmp_path):
+    cache = tmp_path / CACHE_DIR
+    load_toml(TEXT, cache, "xlq")
+    [name] = entries(cache)
+    (cache / name).unlink()
+    os.mkfifo(cache / name)
+    got: list[dict] = []
+    reader = threading.Thread(target=lambda: got.append(load_toml(TEXT, cache, "xlq")), daemon=True)
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive(), "opening the pipe blocked"
+    assert got == [tomllib.loads(TEXT)]
 
 
 def test_a_workspace_keeps_both_files_parsed_and_reads_the_same_back(tmp_path):

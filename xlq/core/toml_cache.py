@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import tomllib
 from pathlib import Path
@@ -46,9 +47,18 @@ def load_toml(text: str, cache: Path | None, stem: str) -> dict:
 
 def _read(entry: Path) -> dict | None:
     try:
-        if entry.is_symlink() or entry.parent.is_symlink():
+        if entry.parent.is_symlink():
             return None
-        with open(entry, "rb") as file:
+        # O_NOFOLLOW: an entry swapped for a link after any check is still not followed (POSIX;
+        # on Windows the link check before opening stands); O_NONBLOCK: a pipe put in its place
+        # does not hold the command up, and is then refused as not a regular file
+        if not hasattr(os, "O_NOFOLLOW") and entry.is_symlink():
+            return None
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(entry, flags)
+        with open(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                return None
             raw = file.read(MAX_ENTRY_BYTES + 1)
         data = json.loads(raw) if len(raw) <= MAX_ENTRY_BYTES else None
     except (OSError, ValueError, RecursionError):  # missing, unreadable, not JSON: parse the text instead
