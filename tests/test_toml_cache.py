@@ -42,6 +42,19 @@ def test_an_edited_file_is_parsed_again_and_replaces_its_old_entry(tmp_path):
     assert old not in kept and len(kept) == 2 and any(n.startswith("catalogue-") for n in kept)
 
 
+def test_only_names_the_cache_writes_are_ever_removed(tmp_path):
+    cache = tmp_path / CACHE_DIR
+    cache.mkdir()
+    theirs = ["xlq-notes.json", "xlq-" + "0" * 63 + ".json", "xlq-" + "A" * 64 + ".json", "xlq.json"]
+    for name in theirs:
+        (cache / name).write_text("{}", encoding="utf-8")
+    stale = cache / ("xlq-" + "f" * 64 + ".json")
+    stale.write_text("{}", encoding="utf-8")
+    load_toml(TEXT, cache, "xlq")
+    assert not stale.exists()
+    assert all((cache / name).exists() for name in theirs)
+
+
 @pytest.mark.parametrize("damage", [b"", b"{not json", b"[1, 2]", b"\xff\xfe", b'{"name": null}',
                                     b'{"beds": [1, [null]]}', b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"])
 def test_a_damaged_entry_is_ignored_and_rewritten(tmp_path, damage):

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import stat
 import tempfile
 import tomllib
@@ -102,7 +103,10 @@ def _write(cache: Path, entry: Path, stem: str, data: dict) -> None:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
-        for old in cache.glob(f"{stem}-*.json"):
-            if old.name != entry.name:
+        # Only names this cache writes (stem, dash, 64 hex digits) are removed: were the folder
+        # swapped for a link after the check above, nothing else in its target is touched.
+        ours = re.compile(rf"{re.escape(stem)}-[0-9a-f]{{64}}\.json")
+        for name in os.listdir(cache):
+            if name != entry.name and ours.fullmatch(name):
                 with contextlib.suppress(OSError):
-                    old.unlink()
+                    os.unlink(cache / name)
