@@ -1,10 +1,11 @@
 """THE BARE-JOB FLOOR: read every cell of every return with python-calamine, then write a master
 with exactly the sheets, cells, formats, sparklines, charts and links xlq's master has, with
-XlsxWriter, and nothing else.
+XlsxWriter, and nothing else. Its cell notes are written as xlq writes them (xlq.master.note_parts:
+the same bytes as XlsxWriter's own, sooner), so the floor is the quickest writing known, not xlq's.
 
 No checks, no store, no validation, no reconciling, no deciding what goes where: the writing is
 a replay of the XlsxWriter calls xlq made for that workspace's master, recorded beforehand
-(untimed) by wrapping `xlsxwriter.Workbook` while xlq builds it. So the timed process does only
+(untimed) by wrapping the workbook class while xlq builds it. So the timed process does only
 what any tool producing the same master from the same files cannot avoid. benchmarks/run.py
 compares xlq's whole pipeline with it (and with the read-only floor, floor_calamine.py).
 
@@ -26,8 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import xlsxwriter
 from floor_calamine import read_every_cell  # beside this script: the same reading as the read floor
+
+from xlq.master import note_parts
 
 
 class Ref:
@@ -115,7 +117,7 @@ def record(workspace_root: Path, out: Path) -> int:
     from xlq.store.db import Store
 
     calls: list = []
-    real_workbook = xlsxwriter.Workbook
+    real_workbook = note_parts.NotedWorkbook
 
     def recording_workbook(*args, **kwargs):
         calls.append((None, "Workbook", _refs(args[1:]), _refs(kwargs), 0))
@@ -123,13 +125,13 @@ def record(workspace_root: Path, out: Path) -> int:
 
     workspace = load_workspace(workspace_root)
     catalogue = load_catalogue(workspace.catalogue_path, workspace.department_codes)
-    xlsxwriter.Workbook = recording_workbook
+    note_parts.NotedWorkbook = recording_workbook
     try:
         with Store(workspace.store_path) as store, tempfile.TemporaryDirectory() as scratch:
             reconciled = reconcile(store, catalogue, workspace)
             write_scorecard(reconciled, catalogue, workspace, Path(scratch) / "master.xlsx")
     finally:
-        xlsxwriter.Workbook = real_workbook
+        note_parts.NotedWorkbook = real_workbook
     # Where a call names another XlsxWriter object is settled here, untimed, so the replay does
     # not walk every call's arguments: most are cell writes whose only reference is their format.
     calls = [(*call, _where_refs(call[2], call[3])) for call in calls]
@@ -152,7 +154,7 @@ def replay(calls: list, path: Path) -> None:
             for i in refs:
                 args[i] = objects[args[i].number]
         if name == "Workbook":
-            result: object = xlsxwriter.Workbook(str(path), *args, **kwargs)
+            result: object = note_parts.NotedWorkbook(str(path), *args, **kwargs)
         elif name == "__setattr__":
             setattr(objects[number], args[0], args[1])
             continue
