@@ -59,6 +59,15 @@ def test_a_small_batch_starts_one_worker_and_none_for_nothing(returns) -> None:
     assert [path for path, _ in answers] == [str(p) for p in returns[:3]]
 
 
+def test_a_started_worker_serves_the_first_batch(returns) -> None:
+    with ReaderPool(4) as pool:
+        pool.start()  # returns at once: the child imports while the caller goes on
+        (pid,) = pool.pids
+        answers = list(pool.read_many((p, None, None) for p in returns[:2]))
+        assert pool.pids == [pid] and pool.restarts == 0 and pool.files == 2
+    assert [path for path, _ in answers] == [str(p) for p in returns[:2]]
+
+
 def test_feedback_copies_are_written_side_by_side(returns, tmp_path: Path) -> None:
     from xlq.intake.feedback import Mark  # only here: the marks a copy carries
 

@@ -116,6 +116,19 @@ def test_a_single_drop_shows_in_the_master(ws, returns: Returns) -> None:
     assert current_inc(ws) == 12
 
 
+def test_a_watcher_starts_its_readers_with_it_and_its_first_drop_uses_them(ws, returns: Returns) -> None:
+    """The first drop after a start does not wait for a reader to start and import (~0.15 s for
+    each of the two at 10,000 returns): one parser and one feedback writer start with the watcher."""
+    with Watcher(ws, **FAST) as watcher:
+        started = {child.pid for child in multiprocessing.active_children()}  # before any file
+        assert len(started) == 2
+        wait_for(lambda: watcher.rebuilds == 1, what="the start-up build of a missing master")
+        drop(returns.good["LUT"], ws.root / "inbox" / "LUT" / "Luton.xlsx")
+        wait_for(lambda: watcher.rebuilds == 2, 15, "the rebuild after the drop")
+        assert handled(watcher, "Luton.xlsx").outcome == "accepted"
+        assert {child.pid for child in multiprocessing.active_children()} == started  # none started for it
+
+
 def test_polling_mode_finds_a_drop_without_file_events(ws, returns: Returns) -> None:
     with Watcher(ws, poll=0.2, **FAST) as watcher:
         drop(returns.good["MSK"], ws.root / "inbox" / "MSK" / "msk.xlsx")

@@ -72,6 +72,12 @@ class ReaderPool:
             self._workers.append(Worker(timeout=self.timeout, memory_mb=self.memory_mb))
         return self._workers[index]
 
+    def start(self, count: int = 1) -> None:
+        """Start the first `count` workers now without waiting for them: their children import
+        while the caller does other work, so the first file does not wait for a process start."""
+        for j in range(min(count, self.size)):
+            self._worker(j).start()
+
     def workers_for(self, files: int) -> int:
         """How many workers a batch of `files` is spread over."""
         return max(1, min(self.size, -(-files // MIN_FILES_PER_WORKER)))

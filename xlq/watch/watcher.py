@@ -147,6 +147,10 @@ class Watcher:
             except XlqError as exc:
                 self._trouble.report(exc)
                 self._pipeline.drop_store()
+        try:  # their children import while the store is read below
+            self._pipeline.readers.start()
+        except OSError as exc:  # only a head start: the first file tries again, and says why if it cannot
+            log.warning("could not start the reader processes yet (%s: %s)", type(exc).__name__, exc)
         try:  # before the first file: a drop reaches the master as fast on start as later
             self._pipeline.warm_rebuilds()
         except Exception as exc:  # only a head start: logged, and the first rebuild reads everything
