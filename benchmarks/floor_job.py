@@ -1,6 +1,6 @@
 """THE BARE-JOB FLOOR: read every cell of every return with python-calamine, then write a master
 with exactly the sheets, cells, formats, sparklines, charts and links xlq's master has, with
-XlsxWriter, and nothing else. Its cell notes are written as xlq writes them (xlq.master.note_parts:
+XlsxWriter, and nothing else. Its cells and notes are written as xlq writes them (xlq.master.quick_xml:
 the same bytes as XlsxWriter's own, sooner), so the floor is the quickest writing known, not xlq's.
 
 No checks, no store, no validation, no reconciling, no deciding what goes where: the writing is
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from floor_calamine import read_every_cell  # beside this script: the same reading as the read floor
 
-from xlq.master import note_parts
+from xlq.master import quick_xml
 
 
 class Ref:
@@ -55,7 +55,7 @@ class _Proxy:
         def call(*args, **kwargs):
             result = value(*_real(args), **_real(kwargs))
             made = None
-            if type(result).__module__.startswith("xlsxwriter"):
+            if type(result).__module__.startswith(("xlsxwriter", quick_xml.__name__)):  # its sheets too
                 made = next(_NUMBERS)
                 result = _Proxy(self._calls, made, result)
             self._calls.append((self._number, name, _refs(args), _refs(kwargs), made))
@@ -117,7 +117,7 @@ def record(workspace_root: Path, out: Path) -> int:
     from xlq.store.db import Store
 
     calls: list = []
-    real_workbook = note_parts.NotedWorkbook
+    real_workbook = quick_xml.QuickWorkbook
 
     def recording_workbook(*args, **kwargs):
         calls.append((None, "Workbook", _refs(args[1:]), _refs(kwargs), 0))
@@ -125,13 +125,13 @@ def record(workspace_root: Path, out: Path) -> int:
 
     workspace = load_workspace(workspace_root)
     catalogue = load_catalogue(workspace.catalogue_path, workspace.department_codes)
-    note_parts.NotedWorkbook = recording_workbook
+    quick_xml.QuickWorkbook = recording_workbook
     try:
         with Store(workspace.store_path) as store, tempfile.TemporaryDirectory() as scratch:
             reconciled = reconcile(store, catalogue, workspace)
             write_scorecard(reconciled, catalogue, workspace, Path(scratch) / "master.xlsx")
     finally:
-        note_parts.NotedWorkbook = real_workbook
+        quick_xml.QuickWorkbook = real_workbook
     # Where a call names another XlsxWriter object is settled here, untimed, so the replay does
     # not walk every call's arguments: most are cell writes whose only reference is their format.
     calls = [(*call, _where_refs(call[2], call[3])) for call in calls]
@@ -154,7 +154,7 @@ def replay(calls: list, path: Path) -> None:
             for i in refs:
                 args[i] = objects[args[i].number]
         if name == "Workbook":
-            result: object = note_parts.NotedWorkbook(str(path), *args, **kwargs)
+            result: object = quick_xml.QuickWorkbook(str(path), *args, **kwargs)
         elif name == "__setattr__":
             setattr(objects[number], args[0], args[1])
             continue

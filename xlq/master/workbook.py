@@ -1,7 +1,7 @@
 """The master workbook a board and its reviewers open every month.
 
 Written only by XlsxWriter (openpyxl would drop the sparklines and x14 formats on save; the
-cell notes go through xlq.master.note_parts, XlsxWriter's packager with a quicker note writer),
+cells and notes go through xlq.master.quick_xml: the same bytes as XlsxWriter's, written sooner),
 to a temporary file beside the target that then replaces it in one step, so a reader on
 the share never sees half a workbook. When the target cannot be replaced (someone has it
 open in Excel on Windows), a dated copy is written beside it and the log says so.
@@ -147,10 +147,10 @@ def _replace(tmp: Path, target: Path) -> Path:
 def build_workbook(path: Path, reconciled: Reconciled, catalogue: Catalogue, workspace: Workspace,
                    built_at: dt.datetime, plan: Plan | None = None) -> Plan:
     """Write every sheet to `path` (no atomic replace); returns the plan it followed."""
-    from xlq.master.note_parts import NotedWorkbook  # start-up: XlsxWriter only on a rebuild (see write_atomically)
+    from xlq.master.quick_xml import QuickWorkbook  # start-up: XlsxWriter only on a rebuild (see write_atomically)
 
     plan = plan or make_plan(reconciled, catalogue, workspace, built_at)
-    workbook = NotedWorkbook(str(path), WORKBOOK_OPTIONS)
+    workbook = QuickWorkbook(str(path), WORKBOOK_OPTIONS)
     try:
         workbook.set_properties({
             "title": f"{TITLE} {month_label(plan.month)}".strip(),

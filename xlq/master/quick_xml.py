@@ -1,17 +1,19 @@
-"""The master's cell notes written one string per note, through XlsxWriter's own extension
-point (`Workbook._get_packager`), with the same bytes XlsxWriter writes.
+"""The master's most repeated XML, its cells and its cell notes, written one string each
+through XlsxWriter's own extension points, with the same bytes XlsxWriter writes.
 
-Why: every flagged, explained or not-simply-accepted cell carries a note, and at 10,000 returns
-the master has ~12,000. XlsxWriter writes each one as ~25 separate element calls into two parts
-(the note's text in `xl/commentsN.xml`, its box in `xl/drawings/vmlDrawingN.vml`): ~1 s of a
-~3 s master (benchmarks/RESULTS.md, ninth round). Here each note is one formatted string.
+Why: at 10,000 returns the master has ~180,000 cells and ~12,000 notes, and XlsxWriter writes
+each through several generic element calls (a note ~25 of them, into two parts: its text in
+`xl/commentsN.xml`, its box in `xl/drawings/vmlDrawingN.vml`). The notes took ~1 s of a ~3 s
+master; writing notes and cells one string each takes ~0.7 s off it (benchmarks/RESULTS.md,
+ninth round).
 
-Only the per-note element is replaced; XlsxWriter still lays out the notes (their boxes and
-anchors), writes the rest of both parts, and everything else in the file. The text goes through
-XlsxWriter's own escaping. tests/test_note_parts.py writes workbooks both ways, notes at the
-sheet's edges, in its first row, with markup, control characters, leading spaces and several
-authors among them, and compares the parts byte for byte: a new XlsxWriter that writes notes
-differently fails there, not in a user's Excel.
+Only the innermost element is replaced, and only for what xlq writes: a formatted number, date,
+string or blank cell (anything else, or a workbook in constant-memory mode, goes to XlsxWriter's
+own `_write_cell`), and a note. XlsxWriter still lays everything out (shared strings, formats,
+the notes' boxes and anchors) and writes the rest of every part and of the file; text goes
+through its own escaping. tests/test_quick_xml.py writes workbooks both ways, cells of every
+kind and notes of every shape among them, and the demo's master, and compares the packages byte
+for byte: a new XlsxWriter that writes either differently fails there, not in a user's Excel.
 """
 
 from __future__ import annotations
@@ -20,9 +22,30 @@ from typing import Any
 
 from xlsxwriter.comments import Comments, CommentType
 from xlsxwriter.packager import Packager
-from xlsxwriter.utility import _preserve_whitespace, xl_rowcol_to_cell
+from xlsxwriter.utility import _preserve_whitespace, xl_rowcol_to_cell, xl_rowcol_to_cell_fast
 from xlsxwriter.vml import Vml
 from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+_QUICK_CELLS = frozenset(("Number", "Datetime", "String", "RichString", "Blank"))
+
+
+class _QuickWorksheet(Worksheet):
+    """A formatted number, date, string or blank cell as `Worksheet._write_cell` writes it, in one
+    write (every cell of the master has a format); XlsxWriter's own method for anything else."""
+
+    def _write_cell(self, row: int, col: int, cell: Any) -> None:
+        kind = type(cell).__name__
+        if not (cell.format and kind in _QUICK_CELLS) or self.constant_memory:
+            super()._write_cell(row, col, cell)
+            return
+        head = f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{cell.format._get_xf_index()}"'
+        if kind == "Blank":
+            self.fh.write(head + "/>")
+        elif kind in ("String", "RichString"):  # the index of the shared string
+            self.fh.write(f'{head} t="s"><v>{cell.string}</v></c>')
+        else:
+            self.fh.write(f"{head}><v>{cell.number:.16G}</v></c>")
 
 
 class _NoteBoxes(Vml):
@@ -62,7 +85,7 @@ class _NoteTexts(Comments):
         )
 
 
-class _NotesPackager(Packager):
+class _QuickPackager(Packager):
     """XlsxWriter's packager, with the two note parts written by the classes above. The two
     loops are XlsxWriter's own (packager.py), with the writer classes swapped."""
 
@@ -93,8 +116,12 @@ class _NotesPackager(Packager):
                 index += 1
 
 
-class NotedWorkbook(Workbook):
-    """An XlsxWriter workbook whose cell notes are written by `_NotesPackager`."""
+class QuickWorkbook(Workbook):
+    """An XlsxWriter workbook whose sheets are `_QuickWorksheet`s and whose notes are written
+    by `_QuickPackager`."""
+
+    def add_worksheet(self, name: str | None = None, worksheet_class: Any = None) -> Any:
+        return super().add_worksheet(name, worksheet_class or _QuickWorksheet)
 
     def _get_packager(self) -> Any:
-        return _NotesPackager()
+        return _QuickPackager()

@@ -1,13 +1,15 @@
-"""xlq.master.note_parts writes cell notes with exactly the bytes XlsxWriter writes.
+"""xlq.master.quick_xml writes cells and cell notes with exactly the bytes XlsxWriter writes.
 
 Each test writes the same workbook twice, with XlsxWriter's own `Workbook` and with
-`NotedWorkbook`, and compares every part of the two packages byte for byte. The notes cover
+`QuickWorkbook`, and compares every part of the two packages byte for byte. The cells are of
+every kind XlsxWriter writes (the ones quick_xml writes and the ones it leaves to XlsxWriter),
+with a cell, row or column format or none, and in constant-memory mode too. The notes cover
 what XlsxWriter treats specially: the first row, the sheet's last rows and columns (other
 offsets), text needing escapes (markup, quotes, control characters, a literal `_x0041_`,
 Unicode non-characters), leading and trailing spaces, several authors and none, visible notes,
 colours, fonts, sizes and start cells, notes beside buttons and header images, resized rows and
 columns, and more than 1,024 notes on a sheet (the VML's id map takes a range). A new XlsxWriter
-that writes notes differently fails here.
+that writes either differently fails here.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import xlsxwriter
 
 from xlq.core.catalogue import load_catalogue
 from xlq.core.config import load_workspace
-from xlq.master import note_parts
-from xlq.master.note_parts import NotedWorkbook
+from xlq.master import quick_xml
+from xlq.master.quick_xml import QuickWorkbook
 from xlq.master.reconcile import reconcile
 from xlq.master.workbook import build_workbook
 from xlq.store.db import Store
@@ -51,11 +53,11 @@ def _parts(path: Path) -> dict[str, bytes]:
         return {name: package.read(name) for name in package.namelist()}
 
 
-def _write_both(tmp_path: Path, fill) -> tuple[dict[str, bytes], dict[str, bytes]]:
+def _write_both(tmp_path: Path, fill, options: dict | None = None) -> tuple[dict[str, bytes], dict[str, bytes]]:
     written = []
-    for n, cls in enumerate((xlsxwriter.Workbook, NotedWorkbook)):
+    for n, cls in enumerate((xlsxwriter.Workbook, QuickWorkbook)):
         path = tmp_path / f"book{n}.xlsx"
-        workbook = cls(str(path))
+        workbook = cls(str(path), options or {})
         workbook.set_properties({"created": dt.datetime(2024, 1, 20, 9, 0)})
         fill(workbook, tmp_path)
         workbook.close()
@@ -69,6 +71,82 @@ def _assert_same(plain: dict[str, bytes], noted: dict[str, bytes], *expected: st
         assert name in plain, sorted(plain)
     differing = [name for name in plain if plain[name] != noted[name]]
     assert differing == []
+
+
+def _cells_of_every_kind(workbook, _) -> None:
+    number = workbook.add_format({"num_format": "0.00", "border": 1})
+    date = workbook.add_format({"num_format": "mmm-yy"})
+    bold = workbook.add_format({"bold": True, "bg_color": "#FFEB9C"})
+    sheet = workbook.add_worksheet("Cells")
+    sheet.set_column(6, 6, 12, bold)  # a column format: cells without their own take it
+    sheet.set_row(40, 20, date)  # a row format too
+    numbers = [0, 1, -1, 7, 0.1 + 0.2, 1 / 3, -2.5e-20, 1.5e20, 123456789012345678, 2**53 + 1, 45901.0]
+    for row, value in enumerate(numbers):
+        sheet.write_number(row, 0, value, number)
+        sheet.write_number(row, 1, value)  # no format: XlsxWriter's own path
+        sheet.write_number(row, 6, value)  # the column's format
+    texts = [*AWKWARD_TEXTS, "x" * 300, "repeated", "repeated"]
+    for row, text in enumerate(texts):
+        sheet.write_string(row, 2, text, bold)
+        sheet.write_string(row, 3, text)
+    sheet.write_datetime(0, 4, dt.date(2025, 9, 1), date)
+    sheet.write_datetime(1, 4, dt.datetime(2025, 9, 1, 13, 45, 7, 250000), date)
+    sheet.write_datetime(2, 4, dt.time(6, 30), date)
+    sheet.write_datetime(3, 4, dt.datetime(1900, 1, 1), date)
+    sheet.write_blank(0, 5, None, bold)
+    sheet.write_blank(1, 5, None)  # dropped by XlsxWriter: nothing to write
+    sheet.write_blank(2, 5, None, number)
+    sheet.write_rich_string(4, 4, "plain ", bold, "bold", " plain", number)
+    sheet.write_rich_string(5, 4, "a ", bold, "b")
+    sheet.write_formula(6, 4, "=A1+A2", number, 3)
+    sheet.write_formula(7, 4, '="a"&"b"', None, "ab")
+    sheet.write_boolean(8, 4, True, bold)
+    sheet.write_boolean(9, 4, False)
+    sheet.write_array_formula(10, 4, 11, 4, "{=A1:A2*2}", number)
+    sheet.write_url(12, 4, "internal:'Cells'!A1", bold, "a link")
+    sheet.write_url(13, 4, "https://example.org/?a=1&b=<2>", None, "a web link", "tip")
+    sheet.write_number(40, 1, 5)  # in the formatted row, without a format of its own
+    sheet.write_number(40, 2, 5, number)  # its own format wins
+    for row in range(100, 1100):  # enough rows for several spans
+        sheet.write_number(row, row % 30, row * 1.5, number)
+        sheet.write_string(row, 31, f"row {row}", bold)
+        sheet.write_blank(row, 32, None, date)
+
+
+def _left_to_xlsxwriter(monkeypatch) -> list[str]:
+    """The kinds of cell XlsxWriter's own `_write_cell` writes from now on."""
+    kinds: list[str] = []
+    own = xlsxwriter.worksheet.Worksheet._write_cell
+
+    def counted(self, row, col, cell):
+        kinds.append(type(cell).__name__)
+        own(self, row, col, cell)
+
+    monkeypatch.setattr(xlsxwriter.worksheet.Worksheet, "_write_cell", counted)
+    return kinds
+
+
+def test_cells_of_every_kind_are_written_as_xlsxwriter_writes_them(tmp_path, monkeypatch):
+    plain, quick = _write_both(tmp_path, _cells_of_every_kind)
+    _assert_same(plain, quick, "xl/worksheets/sheet1.xml", "xl/sharedStrings.xml")
+    kinds = _left_to_xlsxwriter(monkeypatch)
+    book = QuickWorkbook(str(tmp_path / "counted.xlsx"))
+    _cells_of_every_kind(book, tmp_path)
+    book.close()
+    cells = _parts(tmp_path / "counted.xlsx")["xl/worksheets/sheet1.xml"].count(b"<c r=")
+    assert 0 < len(kinds) < cells / 10  # the quick path wrote the rest: every formatted number, date, string, blank
+    assert set(kinds) == {"Number", "String", "RichString", "Formula", "ArrayFormula", "Boolean"}  # unformatted, or not quick
+
+
+def test_in_constant_memory_mode_every_cell_is_left_to_xlsxwriter(tmp_path, monkeypatch):
+    plain, quick = _write_both(tmp_path, _cells_of_every_kind, {"constant_memory": True})
+    _assert_same(plain, quick, "xl/worksheets/sheet1.xml")
+    assert b't="inlineStr"' in quick["xl/worksheets/sheet1.xml"]
+    kinds = _left_to_xlsxwriter(monkeypatch)
+    book = QuickWorkbook(str(tmp_path / "counted.xlsx"), {"constant_memory": True})
+    _cells_of_every_kind(book, tmp_path)
+    book.close()
+    assert len(kinds) == _parts(tmp_path / "counted.xlsx")["xl/worksheets/sheet1.xml"].count(b"<c r=")
 
 
 def test_notes_of_every_shape_are_written_as_xlsxwriter_writes_them(tmp_path):
@@ -125,7 +203,7 @@ def test_notes_beside_buttons_and_header_images_and_past_1024(tmp_path):
 
 
 def test_the_demo_master_is_the_same_either_way(demo_workspace, tmp_path, monkeypatch):
-    """The demo's master as xlq writes it (its notes through note_parts) against the same
+    """The demo's master as xlq writes it (its notes through quick_xml) against the same
     master written by XlsxWriter alone."""
     workspace = load_workspace(demo_workspace, keep_parsed=False)
     catalogue = load_catalogue(workspace.catalogue_path, workspace.department_codes)
@@ -133,7 +211,7 @@ def test_the_demo_master_is_the_same_either_way(demo_workspace, tmp_path, monkey
         reconciled = reconcile(store, catalogue, workspace, today=dt.date(2024, 1, 20))
     built_at = dt.datetime(2024, 1, 20, 9, 0)
     build_workbook(tmp_path / "noted.xlsx", reconciled, catalogue, workspace, built_at)
-    monkeypatch.setattr(note_parts, "NotedWorkbook", xlsxwriter.Workbook)
+    monkeypatch.setattr(quick_xml, "QuickWorkbook", xlsxwriter.Workbook)
     build_workbook(tmp_path / "plain.xlsx", reconciled, catalogue, workspace, built_at)
     plain, noted = _parts(tmp_path / "plain.xlsx"), _parts(tmp_path / "noted.xlsx")
     _assert_same(plain, noted, "xl/comments1.xml", "xl/comments3.xml", "xl/drawings/vmlDrawing3.vml")
