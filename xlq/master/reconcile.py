@@ -473,7 +473,7 @@ def reconcile(store: Store, catalogue: Catalogue, workspace: Workspace, *, perio
     ctx = Context(store, catalogue, workspace, periods, today, lookback=span - months + 11, asked_from=spc_periods[0],
                   cache=cache)
     org = {(i.code, p): o for i in catalogue.indicators for p in periods if (o := ctx.org(i, p)) is not None}
-    rows = with_reasons([r for r in ctx.grid.values() if r.period in periods], store, ctx.used)
+    rows = with_reasons([r for r in ctx.grid.values() if r.period in periods], store, ctx.used, ctx.stored_findings)
     by_department = ctx.department_values()
     window = set(periods)
     stored = [sf.finding for sf in ctx.stored_findings if ctx.subs[sf.submission_id].period in window]

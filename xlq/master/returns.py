@@ -9,6 +9,7 @@ correction of an earlier month changed.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from xlq.core.model import Finding, SubmissionStatus, not_used, outcome_words
 from xlq.core.months import moment_label, month_label, shift_period
 from xlq.master.review_state import review_state
 from xlq.store.merge import current_indicators
-from xlq.store.queries import Submission
+from xlq.store.queries import StoredFinding, Submission
 
 if TYPE_CHECKING:
     from xlq.core.catalogue import Catalogue
@@ -120,10 +121,11 @@ def department_returns(subs: object, catalogue: Catalogue, workspace: Workspace,
     return out
 
 
-def with_reasons(rows: list[DepartmentReturn], store: Store,
-                 used: dict[tuple[str, str], set[str]] | None = None) -> list[DepartmentReturn]:
+def with_reasons(rows: list[DepartmentReturn], store: Store, used: dict[tuple[str, str], set[str]] | None = None,
+                 found: Sequence[StoredFinding] | None = None) -> list[DepartmentReturn]:
     """Rejected rows say why; accepted ones count the values used and name those not used.
-    `used` is `merge.current_indicators` of the rows' months when the caller has it already."""
+    `used` is `merge.current_indicators` of the rows' months, and `found` the stored findings of
+    (at least) the rows' current submissions, when the caller has them already."""
     rejected = {r.attempts[-1].id: r for r in rows if r.status == "rejected"}
     reasons: dict[int, list[str]] = {}
     for sf in store.findings(list(rejected)):
@@ -134,7 +136,9 @@ def with_reasons(rows: list[DepartmentReturn], store: Store,
         used = current_indicators(store.each_row, sorted({r.period for r in counted}))
     current_ids = [s.id for r in counted for s in r.attempts if s.current and s.kind != "import"]
     errors: dict[int, list[Finding]] = {}
-    for sf in store.findings(current_ids) if current_ids else ():
+    if found is None:
+        found = store.findings(current_ids) if current_ids else ()
+    for sf in found:  # others' findings too, when given: only the rows' are looked up
         errors.setdefault(sf.submission_id, []).append(sf.finding)
     out = []
     for r in rows:
