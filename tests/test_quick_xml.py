@@ -149,6 +149,24 @@ def test_in_constant_memory_mode_every_cell_is_left_to_xlsxwriter(tmp_path, monk
     assert len(kinds) == _parts(tmp_path / "counted.xlsx")["xl/worksheets/sheet1.xml"].count(b"<c r=")
 
 
+def test_the_installed_xlsxwriter_is_a_version_the_quick_writers_were_checked_against():
+    """A new XlsxWriter fails here, on purpose: xlq then writes the master with XlsxWriter alone
+    (correct, slower) until the tests of this file pass on it and quick_xml.CHECKED admits it."""
+    assert quick_xml.CHECKED, f"XlsxWriter {xlsxwriter.__version__}: not compared with quick_xml's writers yet"
+
+
+def test_on_an_unchecked_xlsxwriter_everything_is_left_to_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(quick_xml, "CHECKED", False)
+    kinds = _left_to_xlsxwriter(monkeypatch)
+    book = QuickWorkbook(str(tmp_path / "plain.xlsx"))
+    _cells_of_every_kind(book, tmp_path)
+    book.worksheets()[0].write_comment(0, 0, "a note")
+    book.close()
+    assert type(book.worksheets()[0]) is xlsxwriter.worksheet.Worksheet
+    assert type(book._get_packager()) is xlsxwriter.packager.Packager
+    assert len(kinds) == _parts(tmp_path / "plain.xlsx")["xl/worksheets/sheet1.xml"].count(b"<c r=")
+
+
 def test_notes_of_every_shape_are_written_as_xlsxwriter_writes_them(tmp_path):
     def fill(workbook, _):
         sheet = workbook.add_worksheet("Notes")

@@ -20,12 +20,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import xlsxwriter
 from xlsxwriter.comments import Comments, CommentType
 from xlsxwriter.packager import Packager
 from xlsxwriter.utility import _preserve_whitespace, xl_rowcol_to_cell, xl_rowcol_to_cell_fast
 from xlsxwriter.vml import Vml
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
+
+CHECKED = xlsxwriter.__version__.startswith("3.3.")
+"""Whether the installed XlsxWriter is a version these classes were compared with, byte for byte
+(tests/test_quick_xml.py). They override its private methods, so on any other version
+`QuickWorkbook` is XlsxWriter's own `Workbook`: the same master, written as before, slower."""
 
 _QUICK_CELLS = frozenset(("Number", "Datetime", "String", "RichString", "Blank"))
 
@@ -118,10 +124,10 @@ class _QuickPackager(Packager):
 
 class QuickWorkbook(Workbook):
     """An XlsxWriter workbook whose sheets are `_QuickWorksheet`s and whose notes are written
-    by `_QuickPackager`."""
+    by `_QuickPackager`, on a `CHECKED` XlsxWriter."""
 
     def add_worksheet(self, name: str | None = None, worksheet_class: Any = None) -> Any:
-        return super().add_worksheet(name, worksheet_class or _QuickWorksheet)
+        return super().add_worksheet(name, worksheet_class or (_QuickWorksheet if CHECKED else None))
 
     def _get_packager(self) -> Any:
-        return _QuickPackager()
+        return _QuickPackager() if CHECKED else super()._get_packager()
