@@ -38,8 +38,8 @@ class ReaderPool:
     to an abandoned request are skipped) over up to `size` workers.
 
     Same surface as `Worker.read_many` for the pipeline; `restarts` and `files` add up the
-    workers'. Workers start lazily and stay up between batches (the watcher's next drop pays
-    no start-up); `close()` stops them all.
+    workers'. Workers start lazily, or ahead with `start` (a watcher's first), and stay up
+    between batches (the watcher's next drop pays no start-up); `close()` stops them all.
     """
 
     def __init__(self, size: int | None = None, *, timeout: float = DEFAULT_TIMEOUT,
