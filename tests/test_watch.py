@@ -129,6 +129,20 @@ def test_a_watcher_starts_its_readers_with_it_and_its_first_drop_uses_them(ws, r
         assert {child.pid for child in multiprocessing.active_children()} == started  # none started for it
 
 
+def test_a_watcher_that_fails_to_start_gives_back_its_readers_and_the_workspace(ws, monkeypatch) -> None:
+    """Ctrl-C while a watcher reads the store on start (7 s at 10,000 returns): its reader
+    processes, already started, end, and the workspace lock is free for the next start."""
+    def interrupted(self) -> None:
+        assert len(multiprocessing.active_children()) == 2  # started before the store is read
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Pipeline, "warm_rebuilds", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Watcher(ws, **FAST).start()
+    assert multiprocessing.active_children() == []
+    Pipeline(ws).close()  # the lock was released: another start takes it
+
+
 def test_polling_mode_finds_a_drop_without_file_events(ws, returns: Returns) -> None:
     with Watcher(ws, poll=0.2, **FAST) as watcher:
         drop(returns.good["MSK"], ws.root / "inbox" / "MSK" / "msk.xlsx")

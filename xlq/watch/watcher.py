@@ -111,7 +111,11 @@ class Watcher:
 
     def start(self) -> None:
         """Take the workspace, start watching and run the loop in a background thread."""
-        self._begin()
+        try:
+            self._begin()
+        except BaseException:  # e.g. Ctrl-C while it reads the store: what it took goes back
+            self._end()
+            raise
         self._thread = threading.Thread(target=self._run, name="xlq-watcher", daemon=True)
         self._thread.start()
 
