@@ -371,16 +371,19 @@ class _Judge:
                 return
         if indicator.unit == "count" and value <= SMALL_COUNT:
             return  # a few events either way is counting noise, whatever the history
+        if abs(value - series[-1]) <= _noise(indicator, series[-1], value, denominator):
+            return  # no more change than counting noise since last month: neither check flags it
         # Missing months stay gaps, as in the master's SPC, so both judge by the same limits.
+        # (Figured only for a value that moved: most do not, and the limits were a third of
+        # validating a cold run's returns.)
         try:
             limits = xmr_limits(monthly(pairs)[1]) if len(series) >= MIN_HISTORY else None
         except ArithmeticError:  # a history of absurd figures (stored before the bound) has no limits
             limits = None
         shown_value = _display(indicator, value)
-        jump = abs(value - series[-1]) > _noise(indicator, series[-1], value, denominator)
-        if limits is not None and not limits.collapsed and jump and _outside(indicator, limits, value, denominator):
+        if limits is not None and not limits.collapsed and _outside(indicator, limits, value, denominator):
             self.flag("outside-history", shown_value, indicator.code, cell.ref)
-        elif not comment and jump and _large_change(indicator, series, value, limits):
+        elif not comment and _large_change(indicator, series, value, limits):
             self.flag("large-change-unexplained", f"{_display(indicator, series[-1])} -> {shown_value}",
                       indicator.code, cell.ref)
 
