@@ -121,6 +121,7 @@ class Settler:
         now = time.monotonic() if now is None else now
         key = (candidate.size, candidate.mtime_ns)
         seen = self._seen.get(candidate.path)
+        state: str | None = None  # this size and mtime's zip state, once looked at
         if seen is None or seen[:2] != key:
             since = now
             if seen is None:
@@ -135,7 +136,8 @@ class Settler:
         stable_for = now - seen[2]
         if stable_for < self.settle:
             return False
-        state = zip_state(candidate.path)
+        if state is None:  # a file found whole at first sight is not opened twice (a cold run's 1,000)
+            state = zip_state(candidate.path)
         return state != "incomplete" or stable_for >= self.incomplete
 
     def next_check(self, now: float | None = None) -> float:
