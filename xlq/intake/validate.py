@@ -371,7 +371,7 @@ class _Judge:
                 return
         if indicator.unit == "count" and value <= SMALL_COUNT:
             return  # a few events either way is counting noise, whatever the history
-        if abs(value - series[-1]) <= _noise(indicator, series[-1], value, denominator):
+        if not abs(value - series[-1]) > _noise(indicator, series[-1], value, denominator):
             return  # no more change than counting noise since last month: neither check flags it
         # Missing months stay gaps, as in the master's SPC, so both judge by the same limits.
         # (Figured only for a value that moved: 4% of the checks in the benchmark's 1,000 returns;
