@@ -131,8 +131,8 @@ class Watcher:
     def run_forever(self) -> None:
         """`xlq watch`: run here until SIGINT/SIGTERM."""
         with stop_on_signals(self._stop):
-            self._begin()
             try:
+                self._begin()  # a start that fails gives back what it took, as `start` does
                 self._loop()
             finally:
                 self._end()
