@@ -241,6 +241,7 @@ class Pipeline:
         if reviewed := [c for c in candidates if is_review(self.workspace, c)]:  # issue 17: decisions, not returns
             rest = [c for c in candidates if c not in reviewed]
             return self.reviews.process(reviewed) + (self.process_many(rest, progress, should_stop) if rest else [])
+        self.readers.expect(len(candidates))
         try:
             claimed, left = self.claimer.claim(candidates)
         except StoreBusy as exc:  # the claims could not be written: nothing was moved

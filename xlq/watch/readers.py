@@ -59,6 +59,13 @@ class Readers:
             self.parser.start()
             self.feedback_pool.start()
 
+    def expect(self, files: int) -> None:
+        """A batch of up to `files` returns is about to be claimed and hashed: the parsers it will
+        use start now, without waiting, so their start and imports overlap that work on the
+        caller's one core instead of following it."""
+        if not self.in_process and files:
+            self.parser.start(self.parser.workers_for(files))
+
     def read_many(self, to_read: Sequence[tuple[Path, str, int]]) -> Iterator[tuple[str, ParsedReturn]]:
         """(path, parsed) for each file, in the order given."""
         if self.in_process:
