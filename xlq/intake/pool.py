@@ -38,7 +38,7 @@ class ReaderPool:
     to an abandoned request are skipped) over up to `size` workers.
 
     Same surface as `Worker.read_many` for the pipeline; `restarts` and `files` add up the
-    workers'. Workers start lazily, or ahead with `start` (a watcher's first), and stay up
+    workers'. Workers start lazily, or ahead with `start` (a watcher's first, a batch's), and stay up
     between batches (the watcher's next drop pays no start-up); `close()` stops them all.
     """
 

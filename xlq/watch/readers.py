@@ -5,8 +5,9 @@ limits (`xlq.intake.pool.ReaderPool`, `[watch] workers` of them): one pool parse
 writes a committed group's feedback copies (from the department's untrusted file) beside it, so a
 burst keeps both cores busy, and reads the reviewers' workbooks (issue 17). `in_process=True`
 does all of it here instead (trusted files only: demos and tests replaying history). A run starts
-each pool on first use, so a run with nothing to read starts none; a watcher starts one worker
-of each as it starts (`start`).
+the parsers a batch needs as it begins claiming the batch's files (`expect`) and the feedback pool
+on its first copy, so a run with nothing in inbox/ starts none; a watcher starts one worker of
+each as it starts (`start`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Readers:
     def start(self) -> None:
         """A watcher's start: one parser and one feedback writer start now, beside its reading of
         the store, so the first drop after a start does not wait ~0.15 s for each process to start
-        and import (measured at 10,000 returns); a one-off run still starts them on first use."""
+        and import (measured at 10,000 returns); a one-off run starts them per batch (`expect`)."""
         if not self.in_process:
             self.parser.start()
             self.feedback_pool.start()
