@@ -24,7 +24,12 @@ process (wall time; peak RSS from `wait4`, the larger of the process and its wai
    those N returns, replayed from the calls xlq made, recorded untimed after the cold run). The
    bare job's writing alone is reported too: no rebuild of that master can take less, so the
    drop to master is shown beside its floor (that writing plus the watcher's deliberate waits),
-   and the cold run's CPU (workers included) beside the CPU time the N=1,000 targets leave.
+   and the cold run's CPU (workers included) beside the CPU time the N=1,000 targets leave;
+6. the checked-job floor (benchmarks/floor_checked.py): the bare job plus only what may not be
+   traded or left out, on every core: xlq's pre-parse checks and reader for every file, and the
+   feedback copy of each return that had findings (which ones, and what they say, recorded
+   untimed after the cold run); no store, no validation, no reconciling, no file handling. Its
+   ratio to the bare job is the least a safe xlq can reach, printed beside the 2.5x target.
 
 The collection. Returns are the real templates (`xlq.template.workbook.write_template`) filled the way
 `xlq demo` fills them (`xlq.demo.department_entries` splits the seed trust's figures across
@@ -398,6 +403,8 @@ class Row:
     baseline: Measured | None = None
     floor: Measured | None = None
     job: Measured | None = None
+    checked: Measured | None = None
+    """The checked-job floor (benchmarks/floor_checked.py)."""
     waits: float = 0.0
     summary: str = ""
     notes: list[str] = field(default_factory=list)
@@ -426,6 +433,9 @@ def bench(n: int, work: Path, bases: Bases, *, repeat: int = 5) -> Row:
     row.summary = row.cold.output.strip().splitlines()[-1] if row.cold.output.strip() else ""
     calls = here / "master-calls.pickle"  # untimed: what the bare job must write, as xlq wrote it
     _ok(measure([sys.executable, str(HERE / "floor_job.py"), "record", str(root), str(calls)], here / "record.log"))
+    copies = here / "feedback-jobs.pickle"  # untimed: the feedback copies the checked job must write
+    _ok(measure([sys.executable, str(HERE / "floor_checked.py"), "record", str(root), str(copies)],
+                here / "record-feedback.log"))
     left = [p for p in (root / "inbox").rglob("*.xlsx")]
     if left:
         row.notes.append(f"{len(left)} file(s) left in inbox/ after the cold run")
@@ -445,6 +455,8 @@ def bench(n: int, work: Path, bases: Bases, *, repeat: int = 5) -> Row:
     row.floor = _ok(measure([sys.executable, str(HERE / "floor_calamine.py"), str(inbox)], here / "floor.log"))
     row.job = _ok(measure([sys.executable, str(HERE / "floor_job.py"), str(inbox), str(calls), str(here / "floor-job.xlsx")],
                           here / "floor-job.log"))
+    row.checked = _ok(measure([sys.executable, str(HERE / "floor_checked.py"), str(inbox), str(copies), str(calls),
+                               str(here / "floor-checked.xlsx")], here / "floor-checked.log"))
     return row
 
 
@@ -467,15 +479,17 @@ def _ok(result: Measured, codes: tuple[int, ...] = (0,)) -> Measured:
 
 def table(rows: list[Row]) -> str:
     head = ("| N | departments x months | xlq run (cold) | its CPU | baseline (pandas) | read floor (calamine) | bare-job floor "
-            "(read + write) | of which writing | xlq vs baseline | xlq / bare job | xlq / read floor | nothing new "
+            "(read + write) | of which writing | checked-job floor | checked job / bare job | xlq vs baseline "
+            "| xlq / bare job | xlq / read floor | nothing new "
             "| drop to master | validate one | peak RSS: xlq run | xlq watch | baseline | bare job |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        assert r.cold and r.baseline and r.floor and r.job
+        assert r.cold and r.baseline and r.floor and r.job and r.checked
         lines.append(
             f"| {r.n:,} | {r.shape} | {r.cold.seconds:.2f} s | {r.cold.cpu:.1f} s | {r.baseline.seconds:.2f} s "
             f"| {r.floor.seconds:.2f} s "
-            f"| {r.job.seconds:.2f} s | {job_writing(r.job):.2f} s | {r.baseline.seconds / r.cold.seconds:.1f}x faster "
+            f"| {r.job.seconds:.2f} s | {job_writing(r.job):.2f} s | {r.checked.seconds:.2f} s "
+            f"| {r.checked.seconds / r.job.seconds:.2f}x | {r.baseline.seconds / r.cold.seconds:.1f}x faster "
             f"| {r.cold.seconds / r.job.seconds:.2f}x | {r.cold.seconds / r.floor.seconds:.2f}x "
             f"| {r.again:.2f} s | {r.drop:.2f} s | {r.validate:.2f} s | {r.cold.rss_mb:.0f} MB | {r.watch_rss:.0f} MB "
             f"| {r.baseline.rss_mb:.0f} MB | {r.job.rss_mb:.0f} MB |")
@@ -497,6 +511,9 @@ def verdicts(rows: list[Row]) -> list[str]:
         # the why, when missed: the CPU xlq spent against what that wall time holds on every core
         budget = (f"; xlq used {ref.cold.cpu:.1f} s of CPU, workers included, where both targets allow "
                   f"{allowed:.2f} s of wall time, {allowed * cores:.1f} CPU-s on {cores} core(s) kept busy throughout")
+        if ref.checked:  # the least a safe xlq can reach: the checks, the reading, the copies and the writing alone
+            budget += (f"; the checked-job floor alone took {ref.checked.seconds:.2f} s, "
+                       f"{ref.checked.seconds / ref.job.seconds:.2f}x the bare job")
         judge("xlq end to end <= 2.5x the bare-job floor at N=1,000", ref.cold.seconds <= 2.5 * ref.job.seconds,
               f"{ref.cold.seconds / ref.job.seconds:.2f}x: {ref.cold.seconds:.2f} s against {ref.job.seconds:.2f} s"
               + (budget if ref.cold.seconds > allowed else ""))
