@@ -12,6 +12,7 @@ each as it starts (`start`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -63,9 +64,11 @@ class Readers:
     def expect(self, files: int) -> None:
         """A batch of up to `files` returns is about to be claimed and hashed: the parsers it will
         use start now, without waiting, so their start and imports overlap that work on the
-        caller's one core instead of following it."""
+        caller's one core instead of following it. Only a head start: a process that cannot be
+        started here is started, or reported, by `read_many` as before."""
         if not self.in_process and files:
-            self.parser.start(self.parser.workers_for(files))
+            with contextlib.suppress(OSError):
+                self.parser.start(self.parser.workers_for(files))
 
     def read_many(self, to_read: Sequence[tuple[Path, str, int]]) -> Iterator[tuple[str, ParsedReturn]]:
         """(path, parsed) for each file, in the order given."""
