@@ -11,7 +11,8 @@ process (wall time; peak RSS from `wait4`, the larger of the process and its wai
 
 1. `xlq run` cold over the N returns: read (in the isolated worker), validate, store,
    reconcile and write the master;
-2. `xlq run` again with nothing new (median of 3);
+2. `xlq run` again with nothing new (median of 5, `--repeat`: ~0.13 s of Python start-up and
+   imports that this shared host stretches to 0.2-0.28 s in one run in ten or so);
 3. drop to master (median of 3): `xlq watch` runs on the workspace holding those N returns; a
    new return is renamed into inbox/ (fresh mtime, so the watcher's settle time applies, as for
    a real save) and the clock stops when outbox/scorecard.xlsx changes; then a second and a
@@ -440,7 +441,7 @@ def bench(n: int, work: Path, bases: Bases, *, repeat: int = 5) -> Row:
     if left:
         row.notes.append(f"{len(left)} file(s) left in inbox/ after the cold run")
     row.again = statistics.median(_ok(measure(xlq("run", "--workspace", str(root)), here / "run-again.log")).seconds
-                                  for _ in range(3))
+                                  for _ in range(repeat))
     row.drops, row.watch_rss = drop_to_master(root, drop, here / "watch.log")
     row.drop = statistics.median(row.drops)
     settings = load_workspace(root).watch
@@ -605,7 +606,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed after)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
     parser.add_argument("--results", type=Path, help="write the table into this markdown file (RESULTS.md)")
-    parser.add_argument("--repeat", type=int, default=5, help="runs of `xlq validate` to take the median of")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="runs of `xlq run` with nothing new, and of `xlq validate`, to take the median of")
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     work = args.work or Path(tempfile.mkdtemp(prefix="xlq-bench-"))
