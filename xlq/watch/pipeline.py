@@ -247,7 +247,7 @@ class Pipeline:
         except StoreBusy as exc:  # the claims could not be written: nothing was moved
             log.warning("%s; %d file(s) stay in inbox/ for the next round", exc, len(candidates))
             claimed, left = [], [(c, str(exc)) for c in candidates]
-        results = [self._deferred(c, note) for c, note in left]
+        results = [FileResult(str(c.path), c.department, None, "deferred", note=note) for c, note in left]
         for result in results:
             log.info("%s", result.line())
         jobs: list[tuple[Claimed, str, int, bool]] = []
@@ -390,9 +390,6 @@ class Pipeline:
             self.journal.close(claim_ids, state)
         except StoreError as exc:  # the files are where they belong; recovery finishes the journal
             log.warning("%s", exc)
-
-    def _deferred(self, candidate: Candidate, note: str) -> FileResult:
-        return FileResult(str(candidate.path), candidate.department, None, "deferred", note=note)
 
     def _commit(self, item: Claimed, sha: str, checked: Checked) -> tuple[Claimed, FileResult, int]:
         candidate = item.candidate
