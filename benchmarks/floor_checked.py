@@ -37,8 +37,10 @@ from floor_job import Ref, replay  # noqa: F401
 
 
 def record(workspace_root: Path, out: Path) -> int:
-    """The feedback copies of the returns in the workspace's store, as xlq's filer asks for them
-    (`xlq.watch.filing.Filer.feedback_job`), each from the file where xlq filed it."""
+    """The feedback copies of the returns in the workspace's store, each from the file where xlq
+    filed it: what `feedback_request` asks for, as `xlq.watch.filing.Filer.feedback_job` does, for
+    each .xlsx or .xlsm file. Unlike the filer this does not skip a file judged unreadable (the
+    benchmark's collection has none); the timed run says how many of the copies it wrote."""
     # imported here: the timed run must not pay for what only the recording needs
     from xlq.core.config import load_workspace
     from xlq.intake.feedback import feedback_request
@@ -54,7 +56,7 @@ def record(workspace_root: Path, out: Path) -> int:
             source = workspace.root / submission.location
             request = feedback_request(workspace, submission, found.get(submission.id, []), source.name,
                                        store.count_given(submission.id))
-            if request is not None and source.suffix.lower() == ".xlsx" and source.exists():
+            if request is not None and source.suffix.lower() in (".xlsx", ".xlsm") and source.exists():
                 jobs.append((str(source), request.path.name, request.marks, request.title, request.lines))
     out.write_bytes(pickle.dumps(jobs, protocol=pickle.HIGHEST_PROTOCOL))
     print(f"{len(jobs)} feedback copies recorded")
@@ -100,8 +102,8 @@ def main(inbox: Path, jobs_file: Path, calls_file: Path, out: Path) -> int:
     started = time.perf_counter()
     replay(calls, out)
     write = time.perf_counter() - started
-    print(f"{len(files)} workbooks checked and read ({rows} rows) and {written} feedback copies written on {cores} "
-          f"core(s); {len(calls)} XlsxWriter calls replayed into {out.name}")
+    print(f"{len(files)} workbooks checked and read ({rows} rows) and {written} of {len(jobs)} feedback copies written "
+          f"on {cores} core(s); {len(calls)} XlsxWriter calls replayed into {out.name}")
     # benchmarks/run.py reads both shares
     print(f"checking, reading and copying {checked:.3f} s, writing {write:.3f} s")
     return 0
