@@ -26,6 +26,7 @@ from watchdog.observers.polling import PollingObserver
 
 from xlq.core.config import Workspace
 from xlq.core.errors import StoreError, XlqError
+from xlq.watch.claim import Hook
 from xlq.watch.inbox import Candidate, Settler
 from xlq.watch.pipeline import Pipeline
 from xlq.watch.results import FileResult
@@ -73,12 +74,13 @@ class Watcher:
     `poll` > 0 uses a PollingObserver every `poll` seconds (network shares); None takes
     `watch.poll_seconds` from xlq.toml. `results` lists every file handled, `rebuilds` counts
     the masters it wrote (a rebuild left to another watcher holding the master lock is not one).
+    `hooks` goes to its pipeline's claimer: tests pause a step there (xlq/watch/claim.py).
     """
 
     def __init__(self, workspace: Workspace, poll: float | None = None, *, today: dt.date | None = None,
                  settle: float | None = None, rescan: float | None = None, batch: float | None = None,
                  incomplete: float | None = None, max_delay: float | None = None,
-                 worker_timeout: float | None = None) -> None:
+                 worker_timeout: float | None = None, hooks: Hook | None = None) -> None:
         settings = workspace.watch
         self.workspace = workspace
         self.poll = settings.poll_seconds if poll is None else poll
@@ -89,6 +91,7 @@ class Watcher:
         self.incomplete = settings.stall_minutes * 60 if incomplete is None else incomplete
         self.today = today
         self.worker_timeout = worker_timeout
+        self.hooks = hooks
         self.results: list[FileResult] = []
         self.rebuilds = 0
         self.master: Path | None = None
@@ -144,7 +147,7 @@ class Watcher:
     def _begin(self) -> None:
         self._stop.clear()
         self._pipeline = Pipeline(self.workspace, today=self.today, worker_timeout=self.worker_timeout,
-                                  keep_between_rebuilds=True)
+                                  hooks=self.hooks, keep_between_rebuilds=True)
         if self._pipeline.shared:  # shown alive (`xlq status`) from the start, not from its first file
             try:
                 _ = self._pipeline.store  # opening the store registers this watcher
