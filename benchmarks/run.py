@@ -517,14 +517,14 @@ def verdicts(rows: list[Row]) -> list[str]:
                        f"{ref.checked.seconds / ref.job.seconds:.2f}x the bare job, and {ref.checked.cpu:.1f} CPU-s, "
                        f"{ref.checked.cpu / (allowed * cores):.0%} of what the targets allow, before anything is "
                        f"validated, stored or reconciled")
-        missed = budget if ref.cold.seconds > allowed else ""
+        why = budget if ref.cold.seconds > allowed else ""  # said once, on the first line
         judge("xlq end to end <= 2.5x the bare-job floor at N=1,000", ref.cold.seconds <= 2.5 * ref.job.seconds,
               f"{ref.cold.seconds / ref.job.seconds:.2f}x: {ref.cold.seconds:.2f} s against {ref.job.seconds:.2f} s"
-              + missed)
+              + why)
         judge("xlq >= 5x faster than the baseline at N=1,000", ref.baseline.seconds >= 5 * ref.cold.seconds,
               f"{ref.baseline.seconds / ref.cold.seconds:.1f}x: {ref.cold.seconds:.2f} s against "
               f"{ref.baseline.seconds:.2f} s" + ("; the CPU it allows: as on the line above"
-                                                  if missed and ref.baseline.seconds < 5 * ref.cold.seconds else ""))
+                                                  if why and ref.baseline.seconds < 5 * ref.cold.seconds else ""))
     else:
         judge("the N=1,000 ratios", None, "run with --sizes including 1000")
     big = by_n.get(10000)

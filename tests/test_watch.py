@@ -164,9 +164,11 @@ def test_a_burst_of_fifty_drops_leads_to_one_rebuild(ws, returns: Returns, tmp_p
 
     with Watcher(ws, hooks=burst_in_place, **FAST) as watcher:
         wait_for(lambda: watcher.rebuilds == 1, what="the start-up build")
-        for path in files:
-            os.replace(path, ws.root / "inbox" / path.name.split("-")[0] / path.name)
-        dropped.set()
+        try:
+            for path in files:
+                os.replace(path, ws.root / "inbox" / path.name.split("-")[0] / path.name)
+        finally:  # a failed drop must not leave the watcher held for 30 s on the way out
+            dropped.set()
         wait_for(lambda: len(watcher.results) == 50, 60, "fifty files handled")
         wait_for(lambda: watcher.rebuilds >= 2 and not (ws.root / STALE_MARKER).exists(), 15, "the rebuild")
         rebuilds = watcher.rebuilds
