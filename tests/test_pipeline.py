@@ -456,13 +456,18 @@ def test_only_no_staged_file_no_file_in_inbox_and_an_up_to_date_master_are_idle(
             run_once(workspace, progress=False)
     assert run_once(workspace, progress=False).describe().startswith("nothing new in inbox/")
 
-def test_the_worker_survives_a_timeout_and_reads_the_next_file(ws) -> None:
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe to hold the reader")
+def test_the_worker_survives_a_timeout_and_reads_the_next_file(ws, tmp_path) -> None:
+    """The slow file is a named pipe nobody writes to: the child blocks opening it until it is
+    killed, so the deadline fires however loaded the machine is. (A real file with a tiny
+    deadline raced: CI once saw the reply arrive before the parent first looked.)"""
     path = filled(ws, "a.xlsx")
-    with Worker(timeout=0.0001) as worker:
-        worker.start()
-        worker._await_ready()
-        slow = worker.read(path)
+    stuck = tmp_path / "stuck.xlsx"
+    os.mkfifo(stuck)
+    with Worker(timeout=0.5) as worker:
+        slow = worker.read(stuck, "0" * 64, 0)  # hash given: the parent must not open the pipe either
         assert [f.rule for f in slow.findings] == ["file-too-large"] and slow.identity is None
+        assert "longer than 0.5 s" in slow.findings[0].message
         assert worker.restarts == 1
         worker.timeout = 30
         assert worker.read(path).identity is not None
